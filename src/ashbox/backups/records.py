@@ -1,0 +1,108 @@
+"""Read-only views of volumes and backups handed to the API and the CLI.
+
+They are plain values, detached from any database session, so callers above
+`backups/` never see SQLAlchemy objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who asks: Cinder's request context, reduced to what ashbox checks."""
+
+    user_id: str
+    project_id: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Bytes done of bytes total of the task running on a backup."""
+
+    done_bytes: int
+    total_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeRecord:
+    id: str
+    project_id: str
+    user_id: str
+    name: str | None
+    description: str | None
+    size: int  # GiB
+    status: str
+    previous_status: str | None
+    path: str
+    managed_file: bool
+    availability_zone: str
+    bootable: bool
+    metadata: dict[str, str]
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupRecord:
+    id: str
+    project_id: str
+    user_id: str
+    volume_id: str
+    name: str | None
+    description: str | None
+    status: str
+    size: int  # GiB
+    container: str | None
+    availability_zone: str | None
+    parent_id: str | None
+    fail_reason: str | None
+    object_count: int
+    num_dependent_backups: int
+    snapshot_id: str | None
+    data_timestamp: datetime | None
+    restore_volume_id: str | None
+    encryption_key_id: str | None
+    host: str | None
+    service: str | None
+    stored_size: int
+    created_at: datetime
+    updated_at: datetime | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    progress: Progress | None = None
+
+    @property
+    def is_incremental(self) -> bool:
+        return self.parent_id is not None
+
+    @property
+    def has_dependent_backups(self) -> bool:
+        return self.num_dependent_backups > 0
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRecord:
+    backup_id: str
+    volume_id: str
+    volume_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """A list request after the API parsed it (CINDER-CONTRACT §1.5).
+
+    `filters` are exact matches and `like_filters` substring matches, both on
+    record field names (`name`, `status`, `volume_id`, ...); `sort` is
+    [(field, "asc"|"desc")], `id` is appended as tie-breaker by the query.
+    """
+
+    filters: dict[str, str] = field(default_factory=dict)
+    like_filters: dict[str, str] = field(default_factory=dict)
+    sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
+    limit: int | None = None
+    marker: str | None = None
+    offset: int = 0
+    all_tenants: bool = False

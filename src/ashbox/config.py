@@ -1,0 +1,108 @@
+"""Configuration: defaults for the embedded mode, one TOML file, `ASHBOX_*` variables.
+
+Precedence, lowest first: defaults, the TOML file, the environment, command-line
+flags (applied by the caller with `dataclasses.replace`). Every option is listed
+in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ashbox.errors import InvalidInput
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("ashbox-data")
+    database_url: str = ""  # default: sqlite:///<data_dir>/ashbox.db
+    store: str = ""  # default: file://<data_dir>/store
+    volumes_dir: str = ""  # default: <data_dir>/volumes
+    host: str = "127.0.0.1"
+    port: int = 8776
+    auth_strategy: str = "noauth"
+    availability_zone: str = "nova"
+    worker_name: str = ""  # default: the machine's host name
+    default_container: str = "volumebackups"
+    max_concurrent_operations: int = 2
+    lease_seconds: float = 60.0
+    heartbeat_seconds: float = 10.0
+    poll_seconds: float = 0.5
+    max_attempts: int = 3
+    block_size: int = 1 * MiB
+    pack_size: int = 32 * MiB
+    compression_level: int = 3
+    pipeline_threads: int = 2
+    upload_threads: int = 2
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'ashbox.db'}"
+
+    @property
+    def resolved_store(self) -> str:
+        return self.store or f"file://{self.data_dir.resolve() / 'store'}"
+
+    @property
+    def resolved_volumes_dir(self) -> Path:
+        return Path(self.volumes_dir) if self.volumes_dir else self.data_dir.resolve() / "volumes"
+
+    @property
+    def resolved_worker_name(self) -> str:
+        return self.worker_name or os.uname().nodename
+
+
+def load_settings(
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from the TOML file (if any) overlaid by `ASHBOX_*` variables."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    path = config_file or (Path(env["ASHBOX_CONFIG"]) if "ASHBOX_CONFIG" in env else None)
+    if path is not None:
+        try:
+            with path.open("rb") as f:
+                values.update(tomllib.load(f))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidInput(f"Cannot read configuration file {path}: {exc}") from exc
+    for field in dataclasses.fields(Settings):
+        key = "ASHBOX_" + field.name.upper()
+        if key in env:
+            values[field.name] = env[key]
+    return settings_from(values)
+
+
+def settings_from(values: Mapping[str, object]) -> Settings:
+    """Settings from plain values (strings are converted); unknown names are an error."""
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise InvalidInput(f"Unknown configuration options: {', '.join(unknown)}")
+    converted: dict[str, object] = {}
+    default = Settings()
+    for name, raw in values.items():
+        kind = type(getattr(default, name))
+        try:
+            converted[name] = _convert(raw, kind)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"Bad value for configuration option {name}: {raw!r}") from exc
+    return dataclasses.replace(default, **converted)  # type: ignore[arg-type]
+
+
+def _convert(raw: object, kind: type) -> object:
+    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
+        return raw
+    if kind is Path and isinstance(raw, str):
+        return Path(raw)
+    if kind in (int, float) and isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
+        return kind(raw)
+    if kind is str and isinstance(raw, str):
+        return raw
+    raise TypeError(f"expected {kind.__name__}")

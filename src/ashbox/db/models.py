@@ -1,0 +1,180 @@
+"""SQLAlchemy models: volumes, backups (CINDER-CONTRACT §4), tasks, repository index.
+
+Every schema change here comes with an Alembic migration in db/migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import JSON
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Volume(Base):
+    __tablename__ = "volumes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    display_description: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)  # GiB
+    status: Mapped[str] = mapped_column(String(255))
+    previous_status: Mapped[str | None] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    managed_file: Mapped[bool] = mapped_column(Boolean)  # True: ashbox created the file
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    volume_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index("ix_volumes_deleted_project", "deleted", "project_id"),)
+
+
+class Backup(Base):
+    __tablename__ = "backups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255))
+    volume_id: Mapped[str] = mapped_column(String(36))
+    host: Mapped[str | None] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    container: Mapped[str | None] = mapped_column(String(255))
+    parent_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(255))
+    fail_reason: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)  # GiB
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    display_description: Mapped[str | None] = mapped_column(String(255))
+    service_metadata: Mapped[str | None] = mapped_column(String(255))
+    service: Mapped[str | None] = mapped_column(String(255))
+    object_count: Mapped[int] = mapped_column(Integer, default=0)
+    temp_volume_id: Mapped[str | None] = mapped_column(String(36))
+    temp_snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    num_dependent_backups: Mapped[int] = mapped_column(Integer, default=0)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    data_timestamp: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    restore_volume_id: Mapped[str | None] = mapped_column(String(36))
+    encryption_key_id: Mapped[str | None] = mapped_column(String(36))
+    stored_size: Mapped[int] = mapped_column(BigInteger, default=0)  # new bytes this backup stored
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_backups_deleted_project", "deleted", "project_id"),
+        Index("ix_backups_volume", "volume_id"),
+        Index("ix_backups_parent", "parent_id"),
+    )
+
+
+class BackupMetadata(Base):
+    __tablename__ = "backup_metadata"
+
+    backup_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("backups.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class Task(Base):
+    """A unit of work; created in the transaction that changes the status (DESIGN §2)."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    backup_id: Mapped[str] = mapped_column(String(36))
+    volume_id: Mapped[str | None] = mapped_column(String(36))  # restore target
+    volume_is_new: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinned_host: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
+
+    __table_args__ = (
+        Index("ix_tasks_state", "state", "lease_expires_at"),
+        Index("ix_tasks_backup", "backup_id"),
+    )
+
+
+class Container(Base):
+    """One repository; its row is the lock that orders reuse against reclaim."""
+
+    __tablename__ = "containers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Pack(Base):
+    __tablename__ = "packs"
+
+    container: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # pending | live | dead
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    owner_backup_id: Mapped[str | None] = mapped_column(String(36))  # while pending
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_packs_owner", "owner_backup_id"),)
+
+
+class Blob(Base):
+    __tablename__ = "blobs"
+
+    container: Mapped[str] = mapped_column(String(255), primary_key=True)
+    blob_id: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    pack_id: Mapped[str] = mapped_column(String(64))
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(Integer)
+    raw_length: Mapped[int] = mapped_column(Integer)
+    flags: Mapped[int] = mapped_column(Integer)
+    base_blob_id: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # page deltas (later)
+
+    __table_args__ = (Index("ix_blobs_pack", "container", "pack_id"),)
+
+
+class BlobRef(Base):
+    """Backup `backup_id` relies on blob `blob_id`; a blob with no ref is dead."""
+
+    __tablename__ = "blob_refs"
+
+    backup_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    container: Mapped[str] = mapped_column(String(255), primary_key=True)
+    blob_id: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+
+    __table_args__ = (Index("ix_blob_refs_blob", "container", "blob_id"),)

@@ -1,0 +1,117 @@
+"""The domain errors of ashbox, defined once.
+
+    AshboxError
+    ├── NotFound          → 404   BackupNotFound, VolumeNotFound, ObjectNotFound
+    ├── InvalidInput      → 400   InvalidBackup, InvalidVolume (Cinder's "Invalid ...: " texts)
+    ├── InvalidState      → 400   InvalidBackupState, InvalidVolumeState
+    ├── Forbidden         → 403
+    ├── QuotaExceeded     → 413
+    ├── Conflict          → 409
+    ├── CorruptData       → 500   CorruptPack, CorruptManifest, CorruptBlob
+    └── StoreError        → 503   (the backup store failed or is unreachable)
+
+The HTTP mapping lives in `ashbox.api.errors`, the exit codes in `ashbox.cli`.
+Messages follow CINDER-CONTRACT §1.6 word for word where Cinder has one.
+"""
+
+from __future__ import annotations
+
+
+class AshboxError(Exception):
+    """Base of every error ashbox raises on purpose; `message` is shown to users."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(AshboxError):
+    pass
+
+
+class BackupNotFound(NotFound):
+    def __init__(self, backup_id: str) -> None:
+        super().__init__(f"Backup {backup_id} could not be found.")
+        self.backup_id = backup_id
+
+
+class VolumeNotFound(NotFound):
+    def __init__(self, volume_id: str) -> None:
+        super().__init__(f"Volume {volume_id} could not be found.")
+        self.volume_id = volume_id
+
+
+class ObjectNotFound(NotFound):
+    """An object (pack, manifest, config) is missing from the backup store."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Object {key} could not be found in the backup store.")
+        self.key = key
+
+
+class InvalidInput(AshboxError):
+    """A request is malformed; the message is complete as given."""
+
+
+class InvalidBackup(InvalidInput):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid backup: {reason}")
+        self.reason = reason
+
+
+class InvalidVolume(InvalidInput):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid volume: {reason}")
+        self.reason = reason
+
+
+class InvalidState(AshboxError):
+    """A compare-and-swap on a status found another status than expected."""
+
+
+class InvalidBackupState(InvalidState):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid backup: {reason}")
+        self.reason = reason
+
+
+class InvalidVolumeState(InvalidState):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid volume: {reason}")
+        self.reason = reason
+
+
+class Forbidden(AshboxError):
+    pass
+
+
+class QuotaExceeded(AshboxError):
+    pass
+
+
+class Conflict(AshboxError):
+    pass
+
+
+class CorruptData(AshboxError):
+    """Stored bytes do not match what the format or their id promises."""
+
+
+class CorruptPack(CorruptData):
+    pass
+
+
+class CorruptManifest(CorruptData):
+    pass
+
+
+class CorruptBlob(CorruptData):
+    pass
+
+
+class StoreError(AshboxError):
+    """The backup store failed (I/O error, unreachable server)."""
+
+
+class TaskCancelled(AshboxError):
+    """A running task saw that its backup was force-deleted or its lease lost."""

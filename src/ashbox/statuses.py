@@ -1,0 +1,41 @@
+"""Statuses and task kinds; the values are Cinder's strings (docs/states.md)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class BackupStatus(StrEnum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+    RESTORING = "restoring"
+
+
+class VolumeStatus(StrEnum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+    IN_USE = "in-use"
+    BACKING_UP = "backing-up"
+    ERROR_BACKING_UP = "error_backing-up"
+    RESTORING_BACKUP = "restoring-backup"
+    ERROR_RESTORING = "error_restoring"
+
+
+class TaskKind(StrEnum):
+    CREATE_BACKUP = "create_backup"
+    RESTORE_BACKUP = "restore_backup"
+    DELETE_BACKUP = "delete_backup"
+
+
+class TaskState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
