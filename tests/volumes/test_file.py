@@ -1,0 +1,223 @@
+"""The file volume backend against real sparse files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ashbox.errors import InvalidInput, InvalidVolume
+from ashbox.volumes import (
+    create_volume_file,
+    open_for_read,
+    open_for_write,
+    probe_size,
+    remove_volume_file,
+)
+
+MiB = 1 << 20
+
+
+def allocated(path: Path) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+def test_a_created_volume_file_is_sparse_and_has_the_size_asked(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    create_volume_file(path, 64 * MiB)
+    assert probe_size(path) == 64 * MiB
+    assert allocated(path) == 0
+
+
+def test_creating_a_volume_file_that_exists_fails(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    path.write_bytes(b"keep me")
+    with pytest.raises(InvalidVolume, match="already exists"):
+        create_volume_file(path, MiB)
+    assert path.read_bytes() == b"keep me"
+
+
+def test_probe_size_of_a_missing_path_is_invalid_input(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="does not exist"):
+        probe_size(tmp_path / "missing")
+
+
+def test_probe_size_of_a_directory_is_invalid_input(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="not a regular file or block device"):
+        probe_size(tmp_path)
+
+
+def test_probe_size_of_a_character_device_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="not a regular file or block device"):
+        probe_size(Path("/dev/null"))
+
+
+def test_removing_a_volume_file_twice_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    create_volume_file(path, MiB)
+    remove_volume_file(path)
+    assert not path.exists()
+    remove_volume_file(path)
+
+
+def test_data_extents_skip_the_holes_of_a_sparse_file(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    create_volume_file(path, 16 * MiB)
+    with open_for_write(path) as w:
+        w.write(b"a" * MiB, 2 * MiB)
+        w.write(b"b" * 4096, 10 * MiB)
+    with open_for_read(path) as r:
+        extents = list(r.data_extents())
+    assert extents == [(2 * MiB, MiB), (10 * MiB, 4096)]
+
+
+def test_a_file_without_holes_is_one_extent(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    path.write_bytes(os.urandom(3 * MiB + 17))
+    with open_for_read(path) as r:
+        assert list(r.data_extents()) == [(0, 3 * MiB + 17)]
+
+
+def test_an_empty_or_all_hole_file_has_no_extents(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    create_volume_file(path, 5 * MiB)
+    with open_for_read(path) as r:
+        assert list(r.data_extents()) == []
+    empty = tmp_path / "empty"
+    create_volume_file(empty, 0)
+    with open_for_read(empty) as r:
+        assert r.size == 0
+        assert list(r.data_extents()) == []
+
+
+def test_data_at_the_end_of_a_file_is_its_last_extent(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    create_volume_file(path, 8 * MiB + 100)
+    with open_for_write(path) as w:
+        w.write(b"z" * 100, 8 * MiB)
+    with open_for_read(path) as r:
+        assert list(r.data_extents()) == [(8 * MiB, 100)]
+
+
+def test_readinto_reads_a_range_and_is_short_only_at_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    data = os.urandom(MiB + 10)
+    path.write_bytes(data)
+    buf = bytearray(4096)
+    with open_for_read(path) as r:
+        assert r.readinto(memoryview(buf), 8192) == 4096
+        assert buf == data[8192 : 8192 + 4096]
+        assert r.readinto(memoryview(buf), MiB) == 10
+        assert buf[:10] == data[MiB:]
+        assert r.readinto(memoryview(buf), MiB + 10) == 0
+
+
+def test_a_large_read_drops_the_cache_hint_without_changing_data(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    data = os.urandom(70 * MiB)
+    path.write_bytes(data)
+    buf = bytearray(MiB)
+    with open_for_read(path) as r:
+        for off in range(0, len(data), MiB):
+            assert r.readinto(memoryview(buf), off) == MiB
+            assert buf == data[off : off + MiB]
+
+
+def test_writes_land_at_their_offsets(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    create_volume_file(path, 3 * MiB)
+    with open_for_write(path) as w:
+        assert w.size == 3 * MiB
+        w.write(b"hello", 7)
+        w.write(memoryview(b"xxworldxx")[2:7], MiB)
+        w.flush()
+    content = path.read_bytes()
+    assert content[7:12] == b"hello"
+    assert content[MiB : MiB + 5] == b"world"
+    assert content.count(0) == len(content) - 10
+
+
+def test_a_write_past_the_end_of_the_volume_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    create_volume_file(path, 4096)
+    with open_for_write(path) as w, pytest.raises(InvalidVolume, match="outside"):
+        w.write(b"x" * 10, 4090)
+    assert probe_size(path) == 4096
+
+
+def test_zero_punches_a_hole_and_reads_back_as_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    path.write_bytes(b"\xff" * (4 * MiB))
+    with open_for_write(path) as w:
+        w.zero(MiB, 2 * MiB)
+        w.zero(100, 50)
+        w.zero(0, 0)
+        w.flush()
+    content = path.read_bytes()
+    assert len(content) == 4 * MiB
+    assert content[:100] == b"\xff" * 100
+    assert content[100:150] == bytes(50)
+    assert content[150:MiB] == b"\xff" * (MiB - 150)
+    assert content[MiB : 3 * MiB] == bytes(2 * MiB)
+    assert content[3 * MiB :] == b"\xff" * MiB
+    assert allocated(path) <= 2 * MiB + 8192
+    with open_for_read(path) as r:
+        assert list(r.data_extents()) == [(0, MiB), (3 * MiB, MiB)]
+
+
+def test_opening_a_missing_volume_for_writing_is_invalid_input(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="does not exist"):
+        open_for_write(tmp_path / "missing")
+
+
+def test_zero_without_punching_writes_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    path.write_bytes(b"\xff" * (3 * MiB))
+    with open_for_write(path, punch_holes=False) as w:
+        w.zero(10, 2 * MiB + 5)
+    content = path.read_bytes()
+    assert content[:10] == b"\xff" * 10
+    assert content[10 : 2 * MiB + 15] == bytes(2 * MiB + 5)
+    assert content[2 * MiB + 15 :] == b"\xff" * (MiB - 15)
+    assert allocated(path) >= 3 * MiB
+
+
+@pytest.fixture
+def loop_device(tmp_path: Path) -> Iterator[Path]:
+    """A real block device: a loop device over a sparse file, detached afterwards."""
+    losetup = shutil.which("losetup")
+    if losetup is None or os.geteuid() != 0:
+        pytest.skip("block device tests need root and losetup")
+    image = tmp_path / "backing.img"
+    image.write_bytes(b"\xaa" * (4 * MiB))
+    found = subprocess.run(
+        [losetup, "--find", "--show", str(image)], capture_output=True, text=True, check=False
+    )
+    if found.returncode != 0:
+        pytest.skip(f"no loop device available: {found.stderr.strip()}")
+    device = Path(found.stdout.strip())
+    try:
+        yield device
+    finally:
+        subprocess.run([losetup, "--detach", str(device)], check=True)
+
+
+def test_a_block_device_is_one_extent_and_can_be_written_and_zeroed(loop_device: Path) -> None:
+    assert probe_size(loop_device) == 4 * MiB
+    with open_for_read(loop_device) as r:
+        assert r.size == 4 * MiB
+        assert list(r.data_extents()) == [(0, 4 * MiB)]
+    with open_for_write(loop_device) as w:
+        w.write(b"hello", MiB)
+        w.zero(2 * MiB, MiB)
+        w.flush()
+    buf = bytearray(4 * MiB)
+    with open_for_read(loop_device) as r:
+        assert r.readinto(memoryview(buf), 0) == 4 * MiB
+    assert buf[MiB : MiB + 5] == b"hello"
+    assert buf[2 * MiB : 3 * MiB] == bytes(MiB)
+    assert buf[3 * MiB :] == b"\xaa" * MiB
