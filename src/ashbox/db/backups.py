@@ -1,0 +1,126 @@
+"""SQL for backups and their metadata. Callers own the transaction; nothing here commits."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from ashbox.backups.records import ListQuery
+from ashbox.db.listing import list_page
+from ashbox.db.models import Backup, BackupMetadata
+from ashbox.statuses import BackupStatus
+
+COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "id": Backup.id,
+    "name": Backup.display_name,
+    "display_name": Backup.display_name,
+    "description": Backup.display_description,
+    "status": Backup.status,
+    "volume_id": Backup.volume_id,
+    "size": Backup.size,
+    "container": Backup.container,
+    "availability_zone": Backup.availability_zone,
+    "parent_id": Backup.parent_id,
+    "snapshot_id": Backup.snapshot_id,
+    "data_timestamp": Backup.data_timestamp,
+    "created_at": Backup.created_at,
+    "updated_at": Backup.updated_at,
+    "project_id": Backup.project_id,
+    "user_id": Backup.user_id,
+    "host": Backup.host,
+}
+
+
+def add_backup(s: Session, metadata: dict[str, str], **values: Any) -> Backup:
+    backup = Backup(**values)
+    s.add(backup)
+    s.flush()
+    set_metadata(s, backup.id, metadata)
+    return backup
+
+
+def get_backup(s: Session, backup_id: str, project_id: str | None = None) -> Backup | None:
+    stmt = select(Backup).where(Backup.id == backup_id, Backup.deleted.is_(False))
+    if project_id is not None:
+        stmt = stmt.where(Backup.project_id == project_id)
+    return s.scalar(stmt)
+
+
+def list_backups(
+    s: Session, project_id: str | None, query: ListQuery, marker: Backup | None
+) -> tuple[list[Backup], int]:
+    stmt = select(Backup).where(Backup.deleted.is_(False))
+    if project_id is not None:
+        stmt = stmt.where(Backup.project_id == project_id)
+    return list_page(s, stmt, COLUMNS, query, id_column=Backup.id, marker_row=marker)
+
+
+def backups_of_volume(s: Session, volume_id: str, project_id: str) -> list[Backup]:
+    return list(
+        s.scalars(
+            select(Backup).where(
+                Backup.volume_id == volume_id,
+                Backup.project_id == project_id,
+                Backup.deleted.is_(False),
+            )
+        )
+    )
+
+
+def dependents_exist(s: Session, backup_id: str) -> bool:
+    found = s.scalar(
+        select(Backup.id).where(Backup.parent_id == backup_id, Backup.deleted.is_(False)).limit(1)
+    )
+    return found is not None
+
+
+def swap_backup_status(
+    s: Session, backup_id: str, expected: Collection[str], new: str, **values: Any
+) -> bool:
+    """Set the status if it is one of `expected`; False if it was not (nothing changed)."""
+    result = s.execute(
+        update(Backup)
+        .where(Backup.id == backup_id, Backup.status.in_(list(expected)))
+        .where(Backup.deleted.is_(False))
+        .values(status=new, updated_at=datetime.now(UTC), **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_backup_deleted(s: Session, backup_id: str) -> None:
+    now = datetime.now(UTC)
+    s.execute(
+        update(Backup)
+        .where(Backup.id == backup_id)
+        .values(status=BackupStatus.DELETED, deleted=True, deleted_at=now, updated_at=now)
+    )
+
+
+def change_dependents(s: Session, backup_id: str, delta: int) -> None:
+    """Add `delta` to num_dependent_backups in SQL, never going below zero."""
+    new = Backup.num_dependent_backups + delta
+    s.execute(
+        update(Backup)
+        .where(Backup.id == backup_id)
+        .values(num_dependent_backups=case((new < 0, 0), else_=new))
+    )
+
+
+def set_metadata(s: Session, backup_id: str, metadata: dict[str, str]) -> None:
+    s.execute(delete(BackupMetadata).where(BackupMetadata.backup_id == backup_id))
+    for key, value in metadata.items():
+        s.add(BackupMetadata(backup_id=backup_id, key=key, value=value))
+    s.flush()
+
+
+def metadata_of(s: Session, backup_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    ids = list(backup_ids)
+    out: dict[str, dict[str, str]] = {i: {} for i in ids}
+    if ids:
+        for row in s.scalars(select(BackupMetadata).where(BackupMetadata.backup_id.in_(ids))):
+            out[row.backup_id][row.key] = row.value
+    return out

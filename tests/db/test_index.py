@@ -1,0 +1,77 @@
+"""The database index keeps the rules of repository/index.py on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+from ashbox.db.engine import Database
+from ashbox.db.index import DbIndex
+from ashbox.repository.index import BlobLocation
+
+C = "volumebackups"
+
+
+def _loc(blob: bytes, offset: int = 0) -> BlobLocation:
+    return BlobLocation(blob_id=blob, pack_id="", offset=offset, length=10, raw_length=20, flags=1)
+
+
+def _commit(index: DbIndex, pack: str, backup: str, blobs: list[bytes]) -> None:
+    index.begin_pack(C, pack, backup)
+    index.commit_pack(C, pack, 100, [_loc(b, i * 10) for i, b in enumerate(blobs)], backup)
+
+
+def test_committed_blobs_are_located_and_reused(db: Database) -> None:
+    index = DbIndex(db)
+    index.ensure_container(C)
+    _commit(index, "p1", "b1", [b"a" * 32, b"b" * 32])
+    assert set(index.locate(C, [b"a" * 32, b"c" * 32])) == {b"a" * 32}
+    assert index.locate(C, [b"b" * 32])[b"b" * 32].offset == 10
+    assert index.reuse(C, "b2", [b"a" * 32, b"c" * 32]) == {b"a" * 32}
+
+
+def test_a_pending_pack_is_listed_until_forgotten(db: Database) -> None:
+    index = DbIndex(db)
+    index.begin_pack(C, "p1", "b1")
+    assert index.pending_packs(C, "b1") == ["p1"]
+    assert index.reuse(C, "b2", [b"a" * 32]) == set()
+    index.forget_packs(C, ["p1"])
+    assert index.pending_packs(C, "b1") == []
+
+
+def test_a_pack_dies_only_when_its_last_reference_goes(db: Database) -> None:
+    index = DbIndex(db)
+    _commit(index, "p1", "b1", [b"a" * 32, b"b" * 32])
+    index.reuse(C, "b2", [b"a" * 32])
+    assert index.release(C, "b1") == []
+    assert index.release(C, "b2") == ["p1"]
+    assert index.dead_packs(C) == ["p1"]
+    assert index.reuse(C, "b3", [b"a" * 32]) == set()
+    index.forget_packs(C, ["p1"])
+    assert index.dead_packs(C) == []
+
+
+def test_a_pack_holding_only_duplicates_is_dead_from_birth(db: Database) -> None:
+    index = DbIndex(db)
+    _commit(index, "p1", "b1", [b"a" * 32])
+    _commit(index, "p2", "b2", [b"a" * 32])
+    assert index.dead_packs(C) == ["p2"]
+    assert index.locate(C, [b"a" * 32])[b"a" * 32].pack_id == "p1"
+
+
+def test_reuse_racing_release_never_keeps_a_reference_into_a_dead_pack(db: Database) -> None:
+    index = DbIndex(db)
+    blob = b"x" * 32
+    for round_ in range(15):
+        _commit(index, f"p{round_}", f"old{round_}", [blob])
+        reused: list[set[bytes]] = []
+        dead: list[list[str]] = []
+        t1 = threading.Thread(target=lambda: reused.append(index.reuse(C, f"new{round_}", [blob])))
+        t2 = threading.Thread(target=lambda: dead.append(index.release(C, f"old{round_}")))
+        t1.start()
+        t2.start()
+        t1.join()
+        t2.join()
+        # Either the reuse won (pack stays live) or the release did (nothing reused).
+        assert (reused[0] == {blob}) != (dead[0] == [f"p{round_}"])
+        index.release(C, f"new{round_}")
+        index.forget_packs(C, index.dead_packs(C))

@@ -1,0 +1,100 @@
+"""The task queue: claims, leases, take-over and give-back, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ashbox.db import tasks as task_rows
+from ashbox.db.engine import Database
+from ashbox.statuses import TaskKind, TaskState
+
+
+def _add(db: Database, backup_id: str = "b1", **kw: object) -> str:
+    with db.transaction() as s:
+        return task_rows.add_task(s, TaskKind.CREATE_BACKUP, backup_id, max_attempts=3, **kw).id  # type: ignore[arg-type]
+
+
+def test_a_pending_task_is_claimed_once_and_counts_an_attempt(db: Database) -> None:
+    task_id = _add(db)
+    with db.transaction() as s:
+        task = task_rows.claim_task(s, "w1", "h", 60)
+        assert task is not None and task.id == task_id and task.attempts == 1
+    with db.transaction() as s:
+        assert task_rows.claim_task(s, "w2", "h", 60) is None
+
+
+def test_a_task_whose_lease_expired_is_taken_over(db: Database) -> None:
+    _add(db)
+    with db.transaction() as s:
+        assert task_rows.claim_task(s, "w1", "h", 0.05) is not None
+    time.sleep(0.1)
+    with db.transaction() as s:
+        task = task_rows.claim_task(s, "w2", "h", 60)
+        assert task is not None and task.lease_owner == "w2" and task.attempts == 2
+    with db.transaction() as s:
+        assert not task_rows.renew_lease(s, task.id, "w1", 60)
+        assert task_rows.renew_lease(s, task.id, "w2", 60, done_bytes=5, total_bytes=10)
+        assert task_rows.progress_of(s, ["b1"]) == {"b1": (5, 10)}
+
+
+def test_a_running_task_of_a_dead_owner_is_reclaimed_at_once(db: Database) -> None:
+    _add(db)
+    with db.transaction() as s:
+        assert task_rows.claim_task(s, "h/1/a", "h", 600) is not None
+    with db.transaction() as s:
+        assert task_rows.owners_running_on(s, "h/") == ["h/1/a"]
+        task = task_rows.claim_task(s, "h/2/b", "h", 600, reclaimable_owners=["h/1/a"])
+        assert task is not None and task.lease_owner == "h/2/b"
+
+
+def test_a_task_pinned_to_another_host_is_left_alone(db: Database) -> None:
+    _add(db, pinned_host="elsewhere")
+    with db.transaction() as s:
+        assert task_rows.claim_task(s, "w1", "here", 60) is None
+        assert task_rows.claim_task(s, "w1", "elsewhere", 60) is not None
+
+
+def test_a_given_back_task_is_pending_again_without_using_an_attempt(db: Database) -> None:
+    task_id = _add(db)
+    with db.transaction() as s:
+        task_rows.claim_task(s, "w1", "h", 60)
+    with db.transaction() as s:
+        task_rows.give_back_task(s, task_id, "w1")
+    with db.transaction() as s:
+        task = task_rows.get_task(s, task_id)
+        assert task is not None and task.state == TaskState.PENDING and task.attempts == 0
+
+
+def test_finishing_needs_the_lease(db: Database) -> None:
+    task_id = _add(db)
+    with db.transaction() as s:
+        task_rows.claim_task(s, "w1", "h", 60)
+    with db.transaction() as s:
+        assert not task_rows.finish_task(s, task_id, "w2", TaskState.DONE)
+        assert task_rows.finish_task(s, task_id, "w1", TaskState.DONE)
+    with db.transaction() as s:
+        task = task_rows.get_task(s, task_id)
+        assert task is not None and task.state == TaskState.DONE
+
+
+def test_concurrent_claimers_never_share_a_task(db: Database) -> None:
+    ids = {_add(db, f"b{i}") for i in range(20)}
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def claimer(name: str) -> None:
+        while True:
+            with db.transaction() as s:
+                task = task_rows.claim_task(s, name, "h", 60)
+                if task is None:
+                    return
+                with lock:
+                    claimed.append(task.id)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(ids)
