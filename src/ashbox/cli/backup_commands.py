@@ -1,0 +1,129 @@
+"""`ashbox backup create|show|list|restore|delete` (docs/cli.md, "Backups").
+
+`--wait` polls the backup every `Context.poll_seconds` and draws the progress of
+its task until the status leaves creating, restoring or deleting.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ashbox.cli.client import ApiError, Backup
+from ashbox.cli.context import Context
+from ashbox.cli.exit_codes import ExitCode
+from ashbox.cli.output import (
+    BACKUP_COLUMNS,
+    BACKUP_FIELDS,
+    VOLUME_FIELDS,
+    Format,
+    backup_view,
+    render_list,
+    render_object,
+    volume_view,
+)
+from ashbox.cli.progress import ProgressBar
+from ashbox.cli.volume_commands import check_volume, wait_for_volume
+from ashbox.statuses import BackupStatus
+
+_FAILED = frozenset({BackupStatus.ERROR, BackupStatus.ERROR_DELETING})
+
+
+class StoppedWaiting(Exception):
+    """Ctrl-C while waiting: the operation goes on in the service."""
+
+    def __init__(self, backup_id: str) -> None:
+        super().__init__(f"stopped waiting; the operation goes on: ashbox backup show {backup_id}")
+        self.backup_id = backup_id
+
+
+def create(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    volume = ctx.client.find_volume(args.volume)
+    backup_id = ctx.client.create_backup(
+        volume["id"],
+        name=args.name,
+        container=args.container,
+        incremental=args.incremental,
+        force=args.force,
+    )
+    if args.wait:
+        backup = wait_for_backup(ctx, backup_id, BackupStatus.CREATING)
+        if backup is None:
+            raise ApiError(404, f"Backup {backup_id} could not be found.")
+    else:
+        backup = ctx.client.get_backup(backup_id)
+    ctx.print(render_object(backup_view(backup), Format(args.format), BACKUP_FIELDS))
+    return _check_backup(ctx, backup) if args.wait else ExitCode.OK
+
+
+def show(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    backup = ctx.client.find_backup(args.backup)
+    ctx.print(render_object(backup_view(backup), Format(args.format), BACKUP_FIELDS))
+    return ExitCode.OK
+
+
+def list_(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    backups = [backup_view(b) for b in ctx.client.list_backups()]
+    ctx.print(render_list(backups, Format(args.format), BACKUP_COLUMNS))
+    return ExitCode.OK
+
+
+def restore(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    """Restores, then shows the target volume (new or given), which has the `id` and `path`."""
+    backup_id = ctx.client.find_backup(args.backup)["id"]
+    volume_id = ctx.client.find_volume(args.volume)["id"] if args.volume else None
+    restore = ctx.client.restore_backup(backup_id, volume_id=volume_id, name=args.name)
+    code = ExitCode.OK
+    if args.wait:
+        backup = wait_for_backup(ctx, backup_id, BackupStatus.RESTORING)
+        if backup is not None and backup["status"] in _FAILED:
+            code = _check_backup(ctx, backup)
+    volume = ctx.client.get_volume(restore["volume_id"])
+    if args.wait:
+        volume = wait_for_volume(ctx, volume)
+    ctx.print(render_object(volume_view(volume), Format(args.format), VOLUME_FIELDS))
+    if args.wait and code is ExitCode.OK:
+        code = check_volume(ctx, volume)
+    return code
+
+
+def delete(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    backup_id = ctx.client.find_backup(args.backup)["id"]
+    ctx.client.delete_backup(backup_id)
+    if not args.wait:
+        return ExitCode.OK
+    backup = wait_for_backup(ctx, backup_id, BackupStatus.DELETING)
+    if backup is None or backup["status"] == BackupStatus.DELETED:
+        return ExitCode.OK
+    return _check_backup(ctx, backup)
+
+
+def wait_for_backup(ctx: Context, backup_id: str, busy: BackupStatus) -> Backup | None:
+    """The backup once its status is no longer `busy`; None once it is gone (404)."""
+    bar = ProgressBar(ctx.stderr, interactive=ctx.interactive, clock=ctx.clock)
+    try:
+        while True:
+            try:
+                backup = ctx.client.get_backup(backup_id)
+            except ApiError as exc:
+                if exc.status_code == 404 and busy is BackupStatus.DELETING:
+                    bar.finish(BackupStatus.DELETED, complete=True)
+                    return None
+                raise
+            status = backup["status"]
+            if status != busy:
+                bar.finish(status, complete=status not in _FAILED)
+                return backup
+            done_bytes = backup.get("os-backup-progress:done_bytes")
+            bar.update(status, done_bytes, backup.get("os-backup-progress:total_bytes"))
+            ctx.sleep(ctx.poll_seconds)
+    except KeyboardInterrupt:
+        ctx.stderr.write("\n")
+        raise StoppedWaiting(backup_id) from None
+
+
+def _check_backup(ctx: Context, backup: Backup) -> ExitCode:
+    if backup["status"] in _FAILED:
+        reason = backup.get("fail_reason") or "no reason given"
+        ctx.error(f"backup {backup['id']} ended in status {backup['status']}: {reason}")
+        return ExitCode.FAILED
+    return ExitCode.OK

@@ -1,0 +1,31 @@
+"""What every command gets: the API client, the output streams, the clock it waits by."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from ashbox.cli.client import CinderClient
+
+POLL_SECONDS = 0.5
+
+
+@dataclass(slots=True)
+class Context:
+    client: CinderClient
+    stdout: TextIO
+    stderr: TextIO
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    poll_seconds: float = POLL_SECONDS
+    interactive: bool | None = None  # progress bar redrawn in place; None: if stderr is a tty
+
+    def print(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def error(self, message: str) -> None:
+        self.stderr.write(f"error: {message}\n")
+        self.stderr.flush()

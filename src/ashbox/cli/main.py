@@ -1,0 +1,190 @@
+"""The `ashbox` command: its parser, and the one place errors become exit codes.
+
+Commands: docs/cli.md. `main` returns the exit code (`ashbox.cli.exit_codes`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+import httpx
+
+from ashbox.cli import backup_commands, serve_command, volume_commands
+from ashbox.cli.client import DEFAULT_URL, ApiError, CinderClient, ServerUnreachable
+from ashbox.cli.context import Context
+from ashbox.cli.exit_codes import ExitCode, exit_code_for_error, exit_code_for_status
+from ashbox.cli.output import Format
+from ashbox.errors import AshboxError
+
+Command = Callable[[Context, argparse.Namespace], ExitCode]
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Runs one command; its exit code. The keywords let tests replace the outside world."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or bad usage (argparse printed why)
+        return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
+    try:
+        if args.command == "serve":
+            return serve_command.serve(args)
+        client = CinderClient.from_environment(args.url, transport=transport)
+        try:
+            run: Command = args.run
+            return run(Context(client, out, err, sleep=sleep, clock=clock), args)
+        finally:
+            client.close()
+    except ServerUnreachable as exc:
+        return _fail(err, exc.message, ExitCode.UNREACHABLE)
+    except ApiError as exc:
+        return _fail(err, exc.message, exit_code_for_status(exc.status_code))
+    except backup_commands.StoppedWaiting as exc:
+        return _fail(err, str(exc), ExitCode.FAILED)
+    except AshboxError as exc:
+        return _fail(err, exc.message, exit_code_for_error(exc))
+    except KeyboardInterrupt:
+        return _fail(err, "interrupted", ExitCode.FAILED)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ashbox",
+        description="Back up and restore volumes through an ashbox service (Cinder v3 API).",
+    )
+    parser.add_argument(
+        "--url",
+        help=f"the service's address (default: $ASHBOX_URL, else {DEFAULT_URL}); "
+        "the token is $ASHBOX_TOKEN, else admin:admin",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_volume_parsers(commands.add_parser("volume", help="create, import and list volumes"))
+    _add_backup_parsers(commands.add_parser("backup", help="back up, restore, delete"))
+    _add_serve_parser(commands.add_parser("serve", help="run the API and a worker"))
+    return parser
+
+
+def _add_volume_parsers(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _action(sub, "create", volume_commands.create, "create an empty (sparse) volume")
+    p.add_argument("--size", type=_positive_int, required=True, help="size in GiB")
+    p.add_argument("--name")
+    _wait_flag(p, "until the volume is available")
+    _format_flag(p)
+    p = _action(sub, "import", volume_commands.import_, "manage an existing image or device")
+    p.add_argument("path", metavar="PATH", help="raw image file or block device, used in place")
+    p.add_argument("--name")
+    _wait_flag(p, "until the volume is available")
+    _format_flag(p)
+    p = _action(sub, "show", volume_commands.show, "show a volume, with its path")
+    p.add_argument("volume", metavar="VOLUME", help="id or name")
+    _format_flag(p)
+    p = _action(sub, "list", volume_commands.list_, "list volumes")
+    _format_flag(p)
+    p = _action(sub, "delete", volume_commands.delete, "delete a volume")
+    p.add_argument("volume", metavar="VOLUME", help="id or name")
+
+
+def _add_backup_parsers(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _action(sub, "create", backup_commands.create, "back up a volume")
+    p.add_argument("volume", metavar="VOLUME", help="id or name of the volume")
+    p.add_argument(
+        "--incremental", action="store_true", help="only what changed since the last backup"
+    )
+    p.add_argument("--name")
+    p.add_argument("--container", help="the repository to store into (default: volumebackups)")
+    p.add_argument("--force", action="store_true", help="back up an in-use volume")
+    _wait_flag(p, "until the backup ends, with a progress bar; exit 1 if it fails")
+    _format_flag(p)
+    p = _action(sub, "show", backup_commands.show, "show a backup")
+    p.add_argument("backup", metavar="BACKUP", help="id or name")
+    _format_flag(p)
+    p = _action(sub, "list", backup_commands.list_, "list backups")
+    _format_flag(p)
+    p = _action(sub, "restore", backup_commands.restore, "restore a backup to a volume")
+    p.add_argument("backup", metavar="BACKUP", help="id or name")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--volume", help="an existing volume (id or name) to overwrite")
+    target.add_argument("--name", help="name of the new volume (default restore_backup_<id>)")
+    _wait_flag(p, "until the restore ends, with a progress bar; exit 1 if it fails")
+    _format_flag(p)
+    p = _action(sub, "delete", backup_commands.delete, "delete a backup")
+    p.add_argument("backup", metavar="BACKUP", help="id or name")
+    _wait_flag(p, "until the backup is gone; exit 1 if the delete fails")
+
+
+def _add_serve_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, help="port to listen on (default 8776)")
+    parser.add_argument("--data-dir", help="state directory (default ./ashbox-data)")
+    parser.add_argument("--store", help="backup store URL (default file://<data-dir>/store)")
+    parser.add_argument("--config", help="TOML configuration file (default $ASHBOX_CONFIG)")
+
+
+def _action(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: Command,
+    help_text: str,
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _format_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f",
+        "--format",
+        choices=[f.value for f in Format],
+        default=Format.TABLE.value,
+        help="table for people (default), json for scripts",
+    )
+
+
+def _wait_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--wait", action="store_true", help=f"wait {what}")
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number: {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+
+
+def _fail(stderr: TextIO, message: str, code: ExitCode) -> int:
+    stderr.write(f"error: {message}\n")
+    stderr.flush()
+    return code

@@ -1,0 +1,69 @@
+"""`ashbox serve`: the API and one worker in one process (DESIGN.md §5, embedded default).
+
+Settings come from `load_settings` (defaults, the TOML file, `ASHBOX_*`), then
+the command-line flags. uvicorn serves in the main thread and handles Ctrl-C and
+SIGTERM; the worker is stopped after it, interrupting its task at a block
+boundary, to be resumed on the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+from ashbox.cli.exit_codes import ExitCode
+from ashbox.config import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The settings of the configuration, overridden by the flags that were given."""
+    settings = load_settings(Path(args.config) if args.config else None)
+    flags: dict[str, object] = {
+        "host": args.host,
+        "port": args.port,
+        "data_dir": Path(args.data_dir) if args.data_dir else None,
+        "store": args.store,
+    }
+    given = {name: value for name, value in flags.items() if value is not None}
+    return dataclasses.replace(settings, **given)  # type: ignore[arg-type]
+
+
+def serve(args: argparse.Namespace) -> ExitCode:
+    settings = settings_for(args)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    import uvicorn
+
+    from ashbox.api.app import create_app
+    from ashbox.backups.service import Service
+    from ashbox.db.engine import Database
+    from ashbox.worker.runner import Worker
+
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    app = create_app(Service(db, settings), settings)
+    worker = Worker(db, settings)
+    worker.start()
+    log.info(
+        "serving url=http://%s:%d data_dir=%s store=%s",
+        settings.host,
+        settings.port,
+        settings.data_dir.resolve(),
+        settings.resolved_store,
+    )
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+        )
+        server.run()
+    finally:
+        log.info("stopping the worker")
+        worker.stop()
+    return ExitCode.OK if server.started else ExitCode.FAILED

@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+import os
+
+from ashbox.cli.exit_codes import ExitCode
+
+from .fake_cinder import FakeCinder, Run
+
+GiB = 1024**3
+
+
+def _progress(done: int, total: int = 4 * GiB) -> dict[str, object]:
+    return {"os-backup-progress:done_bytes": done, "os-backup-progress:total_bytes": total}
+
+
+def test_volume_create_posts_size_and_name_and_prints_the_new_volume_as_json():
+    fake = FakeCinder()
+    run = Run(fake, "volume", "create", "--size", "3", "--name", "v1", "-f", "json")
+    assert run.code == ExitCode.OK
+    assert fake.bodies("POST", "/v3/volumes") == [{"volume": {"size": 3, "name": "v1"}}]
+    shown = run.json()
+    assert shown["name"] == "v1"
+    assert shown["id"] in fake.volumes
+    assert "path" in shown
+
+
+def test_volume_import_manages_the_absolute_path_in_place(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fake = FakeCinder()
+    run = Run(fake, "volume", "import", "disk.img", "--name", "v2", "-f", "json")
+    assert run.code == ExitCode.OK
+    path = os.path.join(str(tmp_path), "disk.img")
+    assert fake.bodies("POST", "/v3/manageable_volumes") == [
+        {"volume": {"host": None, "ref": {"source-name": path}, "name": "v2"}}
+    ]
+    assert run.json()["path"] == path
+
+
+def test_volume_import_with_wait_returns_once_the_volume_is_available():
+    fake = FakeCinder()
+    run = Run(fake, "volume", "import", "/dev/sdz", "--wait", "-f", "json")
+    assert run.code == ExitCode.OK
+    assert run.json()["status"] == "available"
+    assert run.sleeps == [0.5]
+
+
+def test_every_request_carries_the_token_and_the_microversion(monkeypatch):
+    monkeypatch.setenv("ASHBOX_TOKEN", "alice:p1")
+    fake = FakeCinder()
+    Run(fake, "volume", "list")
+    (request,) = fake.requests
+    assert request.headers["X-Auth-Token"] == "alice:p1"
+    assert request.headers["OpenStack-API-Version"] == "volume 3.64"
+    assert str(request.url) == "http://127.0.0.1:8776/v3/volumes/detail"
+
+
+def test_the_url_comes_from_the_flag_before_the_environment(monkeypatch):
+    monkeypatch.setenv("ASHBOX_URL", "http://10.9.9.9:1/")
+    fake = FakeCinder()
+    Run(fake, "volume", "list")
+    assert fake.requests[-1].url.host == "10.9.9.9"
+    Run(fake, "--url", "http://localhost:9999", "volume", "list")
+    assert str(fake.requests[-1].url) == "http://localhost:9999/v3/volumes/detail"
+
+
+def test_volume_show_finds_a_volume_by_name_and_shows_its_path():
+    fake = FakeCinder()
+    fake.add_volume("data")
+    run = Run(fake, "volume", "show", "data")
+    assert run.code == ExitCode.OK
+    assert "| path " in run.out
+    assert "/data/volumes/data.img" in run.out
+
+
+def test_a_name_that_two_volumes_share_is_refused():
+    fake = FakeCinder()
+    fake.add_volume("twin")
+    fake.add_volume("twin")
+    run = Run(fake, "volume", "delete", "twin")
+    assert run.code == ExitCode.USAGE
+    assert run.err == "error: More than one volume is named 'twin'; give its ID.\n"
+    assert len(fake.volumes) == 2
+
+
+def test_an_unknown_name_is_not_found():
+    run = Run(FakeCinder(), "volume", "show", "nothing")
+    assert run.code == ExitCode.NOT_FOUND
+    assert run.err == "error: No volume with a name or ID of 'nothing' exists.\n"
+
+
+def test_volume_delete_deletes_by_id():
+    fake = FakeCinder()
+    volume = fake.add_volume("old")
+    assert Run(fake, "volume", "delete", volume["id"]).code == ExitCode.OK
+    assert fake.volumes == {}
+
+
+def test_backup_create_sends_every_option_and_shows_the_detail():
+    fake = FakeCinder()
+    volume = fake.add_volume("v1")
+    run = Run(
+        fake, "backup", "create", "v1", "--incremental", "--name", "b", "--container", "c",
+        "--force", "-f", "json",
+    )  # fmt: skip
+    assert run.code == ExitCode.OK
+    assert fake.bodies("POST", "/v3/backups") == [
+        {
+            "backup": {
+                "volume_id": volume["id"],
+                "name": "b",
+                "container": "c",
+                "incremental": True,
+                "force": True,
+            }
+        }
+    ]
+    assert run.json()["status"] == "creating"
+    assert run.sleeps == []
+
+
+def test_backup_create_wait_polls_every_half_second_and_draws_progress():
+    fake = FakeCinder()
+    fake.add_volume("v1")
+    fake.next_timeline = [
+        _progress(0),
+        _progress(GiB),
+        _progress(3 * GiB),
+        {
+            "status": "available",
+            "os-backup-progress:done_bytes": None,
+            "os-backup-progress:total_bytes": None,
+        },
+    ]
+    run = Run(fake, "backup", "create", "v1", "--wait", "-f", "json")
+    assert run.code == ExitCode.OK
+    assert run.sleeps == [0.5, 0.5, 0.5]
+    assert run.json()["status"] == "available"
+    lines = run.err.splitlines()  # not a terminal: a line per status, or per 5 s
+    assert lines[0] == "creating [" + "." * 30 + "]   0%  0 B / 4.0 GiB"
+    assert lines[1] == "available [" + "#" * 30 + "] 100%  4.0 GiB / 4.0 GiB  3221.2 MB/s"
+    assert len(lines) == 2
+
+
+def test_backup_create_wait_exits_1_with_the_fail_reason_when_the_backup_fails():
+    fake = FakeCinder()
+    fake.add_volume("v1")
+    fake.next_timeline = [
+        _progress(GiB),
+        {"status": "error", "fail_reason": "Volume file is gone."},
+    ]
+    run = Run(fake, "backup", "create", "v1", "--wait")
+    assert run.code == ExitCode.FAILED
+    assert run.err.splitlines()[-1].endswith("ended in status error: Volume file is gone.")
+    assert "| status " in run.out
+
+
+def test_backup_list_shows_a_row_per_backup_with_the_stored_size():
+    fake = FakeCinder()
+    volume = fake.add_volume("v1")
+    fake.add_backup(volume["id"], "nightly")
+    fake.add_backup(volume["id"], "weekly")
+    run = Run(fake, "backup", "list")
+    assert run.code == ExitCode.OK
+    assert "| Stored " in run.out
+    assert "nightly" in run.out
+    assert "weekly" in run.out
+    assert "1000 (1000 B)" in run.out
+    assert len(Run(fake, "backup", "list", "-f", "json").json()) == 2
+
+
+def test_restore_to_a_new_volume_waits_and_shows_the_volume_with_its_path():
+    fake = FakeCinder()
+    backup = fake.add_backup(fake.add_volume("v1")["id"], "b1")
+    fake.next_timeline = [
+        _progress(GiB),
+        {"status": "available", "_volume": {"status": "available"}},
+    ]
+    run = Run(fake, "backup", "restore", "b1", "--name", "copy", "--wait", "-f", "json")
+    assert run.code == ExitCode.OK
+    assert fake.bodies("POST", f"/v3/backups/{backup['id']}/restore") == [
+        {"restore": {"volume_id": None, "name": "copy"}}
+    ]
+    shown = run.json()
+    assert shown["name"] == "copy"
+    assert shown["status"] == "available"
+    assert shown["path"] == "/data/volumes/copy.img"
+
+
+def test_restore_to_an_existing_volume_names_it():
+    fake = FakeCinder()
+    backup = fake.add_backup(fake.add_volume("v1")["id"])
+    target = fake.add_volume("target")
+    run = Run(fake, "backup", "restore", backup["id"], "--volume", "target")
+    assert run.code == ExitCode.OK
+    assert fake.bodies("POST", f"/v3/backups/{backup['id']}/restore") == [
+        {"restore": {"volume_id": target["id"], "name": None}}
+    ]
+
+
+def test_restore_wait_exits_1_when_the_target_volume_ends_in_error_restoring():
+    fake = FakeCinder()
+    backup = fake.add_backup(fake.add_volume("v1")["id"])
+    fake.add_volume("target")
+    fake.next_timeline = [{"status": "available", "_volume": {"status": "error_restoring"}}]
+    run = Run(fake, "backup", "restore", backup["id"], "--volume", "target", "--wait")
+    assert run.code == ExitCode.FAILED
+    assert run.err.splitlines()[-1].endswith("is in status error_restoring")
+
+
+def test_restore_with_both_a_volume_and_a_name_is_bad_usage():
+    run = Run(FakeCinder(), "backup", "restore", "b", "--volume", "v", "--name", "n")
+    assert run.code == ExitCode.USAGE
+    assert "not allowed with argument" in run.err
+
+
+def test_backup_delete_wait_returns_when_the_backup_is_gone():
+    fake = FakeCinder()
+    backup = fake.add_backup(fake.add_volume("v1")["id"])
+    fake.next_timeline = [{}, None]
+    run = Run(fake, "backup", "delete", backup["id"], "--wait")
+    assert run.code == ExitCode.OK
+    assert run.sleeps == [0.5]
+    assert fake.backups == {}
+    assert run.err.splitlines()[-1] == "deleted"
+
+
+def test_backup_delete_wait_exits_1_when_the_delete_fails():
+    fake = FakeCinder()
+    backup = fake.add_backup(fake.add_volume("v1")["id"])
+    fake.next_timeline = [{"status": "error_deleting", "fail_reason": "store is read-only"}]
+    run = Run(fake, "backup", "delete", backup["id"], "--wait")
+    assert run.code == ExitCode.FAILED
+    assert "error_deleting: store is read-only" in run.err
+
+
+def test_backup_delete_of_a_backup_with_dependents_prints_cinders_refusal():
+    fake = FakeCinder()
+    backup = fake.add_backup(fake.add_volume("v1")["id"])
+    path = f"/v3/backups/{backup['id']}"
+    message = "Invalid backup: Incremental backups exist for this backup."
+    fake.refuse("DELETE", path, 400, "badRequest", message)
+    run = Run(fake, "backup", "delete", backup["id"])
+    assert run.code == ExitCode.USAGE
+    assert run.err == "error: Invalid backup: Incremental backups exist for this backup.\n"
