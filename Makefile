@@ -1,0 +1,40 @@
+# ashbox: make serve | make test | make install | make lint | make bench
+# Runs on a fresh Debian machine as root with python3 >= 3.11 (scripts/ install the rest).
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ashbox-installed
+TEST_STAMP := $(VENV)/.ashbox-test-installed
+
+.PHONY: install install-test serve test lint bench
+
+install: $(STAMP)
+
+install-test: $(TEST_STAMP)
+
+$(BIN)/python:
+	scripts/venv.sh $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@ $(STAMP)
+
+serve: install
+	$(BIN)/ashbox serve
+
+test: install-test
+	scripts/test-deps.sh
+	$(MAKE) lint
+	$(BIN)/pytest -q
+
+lint: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/run.py
