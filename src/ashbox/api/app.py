@@ -1,0 +1,71 @@
+"""The Starlette application: routes, middleware and error handlers.
+
+Every v3 route exists with and without the `{project_id}` segment
+(`/v3/{project_id}/backups` and `/v3/backups`, CINDER-CONTRACT §1.0).
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ashbox import errors
+from ashbox.api import versions
+from ashbox.api.auth import check_auth_settings
+from ashbox.api.backups import BackupsController
+from ashbox.api.errors import (
+    ApiFault,
+    handle_api_fault,
+    handle_domain_error,
+    handle_http_exception,
+)
+from ashbox.api.middleware import ApiMiddleware
+from ashbox.api.service_protocol import BackupService
+from ashbox.api.volumes import VolumesController
+from ashbox.config import Settings
+
+
+def create_app(service: BackupService, settings: Settings) -> Starlette:
+    """The API application over `service`; InvalidInput if `settings` cannot be served safely."""
+    check_auth_settings(settings)
+    backups = BackupsController(service)
+    volumes = VolumesController(service, settings)
+    routes: list[BaseRoute] = [
+        Route("/", versions.root, methods=["GET"]),
+        Route("/v3", versions.v3, methods=["GET"]),
+        Route("/v3/", versions.v3, methods=["GET"]),
+        Route("/healthcheck", healthcheck, methods=["GET"]),
+    ]
+    for prefix in ("/v3", "/v3/{project_id}"):
+        routes += [
+            Route(f"{prefix}/backups", backups.create, methods=["POST"]),
+            Route(f"{prefix}/backups", backups.index, methods=["GET"]),
+            Route(f"{prefix}/backups/detail", backups.detail, methods=["GET"]),
+            Route(f"{prefix}/backups/{{backup_id}}", backups.show, methods=["GET"]),
+            Route(f"{prefix}/backups/{{backup_id}}", backups.delete, methods=["DELETE"]),
+            Route(f"{prefix}/backups/{{backup_id}}/restore", backups.restore, methods=["POST"]),
+            Route(f"{prefix}/volumes", volumes.create, methods=["POST"]),
+            Route(f"{prefix}/volumes", volumes.index, methods=["GET"]),
+            Route(f"{prefix}/volumes/detail", volumes.detail, methods=["GET"]),
+            Route(f"{prefix}/volumes/{{volume_id}}", volumes.show, methods=["GET"]),
+            Route(f"{prefix}/volumes/{{volume_id}}", volumes.delete, methods=["DELETE"]),
+            Route(f"{prefix}/manageable_volumes", volumes.manage, methods=["POST"]),
+            Route(f"{prefix}/os-volume-manage", volumes.manage, methods=["POST"]),
+        ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(ApiMiddleware)],
+        exception_handlers={
+            HTTPException: handle_http_exception,
+            ApiFault: handle_api_fault,
+            errors.AshboxError: handle_domain_error,
+        },
+    )
+
+
+async def healthcheck(request: Request) -> Response:
+    return PlainTextResponse("OK")

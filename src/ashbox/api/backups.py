@@ -1,0 +1,98 @@
+"""Backup endpoints: create, list, list detail, show, delete, restore.
+
+CINDER-CONTRACT §1.2 rows 1-4, 6 and 7, with the bodies of §1.3 and §1.4 and
+the list semantics of §1.5. Validation happens here, the rules (state,
+quota, policy) in the service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ashbox.api import schemas
+from ashbox.api.auth import request_context
+from ashbox.api.listing import Resource, list_body, parse_list_request
+from ashbox.api.middleware import api_version
+from ashbox.api.service_protocol import BackupService
+from ashbox.api.views import backup_detail, backup_summary, restore_view
+from ashbox.backups.records import BackupRecord
+
+BACKUP_LIST = Resource(
+    public_filters=frozenset({"name", "status", "volume_id"}),
+    fields=frozenset(f.name for f in dataclasses.fields(BackupRecord)) - {"metadata", "progress"},
+)
+
+
+class BackupsController:
+    def __init__(self, service: BackupService) -> None:
+        self.service = service
+
+    async def create(self, request: Request) -> Response:
+        ctx = request_context(request)
+        version = api_version(request)
+        body = await schemas.validated_body(request, schemas.backup_create(version))
+        spec = body["backup"]
+        backup = await run_in_threadpool(
+            self.service.create_backup,
+            ctx,
+            volume_id=spec["volume_id"],
+            name=schemas.stripped(spec, "name"),
+            description=schemas.stripped(spec, "description"),
+            container=spec.get("container"),
+            incremental=schemas.to_bool(spec.get("incremental", False)),
+            force=schemas.to_bool(spec.get("force", False)),
+            snapshot_id=spec.get("snapshot_id"),
+            metadata=spec.get("metadata") or None,
+            availability_zone=spec.get("availability_zone"),
+        )
+        return JSONResponse({"backup": backup_summary(request, backup)}, status_code=202)
+
+    async def index(self, request: Request) -> Response:
+        return await self._list(request, detail=False)
+
+    async def detail(self, request: Request) -> Response:
+        return await self._list(request, detail=True)
+
+    async def show(self, request: Request) -> Response:
+        ctx = request_context(request)
+        backup = await run_in_threadpool(
+            self.service.get_backup, ctx, request.path_params["backup_id"]
+        )
+        return JSONResponse({"backup": backup_detail(request, backup, ctx, api_version(request))})
+
+    async def delete(self, request: Request) -> Response:
+        ctx = request_context(request)
+        await run_in_threadpool(self.service.delete_backup, ctx, request.path_params["backup_id"])
+        return Response(status_code=202)
+
+    async def restore(self, request: Request) -> Response:
+        ctx = request_context(request)
+        body = await schemas.validated_body(request, schemas.BACKUP_RESTORE)
+        spec = body["restore"]
+        restore = await run_in_threadpool(
+            self.service.restore_backup,
+            ctx,
+            request.path_params["backup_id"],
+            volume_id=spec.get("volume_id"),
+            name=schemas.stripped(spec, "name"),
+        )
+        return JSONResponse({"restore": restore_view(restore)}, status_code=202)
+
+    async def _list(self, request: Request, *, detail: bool) -> Response:
+        ctx = request_context(request)
+        version = api_version(request)
+        listing = parse_list_request(request, ctx, version, BACKUP_LIST)
+        backups: list[BackupRecord] = []
+        total = 0
+        if not listing.matches_nothing:
+            backups, total = await run_in_threadpool(self.service.list_backups, ctx, listing.query)
+        if detail:
+            items = [backup_detail(request, b, ctx, version) for b in backups]
+        else:
+            items = [backup_summary(request, b) for b in backups]
+        path = "backups/detail" if detail else "backups"
+        return JSONResponse(list_body(request, "backups", path, items, total, listing))

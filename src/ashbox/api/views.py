@@ -1,0 +1,136 @@
+"""Response bodies of backups, restores and volumes (CINDER-CONTRACT §1.4, §1.7).
+
+Cinder's `cinder/api/views/backups.py`, `cinder/api/v3/views/backups.py` and
+`cinder/api/v3/views/volumes.py`, plus ashbox's extension keys:
+`os-backup-progress:done_bytes`/`total_bytes`, `os-backup-stats:stored_size` on
+backup detail and `os-vol-ashbox-attr:path` on volume detail for admins.
+Every item of a list carries the same key set.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from ashbox.api import microversion as mv
+from ashbox.api.links import format_time, resource_links
+from ashbox.backups.records import BackupRecord, RequestContext, RestoreRecord, VolumeRecord
+
+JSONDict = dict[str, object]
+
+FIXED_KEY_ID = "00000000-0000-0000-0000-000000000000"
+BACKUPS = "backups"
+VOLUMES = "volumes"
+
+
+def backup_summary(request: Request, backup: BackupRecord) -> JSONDict:
+    return {
+        "id": backup.id,
+        "name": backup.name,
+        "links": resource_links(request, BACKUPS, backup.id),
+    }
+
+
+def backup_detail(
+    request: Request, backup: BackupRecord, ctx: RequestContext, version: mv.APIVersion
+) -> JSONDict:
+    progress = backup.progress
+    body: JSONDict = {
+        "id": backup.id,
+        "status": backup.status,
+        "size": backup.size,
+        "object_count": backup.object_count,
+        "availability_zone": backup.availability_zone,
+        "container": backup.container,
+        "created_at": format_time(backup.created_at),
+        "updated_at": format_time(backup.updated_at),
+        "name": backup.name,
+        "description": backup.description,
+        "fail_reason": backup.fail_reason,
+        "volume_id": backup.volume_id,
+        "links": resource_links(request, BACKUPS, backup.id),
+        "is_incremental": backup.is_incremental,
+        "has_dependent_backups": backup.has_dependent_backups,
+        "snapshot_id": backup.snapshot_id,
+        "data_timestamp": format_time(backup.data_timestamp),
+        "os-backup-progress:done_bytes": progress.done_bytes if progress else None,
+        "os-backup-progress:total_bytes": progress.total_bytes if progress else None,
+        "os-backup-stats:stored_size": backup.stored_size,
+    }
+    if version.at_least(mv.BACKUP_METADATA):
+        body["metadata"] = dict(backup.metadata)
+    key_id = backup.encryption_key_id
+    if version.at_least(mv.ENCRYPTION_KEY_ID_IN_DETAILS) and key_id and key_id != FIXED_KEY_ID:
+        body["encryption_key_id"] = key_id
+    if ctx.is_admin and version.at_least(mv.BACKUP_PROJECT):
+        body["os-backup-project-attr:project_id"] = backup.project_id
+    if ctx.is_admin and version.at_least(mv.BACKUP_PROJECT_USER_ID):
+        body["user_id"] = backup.user_id
+    return body
+
+
+def restore_view(restore: RestoreRecord) -> JSONDict:
+    return {
+        "backup_id": restore.backup_id,
+        "volume_id": restore.volume_id,
+        "volume_name": restore.volume_name,
+    }
+
+
+def volume_summary(request: Request, volume: VolumeRecord) -> JSONDict:
+    return {
+        "id": volume.id,
+        "name": volume.name,
+        "links": resource_links(request, VOLUMES, volume.id),
+    }
+
+
+def volume_detail(
+    request: Request, volume: VolumeRecord, ctx: RequestContext, version: mv.APIVersion
+) -> JSONDict:
+    body: JSONDict = {
+        "id": volume.id,
+        "status": volume.status,
+        "size": volume.size,
+        "availability_zone": volume.availability_zone,
+        "created_at": format_time(volume.created_at),
+        "updated_at": format_time(volume.updated_at),
+        "name": volume.name,
+        "description": volume.description,
+        "volume_type": None,
+        "snapshot_id": None,
+        "source_volid": None,
+        "metadata": dict(volume.metadata),
+        "links": resource_links(request, VOLUMES, volume.id),
+        "user_id": volume.user_id,
+        "bootable": "true" if volume.bootable else "false",
+        "encrypted": False,
+        "replication_status": "disabled",
+        "consistencygroup_id": None,
+        "multiattach": False,
+        "attachments": [],
+    }
+    if ctx.is_admin:
+        body.update(
+            {
+                "migration_status": None,
+                "os-vol-host-attr:host": None,
+                "os-vol-mig-status-attr:migstat": None,
+                "os-vol-mig-status-attr:name_id": None,
+                "os-vol-tenant-attr:tenant_id": volume.project_id,
+                "os-vol-ashbox-attr:path": volume.path,
+            }
+        )
+    if version.at_least(mv.VOLUME_GROUP):
+        body["group_id"] = None
+    if ctx.is_admin and version.at_least(mv.VOLUME_PROVIDER_ID):
+        body["provider_id"] = None
+    if version.at_least(mv.VOLUME_SHARED_TARGETS):
+        body["shared_targets"] = False
+        body["service_uuid"] = None
+    if ctx.is_admin and version.at_least(mv.VOLUME_CLUSTER_NAME):
+        body["cluster_name"] = None
+    if version.at_least(mv.VOLUME_TYPE_ID_IN_DETAILS):
+        body["volume_type_id"] = None
+    if version.at_least(mv.VOLUME_CONSUMES_QUOTA):
+        body["consumes_quota"] = True
+    return body

@@ -1,0 +1,176 @@
+"""Volume endpoints a backup workflow needs: create, show, list, delete, manage.
+
+CINDER-CONTRACT §1.7. Creating from a snapshot, image, other volume or backup
+is out of scope and refused with a 400 naming the field; `manageable_volumes`
+and `os-volume-manage` (Cinder's manage API) put an existing raw file or block
+device under ashbox, in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ashbox.api import schemas
+from ashbox.api.auth import request_context
+from ashbox.api.listing import Resource, bool_param, list_body, parse_list_request
+from ashbox.api.middleware import api_version
+from ashbox.api.service_protocol import BackupService
+from ashbox.api.views import volume_detail, volume_summary
+from ashbox.backups.records import VolumeRecord
+from ashbox.config import Settings
+from ashbox.errors import InvalidInput
+
+VOLUME_LIST = Resource(
+    public_filters=frozenset(
+        (
+            "name",
+            "status",
+            "metadata",
+            "bootable",
+            "migration_status",
+            "availability_zone",
+            "group_id",
+            "size",
+            "created_at",
+            "updated_at",
+        )
+    ),
+    fields=frozenset(f.name for f in dataclasses.fields(VolumeRecord)) - {"metadata"},
+    unsupported_filters=frozenset({"metadata", "glance_metadata"}),
+)
+
+# Volume sources ashbox does not offer; a non-null value is a 400.
+_UNSUPPORTED_SOURCES = (
+    "snapshot_id",
+    "source_volid",
+    "consistencygroup_id",
+    "group_id",
+    "imageRef",
+    "image_id",
+    "volume_type",
+)
+
+
+class VolumesController:
+    def __init__(self, service: BackupService, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+
+    async def create(self, request: Request) -> Response:
+        ctx = request_context(request)
+        version = api_version(request)
+        body = await schemas.validated_body(request, schemas.volume_create(version))
+        spec = body["volume"]
+        _refuse_unsupported(spec)
+        volume = await run_in_threadpool(
+            self.service.create_volume,
+            ctx,
+            size=_size(spec.get("size")),
+            name=schemas.stripped(spec, "name") or schemas.stripped(spec, "display_name"),
+            description=(
+                schemas.stripped(spec, "description")
+                or schemas.stripped(spec, "display_description")
+            ),
+            metadata=spec.get("metadata") or None,
+            availability_zone=spec.get("availability_zone"),
+        )
+        return JSONResponse(
+            {"volume": volume_detail(request, volume, ctx, version)}, status_code=202
+        )
+
+    async def manage(self, request: Request) -> Response:
+        ctx = request_context(request)
+        body = await schemas.validated_body(request, schemas.VOLUME_MANAGE)
+        spec = body["volume"]
+        path = spec["ref"]["source-name"]
+        if not path.startswith("/"):
+            raise InvalidInput(
+                f"Invalid input received: ref source-name must be an absolute path, got {path!r}"
+            )
+        if schemas.to_bool(spec.get("bootable", False)):
+            raise InvalidInput("Invalid input received: bootable volumes are not supported.")
+        if spec.get("volume_type") is not None:
+            raise InvalidInput("Invalid input received: volume types are not supported.")
+        zone = spec.get("availability_zone")
+        if zone is not None and zone != self.settings.availability_zone:
+            raise InvalidInput(
+                f"Invalid input received: availability zone {zone!r} does not exist; "
+                f"this service is in {self.settings.availability_zone!r}."
+            )
+        volume = await run_in_threadpool(
+            self.service.import_volume,
+            ctx,
+            path=path,
+            name=schemas.stripped(spec, "name"),
+            description=schemas.stripped(spec, "description"),
+            metadata=spec.get("metadata") or None,
+        )
+        return JSONResponse(
+            {"volume": volume_detail(request, volume, ctx, api_version(request))},
+            status_code=202,
+        )
+
+    async def index(self, request: Request) -> Response:
+        return await self._list(request, detail=False)
+
+    async def detail(self, request: Request) -> Response:
+        return await self._list(request, detail=True)
+
+    async def show(self, request: Request) -> Response:
+        ctx = request_context(request)
+        volume = await run_in_threadpool(
+            self.service.get_volume, ctx, request.path_params["volume_id"]
+        )
+        return JSONResponse({"volume": volume_detail(request, volume, ctx, api_version(request))})
+
+    async def delete(self, request: Request) -> Response:
+        ctx = request_context(request)
+        params = request.query_params
+        if "cascade" in params:
+            bool_param("cascade", params["cascade"])  # no snapshots exist: nothing to cascade
+        if "force" in params and bool_param("force", params["force"]):
+            raise InvalidInput("Invalid input received: force-deleting volumes is not supported.")
+        await run_in_threadpool(self.service.delete_volume, ctx, request.path_params["volume_id"])
+        return Response(status_code=202)
+
+    async def _list(self, request: Request, *, detail: bool) -> Response:
+        ctx = request_context(request)
+        version = api_version(request)
+        listing = parse_list_request(request, ctx, version, VOLUME_LIST)
+        volumes: list[VolumeRecord] = []
+        total = 0
+        if not listing.matches_nothing:
+            volumes, total = await run_in_threadpool(self.service.list_volumes, ctx, listing.query)
+        if detail:
+            items = [volume_detail(request, v, ctx, version) for v in volumes]
+        else:
+            items = [volume_summary(request, v) for v in volumes]
+        path = "volumes/detail" if detail else "volumes"
+        return JSONResponse(list_body(request, "volumes", path, items, total, listing))
+
+
+def _refuse_unsupported(spec: dict[str, Any]) -> None:
+    if spec.get("backup_id") is not None:
+        raise InvalidInput(
+            "Invalid input received: creating a volume from a backup (backup_id) is not "
+            "supported; create the volume, then restore the backup onto it."
+        )
+    for key in _UNSUPPORTED_SOURCES:
+        if spec.get(key) is not None:
+            raise InvalidInput(f"Invalid input received: {key} is not supported.")
+    if spec.get("multiattach"):
+        raise InvalidInput("Invalid input received: multiattach volumes are not supported.")
+
+
+def _size(raw: object) -> int:
+    size = int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else 0
+    if size < 1:
+        raise InvalidInput(
+            f"Invalid input received: Volume size '{raw}' must be an integer and greater than 0"
+        )
+    return size
