@@ -31,8 +31,16 @@ def test_a_full_bar_is_all_filled():
     assert render_bar("available", 10, 10, None, width=4).startswith("available [####] 100%")
 
 
-def test_an_empty_volume_counts_as_done():
-    assert render_bar("creating", 0, 0, None, width=4).startswith("creating [####] 100%")
+def test_a_task_that_has_not_measured_its_work_is_starting():
+    assert render_bar("creating", 0, 0, None, width=4) == "creating [    ] starting"
+
+
+def test_a_task_that_ends_before_measuring_its_work_ends_with_its_status_alone():
+    stream = io.StringIO()
+    bar = ProgressBar(stream, interactive=False)
+    bar.update("creating", 0, 0)
+    bar.finish("available", complete=True)
+    assert stream.getvalue() == "creating [" + " " * 30 + "] starting\navailable\n"
 
 
 def test_without_byte_counts_the_bar_says_it_waits_for_a_worker():

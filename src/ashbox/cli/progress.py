@@ -25,11 +25,14 @@ def render_bar(
 ) -> str:
     """`creating [#########.....]  33%  512.0 MiB / 1.5 GiB  98.3 MB/s` (rate in bytes/s).
 
-    With no byte counts (no task is running yet) the bar is empty and says so.
+    With no byte counts (no task is running yet) the bar is empty and says so; with
+    a total of 0 the task has not yet measured its work.
     """
     if done_bytes is None or total_bytes is None:
         return f"{status} [{' ' * width}] waiting for a worker"
-    fraction = min(1.0, done_bytes / total_bytes) if total_bytes > 0 else 1.0
+    if total_bytes <= 0:
+        return f"{status} [{' ' * width}] starting"
+    fraction = min(1.0, done_bytes / total_bytes)
     filled = int(fraction * width)
     bar = "#" * filled + "." * (width - filled)
     text = (
@@ -66,7 +69,7 @@ class ProgressBar:
     def update(self, status: str, done_bytes: int | None, total_bytes: int | None) -> None:
         now = self._clock()
         rate = self._rate(now, done_bytes)
-        if done_bytes is not None and total_bytes is not None:
+        if done_bytes is not None and total_bytes:
             self._counts = (done_bytes, total_bytes, rate)
         text = render_bar(status, done_bytes, total_bytes, rate)
         if self._interactive:
