@@ -1,0 +1,206 @@
+"""Manifests: one per backup, listing block by block a blob id or a hole.
+
+Stored zstd-compressed at `<container>/backups/<backup-id>`. Byte layout:
+docs/format.md, "Manifest". Change both in one commit.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import blake3
+import zstandard
+
+from ashbox.errors import CorruptManifest
+from ashbox.repository.blob import ID_SIZE
+
+VERSION = 1
+MAGIC = b"ASHMANIF"
+FLAG_ZSTD = 0x01
+FLAG_ENCRYPTED = 0x02  # reserved
+ENTRY_HOLE = 0
+ENTRY_BLOB = 1
+ENTRY_DELTA = 2  # reserved: a page-delta blob; format v1 never writes it
+ENTRY_SIZE = 1 + ID_SIZE
+_HEADER = struct.Struct("<8sBBH")  # magic, version, flags, reserved
+_FIXED = struct.Struct("<QIQq")  # volume size, block size, block count, created_at µs
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_CHECKSUM_SIZE = 32
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOLE = bytes(ENTRY_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """One backup. `entries` holds `block_count` records of ENTRY_SIZE bytes:
+    a type byte then a blob id (zeros for a hole)."""
+
+    backup_id: str
+    parent_id: str | None
+    volume_size: int
+    block_size: int
+    created_at: datetime
+    entries: bytes
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def block_count(self) -> int:
+        return len(self.entries) // ENTRY_SIZE
+
+    def blob_id(self, index: int) -> bytes | None:
+        """Blob id of block `index`, None for a hole."""
+        start = index * ENTRY_SIZE
+        if self.entries[start] == ENTRY_HOLE:
+            return None
+        return self.entries[start + 1 : start + ENTRY_SIZE]
+
+    def blocks(self) -> Iterator[tuple[int, bytes | None]]:
+        """(block index, blob id or None for a hole) for every block, in order."""
+        entries = self.entries
+        for index, start in enumerate(range(0, len(entries), ENTRY_SIZE)):
+            if entries[start] == ENTRY_HOLE:
+                yield index, None
+            else:
+                yield index, entries[start + 1 : start + ENTRY_SIZE]
+
+    def blob_ids(self) -> set[bytes]:
+        return {blob_id for _, blob_id in self.blocks() if blob_id is not None}
+
+    def block_length(self, index: int) -> int:
+        """Bytes of the volume block `index` covers (the last block may be short)."""
+        return min(self.block_size, self.volume_size - index * self.block_size)
+
+    def encode(self, *, level: int = 3) -> bytes:
+        body = bytearray(
+            _FIXED.pack(
+                self.volume_size,
+                self.block_size,
+                self.block_count,
+                _to_micros(self.created_at),
+            )
+        )
+        _put_str(body, self.backup_id, _U16)
+        _put_str(body, self.parent_id or "", _U16)
+        body += _U32.pack(len(self.metadata))
+        for key in sorted(self.metadata):
+            _put_str(body, key, _U16)
+            _put_str(body, self.metadata[key], _U32)
+        body += self.entries
+        body += blake3.blake3(body).digest()
+        compressed = zstandard.ZstdCompressor(level=level, write_content_size=True).compress(body)
+        return _HEADER.pack(MAGIC, VERSION, FLAG_ZSTD, 0) + compressed
+
+    @classmethod
+    def decode(cls, data: bytes) -> Manifest:
+        """The manifest in `data`; CorruptManifest if it is truncated or garbled."""
+        if len(data) < _HEADER.size:
+            raise CorruptManifest("Manifest is too short for its header.")
+        magic, version, flags, reserved = _HEADER.unpack_from(data)
+        if magic != MAGIC:
+            raise CorruptManifest("Manifest does not start with the manifest magic.")
+        if version != VERSION:
+            raise CorruptManifest(f"Manifest version {version} is not supported.")
+        if flags & ~FLAG_ZSTD or reserved:
+            raise CorruptManifest(f"Manifest has unsupported flags {flags:#04x}.")
+        body = data[_HEADER.size :]
+        if flags & FLAG_ZSTD:
+            body = _decompress(body)
+        if len(body) < _CHECKSUM_SIZE or (
+            blake3.blake3(body[:-_CHECKSUM_SIZE]).digest() != body[-_CHECKSUM_SIZE:]
+        ):
+            raise CorruptManifest("Manifest checksum does not match its content.")
+        try:
+            return _parse_body(memoryview(body)[:-_CHECKSUM_SIZE])
+        except (struct.error, UnicodeDecodeError, ValueError, OverflowError) as e:
+            raise CorruptManifest(f"Manifest is malformed: {e}") from e
+
+
+def block_count_for(volume_size: int, block_size: int) -> int:
+    return -(-volume_size // block_size)
+
+
+def manifest_key(container: str, backup_id: str) -> str:
+    return f"{container}/backups/{backup_id}"
+
+
+def entry_of(blob_id: bytes | None) -> bytes:
+    """The ENTRY_SIZE record of a block: a hole, or a whole blob."""
+    if blob_id is None:
+        return _HOLE
+    if len(blob_id) != ID_SIZE:
+        raise ValueError(f"a blob id has {ID_SIZE} bytes, not {len(blob_id)}")
+    return bytes([ENTRY_BLOB]) + blob_id
+
+
+def _parse_body(body: memoryview) -> Manifest:
+    volume_size, block_size, block_count, micros = _FIXED.unpack_from(body)
+    pos = _FIXED.size
+    backup_id, pos = _get_str(body, pos, _U16)
+    parent_id, pos = _get_str(body, pos, _U16)
+    (count,) = _U32.unpack_from(body, pos)
+    pos += _U32.size
+    metadata: dict[str, str] = {}
+    for _ in range(count):
+        key, pos = _get_str(body, pos, _U16)
+        value, pos = _get_str(body, pos, _U32)
+        if key in metadata:
+            raise CorruptManifest(f"Manifest metadata key {key!r} appears twice.")
+        metadata[key] = value
+    if block_size == 0 or block_count != block_count_for(volume_size, block_size):
+        raise CorruptManifest(
+            f"Manifest has {block_count} blocks of {block_size} for {volume_size} bytes."
+        )
+    entries = bytes(body[pos:])
+    if len(entries) != block_count * ENTRY_SIZE:
+        raise CorruptManifest(f"Manifest entries take {len(entries)} bytes, not {block_count}.")
+    for start in range(0, len(entries), ENTRY_SIZE):
+        kind = entries[start]
+        if kind == ENTRY_HOLE and entries[start : start + ENTRY_SIZE] != _HOLE:
+            raise CorruptManifest(f"Manifest hole entry {start // ENTRY_SIZE} names a blob.")
+        if kind not in (ENTRY_HOLE, ENTRY_BLOB):
+            raise CorruptManifest(f"Manifest entry {start // ENTRY_SIZE} has type {kind}.")
+    return Manifest(
+        backup_id=backup_id,
+        parent_id=parent_id or None,
+        volume_size=volume_size,
+        block_size=block_size,
+        created_at=_EPOCH + timedelta(microseconds=micros),
+        entries=entries,
+        metadata=metadata,
+    )
+
+
+def _decompress(body: bytes) -> bytes:
+    try:
+        declared = zstandard.frame_content_size(body)
+        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        raw: bytes = decompressor.decompress(body)
+    except zstandard.ZstdError as e:
+        raise CorruptManifest(f"Manifest does not decompress: {e}") from e
+    if not decompressor.eof or decompressor.unused_data or len(raw) != declared:
+        raise CorruptManifest("Manifest is truncated or has trailing bytes.")
+    return raw
+
+
+def _put_str(out: bytearray, text: str, size: struct.Struct) -> None:
+    raw = text.encode()
+    out += size.pack(len(raw))
+    out += raw
+
+
+def _get_str(body: memoryview, pos: int, size: struct.Struct) -> tuple[str, int]:
+    (length,) = size.unpack_from(body, pos)
+    pos += size.size
+    if pos + length > len(body):
+        raise CorruptManifest("Manifest string runs past its end.")
+    return bytes(body[pos : pos + length]).decode(), pos + length
+
+
+def _to_micros(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("a manifest time must carry a time zone")
+    return (moment - _EPOCH) // timedelta(microseconds=1)

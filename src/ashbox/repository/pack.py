@@ -1,0 +1,188 @@
+"""Packs: a header, blobs back to back, then a trailer indexing them.
+
+A pack is named by the BLAKE3-256 of all its bytes (hex) and stored at
+`<container>/data/<first 2 hex>/<pack-id>`. Byte layout: docs/format.md,
+"Pack". Change both in one commit.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import blake3
+
+from ashbox.errors import CorruptPack
+from ashbox.repository.blob import FLAG_DELTA, FLAG_ENCRYPTED, FLAG_ZSTD, ID_SIZE
+from ashbox.repository.index import BlobLocation
+
+VERSION = 1
+HEADER = b"ASHPACK" + bytes([VERSION])
+HEADER_SIZE = len(HEADER)
+FOOTER_MAGIC = b"ASHPKEND"
+_ENTRY = struct.Struct("<32s32sQIIB3s")  # blob id, base, offset, length, raw length, flags, 0
+_FOOTER = struct.Struct("<I16sB3x8s")  # entry count, trailer checksum, version, magic
+ENTRY_SIZE = _ENTRY.size
+FOOTER_SIZE = _FOOTER.size
+_KNOWN_FLAGS = FLAG_ZSTD | FLAG_ENCRYPTED | FLAG_DELTA
+_NO_BASE = bytes(ID_SIZE)
+_RESERVED = bytes(3)
+_MAX_LENGTH = (1 << 32) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class PackEntry:
+    """One blob of a pack: its id, byte range in the pack, raw size and flags.
+    `base_id` names the base blob of a page delta (FLAG_DELTA), else None."""
+
+    blob_id: bytes
+    offset: int
+    length: int
+    raw_length: int
+    flags: int
+    base_id: bytes | None = None
+
+    def location(self, pack_id: str) -> BlobLocation:
+        return BlobLocation(
+            blob_id=self.blob_id,
+            pack_id=pack_id,
+            offset=self.offset,
+            length=self.length,
+            raw_length=self.raw_length,
+            flags=self.flags,
+            base_id=self.base_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SealedPack:
+    """A finished pack ready to upload."""
+
+    pack_id: str
+    data: bytearray
+    entries: tuple[PackEntry, ...]
+
+
+class PackBuilder:
+    """Appends blobs to a pack in memory, then seals it with its trailer."""
+
+    def __init__(self) -> None:
+        self._data = bytearray(HEADER)
+        self._entries: list[PackEntry] = []
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        """Bytes the sealed pack would have now."""
+        return len(self._data) + ENTRY_SIZE * len(self._entries) + FOOTER_SIZE
+
+    def add(
+        self, blob_id: bytes, flags: int, payload: bytes | memoryview, raw_length: int
+    ) -> PackEntry:
+        if len(blob_id) != ID_SIZE or flags & ~_KNOWN_FLAGS or flags & FLAG_DELTA:
+            raise ValueError(f"cannot add blob {blob_id.hex()} with flags {flags:#04x}")
+        if not 0 < len(payload) <= _MAX_LENGTH or not 0 < raw_length <= _MAX_LENGTH:
+            raise ValueError(f"blob {blob_id.hex()} has a bad size")
+        entry = PackEntry(blob_id, len(self._data), len(payload), raw_length, flags)
+        self._data += payload
+        self._entries.append(entry)
+        return entry
+
+    def seal(self) -> SealedPack:
+        """The finished pack; the builder must not be used afterwards."""
+        data = self._data
+        data += encode_trailer(self._entries)
+        pack_id = pack_id_of(data)
+        sealed = SealedPack(pack_id, data, tuple(self._entries))
+        self._data = bytearray()
+        self._entries = []
+        return sealed
+
+
+def pack_id_of(data: bytes | bytearray | memoryview) -> str:
+    """The id of a pack: hex BLAKE3-256 of all its bytes."""
+    digest: str = blake3.blake3(data, max_threads=1).hexdigest()
+    return digest
+
+
+def pack_key(container: str, pack_id: str) -> str:
+    return f"{container}/data/{pack_id[:2]}/{pack_id}"
+
+
+def encode_trailer(entries: list[PackEntry]) -> bytes:
+    body = b"".join(
+        _ENTRY.pack(
+            e.blob_id, e.base_id or _NO_BASE, e.offset, e.length, e.raw_length, e.flags, _RESERVED
+        )
+        for e in entries
+    )
+    checksum = blake3.blake3(body).digest()[:16]
+    return body + _FOOTER.pack(len(entries), checksum, VERSION, FOOTER_MAGIC)
+
+
+def trailer_length(footer: bytes) -> int:
+    """From the last FOOTER_SIZE bytes of a pack, the length of its whole trailer
+    (entries and footer): read that many bytes from the end for `decode_trailer`."""
+    count, _, _ = _parse_footer(footer)
+    return count * ENTRY_SIZE + FOOTER_SIZE
+
+
+def decode_trailer(tail: bytes, pack_size: int) -> list[PackEntry]:
+    """Entries of a pack of `pack_size` bytes whose trailer is `tail` (its last
+    `trailer_length` bytes); CorruptPack for anything malformed."""
+    if len(tail) < FOOTER_SIZE:
+        raise CorruptPack(f"Pack trailer is {len(tail)} bytes, shorter than its footer.")
+    count, checksum, body_size = _parse_footer(tail[-FOOTER_SIZE:])
+    if len(tail) != body_size + FOOTER_SIZE:
+        raise CorruptPack(f"Pack trailer is {len(tail)} bytes, its footer says {count} entries.")
+    blobs_end = pack_size - len(tail)
+    if blobs_end < HEADER_SIZE:
+        raise CorruptPack(f"Pack of {pack_size} bytes is too short for {count} entries.")
+    body = tail[:body_size]
+    if blake3.blake3(body).digest()[:16] != checksum:
+        raise CorruptPack("Pack trailer checksum does not match its entries.")
+    entries = []
+    expected = HEADER_SIZE
+    for blob_id, base_id, offset, length, raw_length, flags, zero in _ENTRY.iter_unpack(body):
+        name = blob_id.hex()
+        if offset != expected or length == 0 or offset + length > blobs_end:
+            raise CorruptPack(f"Pack entry {name} has a bad range {offset}+{length}.")
+        if flags & ~_KNOWN_FLAGS or raw_length == 0 or zero != _RESERVED:
+            raise CorruptPack(f"Pack entry {name} has bad flags, raw length or reserved bytes.")
+        has_base = bool(flags & FLAG_DELTA)
+        if has_base == (base_id == _NO_BASE):
+            raise CorruptPack(f"Pack entry {name} has a base id that its flags contradict.")
+        entries.append(
+            PackEntry(blob_id, offset, length, raw_length, flags, base_id if has_base else None)
+        )
+        expected = offset + length
+    if expected != blobs_end:
+        raise CorruptPack(f"Pack blobs end at {expected}, the trailer starts at {blobs_end}.")
+    return entries
+
+
+def decode_pack(pack: bytes | bytearray) -> list[PackEntry]:
+    """Entries of a complete pack, validated; CorruptPack for anything else."""
+    if not pack.startswith(HEADER):
+        raise CorruptPack("Pack does not start with the pack header.")
+    if len(pack) < HEADER_SIZE + FOOTER_SIZE:
+        raise CorruptPack(f"Pack of {len(pack)} bytes is too short.")
+    size = trailer_length(bytes(pack[-FOOTER_SIZE:]))
+    if size > len(pack) - HEADER_SIZE:
+        raise CorruptPack(f"Pack trailer of {size} bytes does not fit in {len(pack)} bytes.")
+    return decode_trailer(bytes(pack[-size:]), len(pack))
+
+
+def _parse_footer(footer: bytes) -> tuple[int, bytes, int]:
+    if len(footer) != FOOTER_SIZE:
+        raise CorruptPack(f"Pack footer is {len(footer)} bytes, expected {FOOTER_SIZE}.")
+    count, checksum, version, magic = _FOOTER.unpack(footer)
+    if magic != FOOTER_MAGIC:
+        raise CorruptPack("Pack does not end with the trailer magic.")
+    if version != VERSION:
+        raise CorruptPack(f"Pack version {version} is not supported.")
+    if footer[21:24] != b"\0\0\0":
+        raise CorruptPack("Pack footer reserved bytes are not zero.")
+    return count, checksum, count * ENTRY_SIZE
