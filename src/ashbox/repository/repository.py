@@ -1,0 +1,192 @@
+"""The repository facade: back up, restore and delete backups of one container.
+
+This is the whole API the manager uses. A container is one repository
+(DESIGN.md §3): its config, packs and manifests live under `<container>/`
+in the store, its index in an `Index`. The format is docs/format.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ashbox.errors import BackupNotFound, CorruptManifest, InvalidBackup, ObjectNotFound
+from ashbox.repository.blob import BlobCodec
+from ashbox.repository.config import RepositoryConfig, load_or_create_config
+from ashbox.repository.index import Index
+from ashbox.repository.manifest import Manifest, manifest_key
+from ashbox.repository.pack import pack_key
+from ashbox.repository.reader import ReaderSettings, restore_backup
+from ashbox.repository.writer import BackupStats, WriterSettings, write_backup
+from ashbox.storage.base import Store
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BackupStats", "Repository"]
+
+
+def _no_progress(done: int, total: int) -> None:
+    """The default progress callback: ignores progress."""
+
+
+class Repository:
+    """One container of a store, with its index. Build it with `open`."""
+
+    def __init__(
+        self,
+        store: Store,
+        container: str,
+        index: Index,
+        config: RepositoryConfig,
+        *,
+        pack_size: int,
+        compression_level: int,
+        threads: int,
+        upload_threads: int,
+    ) -> None:
+        if pack_size < config.block_size or threads < 1 or upload_threads < 1:
+            raise ValueError(
+                f"pack_size {pack_size} must hold a block of {config.block_size} bytes "
+                f"and threads {threads}, upload_threads {upload_threads} must be >= 1"
+            )
+        self.store = store
+        self.container = container
+        self.index = index
+        self.config = config
+        self.pack_size = pack_size
+        self.threads = threads
+        self.upload_threads = upload_threads
+        self.codec = BlobCodec(compression_level)
+
+    @classmethod
+    def open(
+        cls,
+        store: Store,
+        container: str,
+        index: Index,
+        *,
+        block_size: int = 1 << 20,
+        pack_size: int = 32 << 20,
+        compression_level: int = 3,
+        threads: int = 2,
+        upload_threads: int = 2,
+    ) -> Repository:
+        """The repository in `container`, its config created (with `block_size`)
+        if missing; an existing config's block size wins."""
+        _check_name("container", container, allow_slash=True)
+        config = load_or_create_config(store, container, block_size=block_size)
+        index.ensure_container(container)
+        return cls(
+            store,
+            container,
+            index,
+            config,
+            pack_size=pack_size,
+            compression_level=compression_level,
+            threads=threads,
+            upload_threads=upload_threads,
+        )
+
+    @property
+    def block_size(self) -> int:
+        return self.config.block_size
+
+    def backup(
+        self,
+        backup_id: str,
+        source: Path,
+        *,
+        parent_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: Callable[[int, int], None] = _no_progress,
+    ) -> BackupStats:
+        """Back up the volume at `source` as `backup_id`. Idempotent: a rerun after
+        a crash discards the crash's pending packs and reuses its committed blobs.
+        `progress(done, total)` may raise to stop the backup; the exception propagates."""
+        _check_name("backup id", backup_id)
+        log.info("backup started backup_id=%s container=%s", backup_id, self.container)
+        self.discard_incomplete(backup_id)
+        settings = WriterSettings(
+            store=self.store,
+            container=self.container,
+            index=self.index,
+            codec=self.codec,
+            block_size=self.block_size,
+            pack_size=self.pack_size,
+            threads=self.threads,
+            upload_threads=self.upload_threads,
+        )
+        return write_backup(
+            settings,
+            backup_id,
+            source,
+            parent_id=parent_id,
+            metadata=metadata or {},
+            progress=progress,
+        )
+
+    def restore(
+        self,
+        backup_id: str,
+        target: Path,
+        *,
+        new_volume: bool,
+        progress: Callable[[int, int], None] = _no_progress,
+    ) -> None:
+        """Restore `backup_id` onto `target` (at least the backup's size). On a
+        `new_volume` (fresh sparse file) holes are skipped, else zeroed."""
+        manifest = self.read_manifest(backup_id)
+        log.info("restore started backup_id=%s target=%s", backup_id, target)
+        settings = ReaderSettings(
+            store=self.store,
+            container=self.container,
+            index=self.index,
+            codec=self.codec,
+            threads=self.threads + self.upload_threads,
+        )
+        restore_backup(settings, manifest, target, new_volume=new_volume, progress=progress)
+
+    def delete(self, backup_id: str) -> None:
+        """Drop the backup's references, delete the packs left dead (and dead
+        leftovers of earlier deletes), then its manifest. Idempotent."""
+        _check_name("backup id", backup_id)
+        self.discard_incomplete(backup_id)
+        dead = self.index.release(self.container, backup_id)
+        packs = sorted(set(dead) | set(self.index.dead_packs(self.container)))
+        for pack_id in packs:
+            self.store.delete(pack_key(self.container, pack_id))
+        if packs:
+            self.index.forget_packs(self.container, packs)
+        self.store.delete(manifest_key(self.container, backup_id))
+        log.info("backup deleted backup_id=%s dead_packs=%d", backup_id, len(packs))
+
+    def discard_incomplete(self, backup_id: str) -> None:
+        """Delete the packs `backup_id` began and never committed (crash orphans)
+        from the store, then from the index."""
+        pending = self.index.pending_packs(self.container, backup_id)
+        for pack_id in pending:
+            self.store.delete(pack_key(self.container, pack_id))
+        if pending:
+            self.index.forget_packs(self.container, pending)
+            log.info("pending packs discarded backup_id=%s packs=%d", backup_id, len(pending))
+
+    def read_manifest(self, backup_id: str) -> Manifest:
+        """The manifest of `backup_id`; BackupNotFound if the container has none."""
+        _check_name("backup id", backup_id)
+        try:
+            data = self.store.get(manifest_key(self.container, backup_id))
+        except ObjectNotFound as e:
+            raise BackupNotFound(backup_id) from e
+        manifest = Manifest.decode(data)
+        if manifest.backup_id != backup_id:
+            raise CorruptManifest(
+                f"Manifest stored for backup {backup_id} describes backup {manifest.backup_id}."
+            )
+        return manifest
+
+
+def _check_name(what: str, name: str, *, allow_slash: bool = False) -> None:
+    parts = name.split("/") if allow_slash else [name]
+    if not name or any(not p or p.startswith(".") or "/" in p or "\0" in p for p in parts):
+        raise InvalidBackup(f"{what} {name!r} cannot name objects in the store")

@@ -1,0 +1,140 @@
+"""An in-memory `Index`: a fake at a seam we own, for fast repository tests.
+
+It follows the protocol's semantics as `ashbox.db.index.DbIndex` implements
+them (docs/format.md, "Index"): refs per backup, pending/live/dead packs, a
+blob indexed at its first location, dead packs losing their blob rows at
+once. It also records the thread of every call, so tests can check that the
+repository only calls the index from the caller's thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ashbox.repository.index import BlobLocation
+
+PENDING = "pending"
+LIVE = "live"
+DEAD = "dead"
+
+
+@dataclass
+class PackRow:
+    state: str
+    owner: str | None
+    size: int = 0
+
+
+@dataclass
+class ContainerRows:
+    packs: dict[str, PackRow] = field(default_factory=dict)
+    blobs: dict[bytes, BlobLocation] = field(default_factory=dict)
+    refs: dict[str, set[bytes]] = field(default_factory=dict)
+
+
+class MemoryIndex:
+    def __init__(self) -> None:
+        self.containers: dict[str, ContainerRows] = {}
+        self.threads: set[int] = set()
+        self._lock = threading.Lock()
+
+    def ensure_container(self, container: str) -> None:
+        with self._lock:
+            self._touch()
+            self.containers.setdefault(container, ContainerRows())
+
+    def reuse(self, container: str, backup_id: str, blob_ids: Sequence[bytes]) -> set[bytes]:
+        with self._lock:
+            c = self._container(container)
+            found = {
+                b for b in blob_ids if b in c.blobs and c.packs[c.blobs[b].pack_id].state == LIVE
+            }
+            c.refs.setdefault(backup_id, set()).update(found)
+            return found
+
+    def begin_pack(self, container: str, pack_id: str, backup_id: str) -> None:
+        with self._lock:
+            self._container(container).packs.setdefault(pack_id, PackRow(PENDING, backup_id))
+
+    def commit_pack(
+        self,
+        container: str,
+        pack_id: str,
+        size: int,
+        entries: Sequence[BlobLocation],
+        backup_id: str,
+    ) -> None:
+        with self._lock:
+            c = self._container(container)
+            row = c.packs.get(pack_id)
+            if row is None or row.state != PENDING:
+                raise AssertionError(f"commit of pack {pack_id} that was not begun")
+            for e in entries:
+                if e.pack_id != pack_id:
+                    raise AssertionError(f"entry of pack {e.pack_id} committed with {pack_id}")
+                c.blobs.setdefault(e.blob_id, e)
+            owns_a_blob = any(loc.pack_id == pack_id for loc in c.blobs.values())
+            row.state = LIVE if owns_a_blob else DEAD
+            row.size = size
+            row.owner = None
+            c.refs.setdefault(backup_id, set()).update(e.blob_id for e in entries)
+
+    def locate(self, container: str, blob_ids: Sequence[bytes]) -> dict[bytes, BlobLocation]:
+        with self._lock:
+            c = self._container(container)
+            return {b: c.blobs[b] for b in blob_ids if b in c.blobs}
+
+    def pending_packs(self, container: str, backup_id: str) -> list[str]:
+        with self._lock:
+            c = self._container(container)
+            return [p for p, r in c.packs.items() if r.state == PENDING and r.owner == backup_id]
+
+    def release(self, container: str, backup_id: str) -> list[str]:
+        with self._lock:
+            c = self._container(container)
+            released = c.refs.pop(backup_id, set())
+            referenced = set().union(*c.refs.values())
+            candidates = {c.blobs[b].pack_id for b in released if b in c.blobs}
+            dead = sorted(
+                p
+                for p in candidates
+                if not any(loc.pack_id == p and b in referenced for b, loc in c.blobs.items())
+            )
+            for p in dead:
+                c.packs[p].state = DEAD
+            c.blobs = {b: loc for b, loc in c.blobs.items() if loc.pack_id not in dead}
+            return dead
+
+    def dead_packs(self, container: str) -> list[str]:
+        with self._lock:
+            c = self._container(container)
+            return [p for p, r in c.packs.items() if r.state == DEAD]
+
+    def forget_packs(self, container: str, pack_ids: Sequence[str]) -> None:
+        with self._lock:
+            c = self._container(container)
+            gone = set(pack_ids)
+            c.blobs = {b: loc for b, loc in c.blobs.items() if loc.pack_id not in gone}
+            for p in gone:
+                c.packs.pop(p, None)
+
+    def refs_of(self, container: str, backup_id: str) -> set[bytes]:
+        with self._lock:
+            return set(self._container(container).refs.get(backup_id, set()))
+
+    def packs_in(self, container: str, state: str) -> set[str]:
+        with self._lock:
+            c = self._container(container)
+            return {p for p, r in c.packs.items() if r.state == state}
+
+    def _container(self, container: str) -> ContainerRows:
+        self._touch()
+        try:
+            return self.containers[container]
+        except KeyError:
+            raise AssertionError(f"container {container} used before ensure_container") from None
+
+    def _touch(self) -> None:
+        self.threads.add(threading.get_ident())
