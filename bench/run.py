@@ -9,10 +9,10 @@ changes of version 2 into it, backs it up incrementally, restores that backup to
 volume and checks the restored bytes' sha256 against version 2. Prints a table of
 medians beside `cat` and `zstd -1 -T2` of the same file.
 
-CPU seconds and peak RSS are the service process's for the ashbox steps (utime+stime
-of all its threads from /proc/<pid>/stat; VmHWM from /proc/<pid>/status, reset
-before each step), and the command's own for cat and zstd. The page cache is warm
-for every step: the image was just written or read.
+CPU seconds are the service process's for the ashbox steps (utime+stime of all its
+threads from /proc/<pid>/stat), and the command's own for cat and zstd. Peak RSS is
+the service's during each step (VmHWM from /proc/<pid>/status, reset before it).
+The page cache is warm for every step: the image was just written or read.
 """
 
 from __future__ import annotations
@@ -248,7 +248,11 @@ def run_once(images: Images, *, keep: bool) -> dict[str, Measure]:
 
 
 def run_reference(argv: list[str], output: Path, *, discard: bool) -> Measure:
-    """Wall time, CPU and peak RSS of one command writing its stdout to `output`."""
+    """Wall time and CPU of one command writing its stdout to `output`.
+
+    No peak RSS: a forked child's ru_maxrss counts this Python process's pages from
+    before the exec, so it would report the bench's size, not the command's.
+    """
     if shutil.which(argv[0]) is None:
         raise BenchError(f"{argv[0]} is not installed (apt-get install {argv[0]})")
     with open(os.devnull if discard else output, "wb") as out:
@@ -260,7 +264,7 @@ def run_reference(argv: list[str], output: Path, *, discard: bool) -> Measure:
     if process.returncode:
         raise BenchError(f"{' '.join(argv)} exited {process.returncode}")
     stored = None if discard else output.stat().st_size
-    return Measure(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * KiB, stored)
+    return Measure(wall, usage.ru_utime + usage.ru_stime, None, stored)
 
 
 def apply_changes(images: Images, work: Path) -> None:
@@ -428,8 +432,9 @@ def print_table(images: Images, results: dict[str, list[Measure]], runs: int) ->
             )
         )
     print(
-        "CPU s and peak RSS: the service process for ashbox steps (all threads), the command "
-        "itself for cat and zstd; stored: bytes the backup added to the store, or the .zst size."
+        "CPU s: the service process (all threads) for ashbox steps, the command itself for cat "
+        "and zstd; peak RSS: the service's during the step; stored: bytes the backup added to "
+        "the store, or the size of the .zst file."
     )
 
 

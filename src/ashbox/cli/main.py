@@ -188,3 +188,7 @@ def _fail(stderr: TextIO, message: str, code: ExitCode) -> int:
     stderr.write(f"error: {message}\n")
     stderr.flush()
     return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

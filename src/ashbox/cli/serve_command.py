@@ -11,12 +11,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def settings_for(args: argparse.Namespace) -> Settings:
@@ -58,12 +62,25 @@ def serve(args: argparse.Namespace) -> ExitCode:
         settings.data_dir.resolve(),
         settings.resolved_store,
     )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    )
+    # uvicorn catches SIGINT and SIGTERM, shuts down, then raises them again with the
+    # handlers it found; these only note them, so the worker is stopped before exit.
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, _note(received)) for sig in _STOP_SIGNALS}
     try:
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
-        )
         server.run()
     finally:
-        log.info("stopping the worker")
+        log.info("stopping the worker signals=%s", [signal.Signals(s).name for s in received])
         worker.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return ExitCode.OK if server.started else ExitCode.FAILED
+
+
+def _note(received: list[int]) -> Callable[[int, FrameType | None], None]:
+    def handler(sig: int, frame: FrameType | None) -> None:
+        received.append(sig)
+
+    return handler
