@@ -7,6 +7,7 @@ Each test gets a fresh project, so tests share one server without sharing state.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -95,8 +96,20 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def service() -> BackupService:
-    return FakeService()
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackupService]:
+    """The fake; `ASHBOX_API_TEST_SERVICE=real` runs the same tests over the real service
+    (SQLite in a temp dir, no worker: backups stay `creating`)."""
+    if os.environ.get("ASHBOX_API_TEST_SERVICE") != "real":
+        yield FakeService()
+        return
+    from ashbox.backups.service import Service
+    from ashbox.db.engine import Database
+
+    data_dir = tmp_path_factory.mktemp("ashbox-api")
+    database = Database(f"sqlite:///{data_dir / 'ashbox.db'}")
+    database.migrate()
+    yield Service(database, Settings(data_dir=data_dir))
+    database.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -137,8 +138,11 @@ def test_backups_do_not_block_volume_deletion(api: Api) -> None:
 
 
 @pytest.mark.parametrize("path", ["/manageable_volumes", "/os-volume-manage"])
-def test_manage_imports_an_existing_file(api: Api, path: str) -> None:
-    source = f"/srv/images/{uuid.uuid4()}.raw"
+def test_manage_imports_an_existing_file(api: Api, path: str, tmp_path: Path) -> None:
+    image = tmp_path / "image.raw"
+    with image.open("wb") as f:
+        f.truncate(1024**3)  # a sparse 1 GiB raw image
+    source = str(image)
     body = {
         "volume": {
             "host": None, "ref": {"source-name": source}, "name": "imported",
