@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,11 @@ def db(database_url: str) -> Iterator[Database]:
     database.migrate()
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def harness(db: Database, tmp_path: Path) -> Any:
+    """A `tests.harness.Harness` (imported here so conftest loads without the worker)."""
+    from tests.harness import Harness
+
+    return Harness(db, tmp_path)

@@ -63,15 +63,21 @@ def test_reuse_racing_release_never_keeps_a_reference_into_a_dead_pack(db: Datab
     blob = b"x" * 32
     for round_ in range(15):
         _commit(index, f"p{round_}", f"old{round_}", [blob])
-        reused: list[set[bytes]] = []
-        dead: list[list[str]] = []
-        t1 = threading.Thread(target=lambda: reused.append(index.reuse(C, f"new{round_}", [blob])))
-        t2 = threading.Thread(target=lambda: dead.append(index.release(C, f"old{round_}")))
-        t1.start()
-        t2.start()
-        t1.join()
-        t2.join()
+        reused, dead = _race(index, f"new{round_}", f"old{round_}", blob)
         # Either the reuse won (pack stays live) or the release did (nothing reused).
-        assert (reused[0] == {blob}) != (dead[0] == [f"p{round_}"])
+        assert (reused == {blob}) != (dead == [f"p{round_}"])
         index.release(C, f"new{round_}")
         index.forget_packs(C, index.dead_packs(C))
+
+
+def _race(index: DbIndex, new: str, old: str, blob: bytes) -> tuple[set[bytes], list[str]]:
+    """`new` reuses `blob` while `old` releases it, in two threads at once."""
+    reused: list[set[bytes]] = []
+    dead: list[list[str]] = []
+    t1 = threading.Thread(target=lambda: reused.append(index.reuse(C, new, [blob])))
+    t2 = threading.Thread(target=lambda: dead.append(index.release(C, old)))
+    t1.start()
+    t2.start()
+    t1.join()
+    t2.join()
+    return reused[0], dead[0]

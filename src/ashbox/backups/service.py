@@ -1,0 +1,267 @@
+"""The backup API (CINDER-CONTRACT §2): checks, state changes and tasks, one transaction each.
+
+Every method either changes nothing and raises a domain error, or commits the
+status change together with the task the worker will run (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from ashbox.backups.records import (
+    BackupRecord,
+    ListQuery,
+    Progress,
+    RequestContext,
+    RestoreRecord,
+)
+from ashbox.backups.volumes import VolumeOps
+from ashbox.config import Settings
+from ashbox.db import backups as backup_rows
+from ashbox.db import tasks as task_rows
+from ashbox.db import volumes as volume_rows
+from ashbox.db.engine import Database
+from ashbox.db.models import Backup
+from ashbox.errors import (
+    BackupNotFound,
+    InvalidBackup,
+    InvalidVolume,
+    NotFound,
+    VolumeNotFound,
+)
+from ashbox.statuses import BackupStatus, TaskKind, VolumeStatus
+
+log = logging.getLogger(__name__)
+
+_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+
+
+class Service(VolumeOps):
+    """Volumes (from VolumeOps) and backups, as the API and the CLI see them."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        super().__init__(db, settings)
+
+    def create_backup(
+        self,
+        ctx: RequestContext,
+        *,
+        volume_id: str,
+        name: str | None = None,
+        description: str | None = None,
+        container: str | None = None,
+        incremental: bool = False,
+        force: bool = False,
+        snapshot_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+        availability_zone: str | None = None,
+    ) -> BackupRecord:
+        if snapshot_id is not None:
+            raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+        with self.db.transaction() as s:
+            volume = volume_rows.get_volume(s, volume_id, _scope(ctx))
+            if volume is None:
+                raise VolumeNotFound(volume_id)
+            if volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
+                raise InvalidVolume(
+                    "Volume to be backed up must be available or in-use, "
+                    f'but the current status is "{volume.status}".'
+                )
+            if volume.status == VolumeStatus.IN_USE and not force:
+                raise InvalidVolume("Backing up an in-use volume must use the force flag.")
+            parent_id = _choose_parent(s, volume_id, ctx.project_id) if incremental else None
+            previous = volume.status
+            if not volume_rows.swap_volume_status(
+                s, volume_id, [previous], VolumeStatus.BACKING_UP, previous_status=previous
+            ):
+                raise InvalidVolume(f'Volume status changed meanwhile from "{previous}".')
+            now = datetime.now(UTC)
+            backup = backup_rows.add_backup(
+                s,
+                metadata or {},
+                id=str(uuid.uuid4()),
+                user_id=ctx.user_id,
+                project_id=ctx.project_id,
+                volume_id=volume_id,
+                status=BackupStatus.CREATING,
+                display_name=name,
+                display_description=description,
+                container=container,
+                parent_id=parent_id,
+                size=volume.size,
+                availability_zone=availability_zone,
+                object_count=0,
+                num_dependent_backups=0,
+                stored_size=0,
+                created_at=now,
+                data_timestamp=now,
+            )
+            task_rows.add_task(
+                s, TaskKind.CREATE_BACKUP, backup.id, max_attempts=self.settings.max_attempts
+            )
+            log.info("backup requested backup_id=%s volume_id=%s", backup.id, volume_id)
+            return _record(s, backup)
+
+    def get_backup(self, ctx: RequestContext, backup_id: str) -> BackupRecord:
+        with self.db.transaction() as s:
+            return _record(s, _load_backup(s, ctx, backup_id))
+
+    def list_backups(self, ctx: RequestContext, query: ListQuery) -> tuple[list[BackupRecord], int]:
+        with self.db.transaction() as s:
+            marker = None
+            if query.marker is not None:
+                marker = _load_backup(s, ctx, query.marker)
+            project = None if (ctx.is_admin and query.all_tenants) else ctx.project_id
+            rows, total = backup_rows.list_backups(s, project, query, marker)
+            return _records(s, rows), total
+
+    def delete_backup(self, ctx: RequestContext, backup_id: str, *, force: bool = False) -> None:
+        with self.db.transaction() as s:
+            backup = _load_backup(s, ctx, backup_id)
+            allowed = [BackupStatus.AVAILABLE, BackupStatus.ERROR]
+            if not force and backup.status not in allowed:
+                raise InvalidBackup("Backup status must be available or error")
+            if backup_rows.dependents_exist(s, backup_id):
+                raise InvalidBackup("Incremental backups exist for this backup.")
+            expected = list(BackupStatus) if force else allowed
+            if not backup_rows.swap_backup_status(s, backup_id, expected, BackupStatus.DELETING):
+                raise InvalidBackup("Backup status must be available or error")
+            task_rows.add_task(
+                s, TaskKind.DELETE_BACKUP, backup_id, max_attempts=self.settings.max_attempts
+            )
+            log.info("backup delete requested backup_id=%s", backup_id)
+
+    def restore_backup(
+        self,
+        ctx: RequestContext,
+        backup_id: str,
+        *,
+        volume_id: str | None = None,
+        name: str | None = None,
+    ) -> RestoreRecord:
+        with self.db.transaction() as s:
+            backup = _load_backup(s, ctx, backup_id)
+            if backup.status != BackupStatus.AVAILABLE:
+                raise InvalidBackup("Backup status must be available")
+            if volume_id is None:
+                volume = self.new_volume_row(
+                    s,
+                    ctx,
+                    size=backup.size,
+                    name=name or f"restore_backup_{backup_id}",
+                    description="auto-created_from_restore_from_backup",
+                    status=VolumeStatus.CREATING,
+                )
+                is_new = True
+            else:
+                found = volume_rows.get_volume(s, volume_id, _scope(ctx))
+                if found is None:
+                    raise VolumeNotFound(volume_id)
+                volume = found
+                is_new = False
+                if volume.status != VolumeStatus.AVAILABLE:
+                    raise InvalidVolume("Volume to be restored to must be available")
+                if backup.size > volume.size:
+                    raise InvalidVolume(
+                        f"volume size {volume.size} is too small to restore backup "
+                        f"of size {backup.size}."
+                    )
+                if not volume_rows.swap_volume_status(
+                    s, volume.id, [VolumeStatus.AVAILABLE], VolumeStatus.RESTORING_BACKUP
+                ):
+                    raise InvalidVolume("Volume to be restored to must be available")
+            if not backup_rows.swap_backup_status(
+                s,
+                backup_id,
+                [BackupStatus.AVAILABLE],
+                BackupStatus.RESTORING,
+                restore_volume_id=volume.id,
+            ):
+                raise InvalidBackup("Backup status must be available")
+            task_rows.add_task(
+                s,
+                TaskKind.RESTORE_BACKUP,
+                backup_id,
+                max_attempts=self.settings.max_attempts,
+                volume_id=volume.id,
+                volume_is_new=is_new,
+            )
+            log.info("restore requested backup_id=%s volume_id=%s", backup_id, volume.id)
+            return RestoreRecord(
+                backup_id=backup_id, volume_id=volume.id, volume_name=volume.display_name
+            )
+
+
+def _scope(ctx: RequestContext) -> str | None:
+    """The project a request may see; admins see every project."""
+    return None if ctx.is_admin else ctx.project_id
+
+
+def _load_backup(s: Session, ctx: RequestContext, backup_id: str) -> Backup:
+    backup = backup_rows.get_backup(s, backup_id, _scope(ctx))
+    if backup is None:
+        raise BackupNotFound(backup_id)
+    return backup
+
+
+def _choose_parent(s: Session, volume_id: str, project_id: str) -> str:
+    """The newest available backup of the volume in the project (CINDER-CONTRACT §2.1)."""
+    candidates = backup_rows.backups_of_volume(s, volume_id, project_id)
+    if not candidates:
+        raise InvalidBackup("No backups available to do an incremental backup.")
+    latest = max(
+        candidates,
+        key=lambda b: (
+            (b.data_timestamp or _EPOCH) if b.status == BackupStatus.AVAILABLE else _EPOCH
+        ),
+    )
+    if latest.status != BackupStatus.AVAILABLE:
+        raise InvalidBackup("No backups available to do an incremental backup.")
+    return latest.id
+
+
+def _record(s: Session, backup: Backup) -> BackupRecord:
+    return _records(s, [backup])[0]
+
+
+def _records(s: Session, backups: list[Backup]) -> list[BackupRecord]:
+    ids = [b.id for b in backups]
+    metadata = backup_rows.metadata_of(s, ids)
+    progress = task_rows.progress_of(s, ids)
+    out = []
+    for b in backups:
+        p = progress.get(b.id)
+        out.append(
+            BackupRecord(
+                id=b.id,
+                project_id=b.project_id,
+                user_id=b.user_id,
+                volume_id=b.volume_id,
+                name=b.display_name,
+                description=b.display_description,
+                status=b.status,
+                size=b.size,
+                container=b.container,
+                availability_zone=b.availability_zone,
+                parent_id=b.parent_id,
+                fail_reason=b.fail_reason,
+                object_count=b.object_count,
+                num_dependent_backups=b.num_dependent_backups,
+                snapshot_id=b.snapshot_id,
+                data_timestamp=b.data_timestamp,
+                restore_volume_id=b.restore_volume_id,
+                encryption_key_id=b.encryption_key_id,
+                host=b.host,
+                service=b.service,
+                stored_size=b.stored_size,
+                created_at=b.created_at,
+                updated_at=b.updated_at,
+                metadata=metadata[b.id],
+                progress=Progress(p[0], p[1]) if p else None,
+            )
+        )
+    return out

@@ -1,0 +1,1 @@
+"""Workers: claim tasks from the database with leases and run the manager on them."""

@@ -1,0 +1,232 @@
+"""Every row of docs/states.md, walked on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from ashbox.backups.records import ListQuery
+from ashbox.db import backups as backup_rows
+from ashbox.db import volumes as volume_rows
+from ashbox.errors import BackupNotFound, InvalidBackup, InvalidVolume
+from ashbox.statuses import BackupStatus, VolumeStatus
+from tests.harness import Harness
+
+DATA = os.urandom(300_000) + b"\0" * 200_000 + b"log line 42\n" * 20_000
+
+
+def _volume_status(h: Harness, volume_id: str) -> tuple[str, str | None]:
+    v = h.service.get_volume(h.ctx, volume_id)
+    return v.status, v.previous_status
+
+
+def _sha(path: Path, length: int | None = None) -> str:
+    data = path.read_bytes()
+    return hashlib.sha256(data if length is None else data[:length]).hexdigest()
+
+
+def test_b1_create_moves_backup_and_volume(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    backup = harness.service.create_backup(harness.ctx, volume_id=vid, name="b")
+    assert backup.status == BackupStatus.CREATING
+    assert _volume_status(harness, vid) == (VolumeStatus.BACKING_UP, VolumeStatus.AVAILABLE)
+
+
+def test_b1_refusals_change_nothing(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    with pytest.raises(InvalidBackup, match="No backups available to do an incremental backup"):
+        harness.service.create_backup(harness.ctx, volume_id=vid, incremental=True)
+    harness.service.create_backup(harness.ctx, volume_id=vid)
+    with pytest.raises(InvalidVolume) as err:
+        harness.service.create_backup(harness.ctx, volume_id=vid)
+    assert err.value.message == (
+        "Invalid volume: Volume to be backed up must be available or in-use, "
+        'but the current status is "backing-up".'
+    )
+    assert len(harness.service.list_backups(harness.ctx, _all())[0]) == 1
+    with harness.db.transaction() as s:
+        volume_rows.swap_volume_status(s, vid, [VolumeStatus.BACKING_UP], VolumeStatus.IN_USE)
+    with pytest.raises(InvalidVolume, match="Backing up an in-use volume must use the force flag"):
+        harness.service.create_backup(harness.ctx, volume_id=vid)
+    assert harness.service.create_backup(harness.ctx, volume_id=vid, force=True).status == (
+        BackupStatus.CREATING
+    )
+
+
+def test_b3_precheck_failure(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    backup = harness.service.create_backup(harness.ctx, volume_id=vid)
+    with harness.db.transaction() as s:
+        volume_rows.swap_volume_status(s, vid, [VolumeStatus.BACKING_UP], VolumeStatus.ERROR)
+    harness.run_tasks()
+    done = harness.service.get_backup(harness.ctx, backup.id)
+    assert done.status == BackupStatus.ERROR
+    assert "backing-up" in (done.fail_reason or "")
+    assert _volume_status(harness, vid)[0] == VolumeStatus.ERROR
+
+
+def test_b4_backup_success(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    full = harness.backup(vid)
+    incremental = harness.backup(vid, incremental=True)
+    full_rec = harness.service.get_backup(harness.ctx, full)
+    inc_rec = harness.service.get_backup(harness.ctx, incremental)
+    assert full_rec.status == inc_rec.status == BackupStatus.AVAILABLE
+    assert full_rec.object_count >= 1 and full_rec.stored_size > 0
+    assert inc_rec.parent_id == full and inc_rec.stored_size == 0
+    assert full_rec.num_dependent_backups == 1
+    assert full_rec.container == "volumebackups"
+    assert _volume_status(harness, vid) == (VolumeStatus.AVAILABLE, VolumeStatus.BACKING_UP)
+
+
+def test_b5_backup_failure(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    backup = harness.service.create_backup(harness.ctx, volume_id=vid)
+    (harness.root / "v.raw").unlink()
+    harness.run_tasks()
+    failed = harness.service.get_backup(harness.ctx, backup.id)
+    assert failed.status == BackupStatus.ERROR and failed.fail_reason
+    assert _volume_status(harness, vid) == (VolumeStatus.AVAILABLE, VolumeStatus.ERROR_BACKING_UP)
+    assert _packs(harness) == []
+
+
+def test_r1_restore_request(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    bid = harness.backup(vid)
+    restore = harness.service.restore_backup(harness.ctx, bid)
+    assert restore.volume_name == f"restore_backup_{bid}"
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.RESTORING
+    assert _volume_status(harness, restore.volume_id)[0] == VolumeStatus.CREATING
+    target = harness.import_image("t.raw", b"", size=1 << 30)
+    with pytest.raises(InvalidBackup, match="Backup status must be available"):
+        harness.service.restore_backup(harness.ctx, bid, volume_id=target)
+
+
+def test_r1_refusals_change_nothing(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA, size=(1 << 30) + 1)
+    bid = harness.backup(vid)
+    small = harness.import_image("small.raw", b"", size=1 << 30)
+    with pytest.raises(InvalidVolume) as err:
+        harness.service.restore_backup(harness.ctx, bid, volume_id=small)
+    assert err.value.message == (
+        "Invalid volume: volume size 1 is too small to restore backup of size 2."
+    )
+    with pytest.raises(BackupNotFound, match="Backup nope could not be found"):
+        harness.service.restore_backup(harness.ctx, "nope")
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.AVAILABLE
+    assert _volume_status(harness, small)[0] == VolumeStatus.AVAILABLE
+
+
+def test_r2_restore_success(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    bid = harness.backup(vid)
+    target = harness.image("t.raw", b"\x01" * (len(DATA) + 4096))
+    tid = harness.service.import_volume(harness.ctx, path=str(target)).id
+    harness.service.restore_backup(harness.ctx, bid, volume_id=tid)
+    harness.run_tasks()
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.AVAILABLE
+    volume = harness.service.get_volume(harness.ctx, tid)
+    assert volume.status == VolumeStatus.AVAILABLE
+    assert volume.metadata["src_backup_id"] == bid
+    assert _sha(target, len(DATA)) == hashlib.sha256(DATA).hexdigest()
+    assert target.read_bytes()[len(DATA) :] == b"\x01" * 4096
+    restored = harness.service.restore_backup(harness.ctx, bid)
+    harness.run_tasks()
+    path = Path(harness.service.get_volume(harness.ctx, restored.volume_id).path)
+    assert _sha(path) == hashlib.sha256(DATA).hexdigest()
+
+
+def test_r3_restore_failure(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    bid = harness.backup(vid)
+    for pack in _packs(harness):
+        raw = bytearray(pack.read_bytes())
+        raw[10] ^= 0xFF
+        pack.write_bytes(bytes(raw))
+    tid = harness.import_image("t.raw", b"", size=len(DATA))
+    harness.service.restore_backup(harness.ctx, bid, volume_id=tid)
+    harness.run_tasks()
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.AVAILABLE
+    assert _volume_status(harness, tid)[0] == VolumeStatus.ERROR_RESTORING
+    fresh = harness.service.restore_backup(harness.ctx, bid)
+    harness.run_tasks()
+    assert _volume_status(harness, fresh.volume_id)[0] == VolumeStatus.ERROR
+
+
+def test_r5_target_in_wrong_state(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    bid = harness.backup(vid)
+    tid = harness.import_image("t.raw", b"", size=len(DATA))
+    harness.service.restore_backup(harness.ctx, bid, volume_id=tid)
+    with harness.db.transaction() as s:
+        volume_rows.swap_volume_status(
+            s, tid, [VolumeStatus.RESTORING_BACKUP], VolumeStatus.AVAILABLE
+        )
+    harness.run_tasks()
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.AVAILABLE
+    assert _volume_status(harness, tid)[0] == VolumeStatus.AVAILABLE
+
+
+def test_d1_delete_request(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    full = harness.backup(vid)
+    incremental = harness.backup(vid, incremental=True)
+    with pytest.raises(InvalidBackup) as err:
+        harness.service.delete_backup(harness.ctx, full)
+    assert err.value.message == "Invalid backup: Incremental backups exist for this backup."
+    harness.service.create_backup(harness.ctx, volume_id=vid)
+    creating = harness.service.list_backups(harness.ctx, _all({"status": "creating"}))[0][0]
+    with pytest.raises(InvalidBackup, match="Backup status must be available or error"):
+        harness.service.delete_backup(harness.ctx, creating.id)
+    harness.service.delete_backup(harness.ctx, incremental)
+    assert harness.service.get_backup(harness.ctx, incremental).status == BackupStatus.DELETING
+
+
+def test_d2_delete_success(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    full = harness.backup(vid)
+    incremental = harness.backup(vid, incremental=True)
+    harness.service.delete_backup(harness.ctx, incremental)
+    harness.run_tasks()
+    with pytest.raises(BackupNotFound):
+        harness.service.get_backup(harness.ctx, incremental)
+    assert harness.service.get_backup(harness.ctx, full).num_dependent_backups == 0
+    harness.service.delete_backup(harness.ctx, full)
+    harness.run_tasks()
+    assert _packs(harness) == []
+    assert list((harness.root / "store").rglob("backups/*")) == []
+
+
+def test_d3_precheck_failure(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    bid = harness.backup(vid)
+    harness.service.delete_backup(harness.ctx, bid)
+    with harness.db.transaction() as s:
+        backup_rows.swap_backup_status(s, bid, [BackupStatus.DELETING], BackupStatus.AVAILABLE)
+    harness.run_tasks()
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.ERROR
+
+
+def test_d5_delete_failure(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    bid = harness.backup(vid)
+    harness.service.delete_backup(harness.ctx, bid)
+    # A directory where the manifest object lives cannot be unlinked: a real store error.
+    manifest = next((harness.root / "store").rglob(f"backups/{bid}"))
+    manifest.unlink()
+    manifest.mkdir()
+    (manifest / "blocker").write_bytes(b"x")
+    harness.run_tasks()
+    failed = harness.service.get_backup(harness.ctx, bid)
+    assert failed.status == BackupStatus.ERROR and failed.fail_reason
+
+
+def _all(filters: dict[str, str] | None = None) -> ListQuery:
+    return ListQuery(filters=filters or {})
+
+
+def _packs(h: Harness) -> list[Path]:
+    return [p for p in (h.root / "store").rglob("data/*/*") if p.is_file()]
