@@ -40,7 +40,6 @@ from ashbox.volumes.file import VolumeReader, open_for_read
 log = logging.getLogger(__name__)
 
 _BATCH_BYTES = 8 << 20
-_BATCHES_IN_FLIGHT = 3
 
 
 @dataclass(frozen=True, slots=True)
