@@ -99,7 +99,7 @@ def settings_from(values: Mapping[str, object]) -> Settings:
 def _convert(raw: object, kind: type) -> object:
     if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
         return raw
-    if kind is Path and isinstance(raw, str):
+    if issubclass(kind, Path) and isinstance(raw, str):
         return Path(raw)
     if kind in (int, float) and isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
         return kind(raw)

@@ -90,8 +90,11 @@ class PosixStore:
             raise _store_error(f"cannot stat object {key}", e) from e
 
     def delete(self, key: str) -> None:
+        """Remove the object and any partial write of it a killed `put` left behind."""
         path = self._path(key)
         try:
+            for partial in path.parent.glob(f"{_TMP_PREFIX}{path.name}.*"):
+                partial.unlink(missing_ok=True)
             path.unlink()
         except FileNotFoundError:
             return

@@ -1,0 +1,34 @@
+"""Settings from defaults, a TOML file and ASHBOX_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ashbox.config import Settings, load_settings
+from ashbox.errors import InvalidInput
+
+
+def test_environment_overrides_the_file_and_converts_types(tmp_path: Path) -> None:
+    config = tmp_path / "ashbox.toml"
+    config.write_text('data_dir = "/srv/a"\nport = 9000\nstore = "file:///mnt/nfs"\n')
+    settings = load_settings(config, {"ASHBOX_PORT": "9100", "ASHBOX_DATA_DIR": "/srv/b"})
+    assert settings.port == 9100 and settings.data_dir == Path("/srv/b")
+    assert settings.resolved_store == "file:///mnt/nfs"
+
+
+def test_defaults_put_everything_under_the_data_dir() -> None:
+    settings = load_settings(None, {"ASHBOX_DATA_DIR": "/srv/x"})
+    assert settings.resolved_database_url == "sqlite:////srv/x/ashbox.db"
+    assert settings.resolved_store == "file:///srv/x/store"
+    assert Settings().port == 8776
+
+
+def test_unknown_options_and_bad_values_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "ashbox.toml"
+    config.write_text("colour = 1\n")
+    with pytest.raises(InvalidInput, match="Unknown configuration options: colour"):
+        load_settings(config, {})
+    with pytest.raises(InvalidInput, match="Bad value for configuration option port"):
+        load_settings(None, {"ASHBOX_PORT": "eighty"})
