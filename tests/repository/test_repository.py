@@ -12,6 +12,7 @@ from ashbox.errors import (
     BackupNotFound,
     CorruptData,
     InvalidBackup,
+    InvalidInput,
     InvalidVolume,
     TaskCancelled,
 )
@@ -404,3 +405,19 @@ def test_a_manifest_stored_under_another_backups_key_is_corrupt(
     store.put(manifest_key(CONTAINER, "b2"), store.get(manifest_key(CONTAINER, "b1")))
     with pytest.raises(CorruptData, match="describes backup b1"):
         repo.read_manifest("b2")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pack_size": BLOCK - 1},
+        {"threads": 0},
+        {"upload_threads": 0},
+        {"compression_level": 23},
+    ],
+)
+def test_options_that_cannot_work_are_refused(
+    store: MemoryStore, index: MemoryIndex, options: dict[str, int]
+) -> None:
+    with pytest.raises(InvalidInput):
+        Repository.open(store, CONTAINER, index, block_size=BLOCK, **options)

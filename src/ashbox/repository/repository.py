@@ -11,7 +11,13 @@ import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ashbox.errors import BackupNotFound, CorruptManifest, InvalidBackup, ObjectNotFound
+from ashbox.errors import (
+    BackupNotFound,
+    CorruptManifest,
+    InvalidBackup,
+    InvalidInput,
+    ObjectNotFound,
+)
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.config import RepositoryConfig, load_or_create_config
 from ashbox.repository.index import Index
@@ -46,10 +52,12 @@ class Repository:
         upload_threads: int,
     ) -> None:
         if pack_size < config.block_size or threads < 1 or upload_threads < 1:
-            raise ValueError(
-                f"pack_size {pack_size} must hold a block of {config.block_size} bytes "
-                f"and threads {threads}, upload_threads {upload_threads} must be >= 1"
+            raise InvalidInput(
+                f"Pack size {pack_size} must hold a block of {config.block_size} bytes, "
+                f"and threads ({threads}) and upload threads ({upload_threads}) must be >= 1."
             )
+        if not -7 <= compression_level <= 22:
+            raise InvalidInput(f"Compression level {compression_level} is outside -7..22.")
         self.store = store
         self.container = container
         self.index = index
