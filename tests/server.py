@@ -1,0 +1,117 @@
+"""`ashbox serve` in a subprocess, and a small HTTP client for its Cinder API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import free_port
+
+ADMIN = {"X-Auth-Token": "u1:p1", "OpenStack-API-Version": "volume 3.64"}
+
+
+class Server:
+    """A running `ashbox serve`; `restart()` after `kill()` resumes on the same state."""
+
+    def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "ASHBOX_DATABASE_URL": database_url, **env}
+        self.log = data_dir / "serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=self.url + "/v3", headers=ADMIN, timeout=30)
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "ashbox.cli.main",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthcheck", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"ashbox serve did not start:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.http.close()
+
+    # --- the API, as a user's script would call it -------------------------------
+
+    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        response = self.http.request(method, path, json=body)
+        assert response.status_code == expect, (response.status_code, response.text)
+        return response.json() if response.content else None
+
+    def import_volume(self, path: Path) -> dict[str, Any]:
+        body = {"volume": {"host": None, "ref": {"source-name": str(path)}, "name": path.name}}
+        return self.call("POST", "/manageable_volumes", body, 202)["volume"]  # type: ignore[no-any-return]
+
+    def volume(self, volume_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/volumes/{volume_id}")["volume"]  # type: ignore[no-any-return]
+
+    def backup(self, backup_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/backups/{backup_id}")["backup"]  # type: ignore[no-any-return]
+
+    def create_backup(self, volume_id: str, **fields: Any) -> str:
+        body = {"backup": {"volume_id": volume_id, **fields}}
+        return self.call("POST", "/backups", body, 202)["backup"]["id"]  # type: ignore[no-any-return]
+
+    def restore(self, backup_id: str, volume_id: str | None = None) -> str:
+        body = {"restore": {"volume_id": volume_id, "name": None}}
+        restore = self.call("POST", f"/backups/{backup_id}/restore", body, 202)["restore"]
+        return restore["volume_id"]  # type: ignore[no-any-return]
+
+    def wait_backup(self, backup_id: str, timeout: float = 300) -> dict[str, Any]:
+        """The backup once it leaves creating/restoring/deleting; {} once deleted."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.http.get(f"/backups/{backup_id}")
+            if response.status_code == 404:
+                return {}
+            backup: dict[str, Any] = response.json()["backup"]
+            if backup["status"] not in ("creating", "restoring", "deleting"):
+                return backup
+            time.sleep(0.1)
+        raise TimeoutError(f"backup {backup_id} still busy after {timeout}s")
+
+    def path_of(self, volume_id: str) -> Path:
+        return Path(self.volume(volume_id)["os-vol-ashbox-attr:path"])

@@ -1,0 +1,64 @@
+"""SIGKILL of `ashbox serve` in the middle of a 1 GiB backup, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.server import Server
+from tests.test_acceptance import assert_no_orphans, mixed_image, pack_files, sha256
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+GiB = 1 << 30
+
+
+def _kill_mid_backup(server: Server, image: Path) -> tuple[str, str]:
+    volume = server.import_volume(image)["id"]
+    bid = server.create_backup(volume)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        backup = server.backup(bid)
+        done = backup["os-backup-progress:done_bytes"] or 0
+        if backup["status"] == "creating" and 0 < done < image.stat().st_size:
+            server.kill()
+            return volume, bid
+        assert backup["status"] == "creating", backup
+        time.sleep(0.05)
+    raise TimeoutError("the backup never showed progress")
+
+
+def test_a_killed_backup_completes_after_restart(tmp_path: Path, database_url: str) -> None:
+    image = mixed_image(tmp_path / "big.raw", GiB, seed=7)
+    server = Server(tmp_path / "data", database_url)
+    server.start()
+    try:
+        volume, bid = _kill_mid_backup(server, image)
+        server.start()
+        assert server.wait_backup(bid)["status"] == "available"
+        assert server.volume(volume)["status"] == "available"
+        target = server.restore(bid)
+        assert server.wait_backup(bid)["status"] == "available"
+        assert sha256(server.path_of(target)) == sha256(image)
+        assert_no_orphans(server, database_url)
+    finally:
+        server.stop()
+
+
+def test_a_backup_killed_past_max_attempts_ends_in_error(tmp_path: Path, database_url: str) -> None:
+    image = mixed_image(tmp_path / "big.raw", GiB, seed=8)
+    server = Server(tmp_path / "data", database_url, ASHBOX_MAX_ATTEMPTS="1")
+    server.start()
+    try:
+        volume, bid = _kill_mid_backup(server, image)
+        server.start()
+        failed = server.wait_backup(bid)
+        assert failed["status"] == "error"
+        assert "Gave up after 1 attempts" in failed["fail_reason"]
+        assert server.volume(volume)["status"] == "available"
+        assert pack_files(server) == []
+        assert_no_orphans(server, database_url)
+    finally:
+        server.stop()
