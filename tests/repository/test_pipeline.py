@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ashbox.repository.reader import ReaderSettings, restore_backup
 from ashbox.repository.repository import Repository
@@ -72,3 +75,33 @@ def test_a_large_sparse_image_round_trips_with_default_sizes(tmp_path: Path) -> 
     repo.restore("b1", target, new_volume=False)
     assert sha256(target, size) == sha256(source)
     assert target.read_bytes()[size:] == b"\xff" * MiB
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    size=st.integers(0, 40 * BLOCK),
+    seed=st.integers(0, 2**32),
+    pack_blocks=st.integers(1, 10),
+    threads=st.integers(1, 3),
+)
+def test_any_image_round_trips_whatever_its_size_and_the_pack_size(
+    size: int, seed: int, pack_blocks: int, threads: int
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        repo = Repository.open(
+            MemoryStore(),
+            CONTAINER,
+            MemoryIndex(),
+            block_size=BLOCK,
+            pack_size=pack_blocks * BLOCK,
+            threads=threads,
+            upload_threads=threads,
+        )
+        source = make_image(root / "src", size, seed=seed)
+        stats = repo.backup("b1", source)
+        assert stats.hole_blocks + stats.new_blobs + stats.reused_blobs == -(-size // BLOCK)
+        target = root / "dst"
+        target.write_bytes(b"\x99" * (size + 3))
+        repo.restore("b1", target, new_volume=False)
+        assert target.read_bytes() == source.read_bytes() + b"\x99" * 3
