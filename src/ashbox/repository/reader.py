@@ -40,16 +40,6 @@ class ReaderSettings:
     threads: int
 
 
-@dataclass(slots=True)
-class _Range:
-    """One ranged read of a pack and the blocks its blobs fill."""
-
-    pack_id: str
-    start: int
-    end: int
-    blobs: list[tuple[BlobLocation, list[int]]] = field(default_factory=list)
-
-
 def restore_backup(
     settings: ReaderSettings,
     manifest: Manifest,
@@ -96,6 +86,16 @@ def restore_backup(
         volume.flush()
     progress(total, total)
     log.info("backup restored backup_id=%s target=%s size=%d", manifest.backup_id, target, total)
+
+
+@dataclass(slots=True)
+class _Range:
+    """One ranged read of a pack and the blocks its blobs fill."""
+
+    pack_id: str
+    start: int
+    end: int
+    blobs: list[tuple[BlobLocation, list[int]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
