@@ -176,3 +176,12 @@ def test_invalid_manage_requests_are_400_and_import_nothing(
     assert r.status_code == 400
     assert message in r.json()["badRequest"]["message"]
     assert api.get("/volumes").json()["volumes"] == []
+
+
+def test_an_unknown_availability_zone_is_400(api: Api) -> None:
+    r = api.post("/volumes", json={"volume": {"size": 1, "availability_zone": "mars"}})
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == "Availability zone 'mars' is invalid."
+    assert api.get("/volumes").json()["volumes"] == []
+    r = api.post("/volumes", json={"volume": {"size": 1, "availability_zone": "nova"}})
+    assert r.json()["volume"]["availability_zone"] == "nova"

@@ -67,6 +67,10 @@ class VolumesController:
         body = await schemas.validated_body(request, schemas.volume_create(version))
         spec = body["volume"]
         _refuse_unsupported(spec)
+        zone = spec.get("availability_zone")
+        if zone is not None and zone != self.settings.availability_zone:
+            # Cinder's InvalidAvailabilityZone, word for word.
+            raise InvalidInput(f"Availability zone '{zone}' is invalid.")
         volume = await run_in_threadpool(
             self.service.create_volume,
             ctx,
@@ -77,7 +81,7 @@ class VolumesController:
                 or schemas.stripped(spec, "display_description")
             ),
             metadata=spec.get("metadata") or None,
-            availability_zone=spec.get("availability_zone"),
+            availability_zone=zone,
         )
         return JSONResponse(
             {"volume": volume_detail(request, volume, ctx, version)}, status_code=202
