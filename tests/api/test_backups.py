@@ -129,6 +129,7 @@ def test_delete_answers_202_and_the_backup_is_gone(api: Api) -> None:
     backup_id = api.backup(api.volume())
     r = api.delete(f"/backups/{backup_id}")
     assert (r.status_code, r.content) == (202, b"")
+    assert api.wait_backup(backup_id) == {}
     assert api.get(f"/backups/{backup_id}").status_code == 404
 
 
@@ -288,25 +289,140 @@ def test_invalid_restore_bodies_are_400_and_create_nothing(
     assert len(api.get("/volumes").json()["volumes"]) == volumes_before
 
 
-def test_over_quota_is_413_with_retry_after(api: Api, service: object) -> None:
-    from tests.api.fake_service import FakeService
+# --- real work: the worker writes backups and restores volume files -----------------
 
-    if not isinstance(service, FakeService):
-        pytest.skip("the quota limit is set on the fake")
+
+def test_a_backup_becomes_available_with_its_stats(api: Api) -> None:
     volume_id = api.volume()
-    limit = service.max_backups
-    service.max_backups = 1
-    try:
-        api.backup(volume_id)
-        r = api.post("/backups", json={"backup": {"volume_id": volume_id}})
-    finally:
-        service.max_backups = limit
-    assert r.status_code == 413
-    assert r.headers["Retry-After"] == "0"
-    assert r.json() == {
-        "overLimit": {
-            "code": 413,
-            "message": "BackupLimitExceeded: Maximum number of backups allowed (1) exceeded",
-            "retryAfter": "0",
-        }
-    }
+    api.fill(volume_id)
+    backup_id = api.start_backup(volume_id)
+    assert api.get(f"/backups/{backup_id}").json()["backup"]["status"] in ("creating", "available")
+    backup = api.wait_backup(backup_id)
+    assert backup["status"] == "available"
+    assert backup["object_count"] >= 1
+    assert backup["os-backup-stats:stored_size"] > 0
+    assert backup["container"] == "volumebackups"
+    assert backup["availability_zone"] == "nova"
+    assert api.wait_volume(volume_id)["status"] == "available"
+
+
+def test_a_backup_restores_the_same_bytes_onto_its_volume_and_a_new_one(api: Api) -> None:
+    volume_id = api.volume()
+    original = api.fill(volume_id)
+    backup_id = api.backup(volume_id, name="full")
+    api.scribble(volume_id)
+    assert api.digest(volume_id) != original
+    api.restore(backup_id, volume_id=volume_id)
+    assert api.digest(volume_id) == original
+    restored = api.restore(backup_id, name="copy")
+    assert api.digest(restored["volume_id"]) == original
+    volume = api.show_volume(restored["volume_id"])
+    assert (volume["name"], volume["size"]) == ("copy", 1)
+    assert volume["metadata"] == {"src_backup_id": backup_id}
+
+
+def test_an_incremental_backup_restores_the_newer_bytes(api: Api) -> None:
+    volume_id = api.volume()
+    first = api.fill(volume_id)
+    full = api.backup(volume_id)
+    api.write(volume_id, b"changed" * 1000, offset=123 * 1024**2)
+    second = api.digest(volume_id)
+    incremental = api.backup(volume_id, incremental=True)
+    shown = api.get(f"/backups/{incremental}").json()["backup"]
+    assert shown["is_incremental"] is True
+    assert api.get(f"/backups/{full}").json()["backup"]["has_dependent_backups"] is True
+    assert api.digest(api.restore(incremental)["volume_id"]) == second
+    assert api.digest(api.restore(full)["volume_id"]) == first
+
+
+def test_deleting_the_incremental_frees_its_parent(api: Api) -> None:
+    volume_id = api.volume()
+    api.fill(volume_id)
+    full = api.backup(volume_id)
+    incremental = api.backup(volume_id, incremental=True)
+    assert api.delete(f"/backups/{incremental}").status_code == 202
+    assert api.wait_backup(incremental) == {}
+    assert api.get(f"/backups/{full}").json()["backup"]["has_dependent_backups"] is False
+    assert api.delete(f"/backups/{full}").status_code == 202
+    assert api.wait_backup(full) == {}
+
+
+# --- states reached by reset-state (admin), refused as Cinder refuses them ------------
+
+
+@pytest.mark.parametrize("status", ["creating", "restoring", "deleting"])
+def test_deleting_a_busy_backup_is_400(api: Api, status: str) -> None:
+    backup_id = api.backup(api.volume())
+    api.stack.set_backup_status(backup_id, status)
+    r = api.delete(f"/backups/{backup_id}")
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == (
+        "Invalid backup: Backup status must be available or error"
+    )
+    assert api.get(f"/backups/{backup_id}").json()["backup"]["status"] == status
+
+
+def test_a_backup_in_error_can_be_deleted(api: Api) -> None:
+    backup_id = api.backup(api.volume())
+    api.stack.set_backup_status(backup_id, "error")
+    assert api.delete(f"/backups/{backup_id}").status_code == 202
+    assert api.wait_backup(backup_id) == {}
+
+
+@pytest.mark.parametrize("status", ["creating", "error", "deleting"])
+def test_restoring_a_backup_that_is_not_available_is_400(api: Api, status: str) -> None:
+    backup_id = api.backup(api.volume())
+    api.stack.set_backup_status(backup_id, status)
+    volumes_before = len(api.get("/volumes").json()["volumes"])
+    r = api.post(f"/backups/{backup_id}/restore", json={"restore": {}})
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == "Invalid backup: Backup status must be available"
+    assert len(api.get("/volumes").json()["volumes"]) == volumes_before
+
+
+def test_restoring_onto_a_busy_volume_is_400(api: Api) -> None:
+    backup_id = api.backup(api.volume())
+    target = api.volume()
+    api.stack.set_volume_status(target, "backing-up")
+    r = api.post(f"/backups/{backup_id}/restore", json={"restore": {"volume_id": target}})
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == (
+        "Invalid volume: Volume to be restored to must be available"
+    )
+    assert api.get(f"/backups/{backup_id}").json()["backup"]["status"] == "available"
+
+
+@pytest.mark.parametrize("status", ["error", "backing-up", "restoring-backup"])
+def test_backing_up_a_volume_that_is_not_available_is_400(api: Api, status: str) -> None:
+    volume_id = api.volume()
+    api.stack.set_volume_status(volume_id, status)
+    r = api.post("/backups", json={"backup": {"volume_id": volume_id}})
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == (
+        "Invalid volume: Volume to be backed up must be available or in-use, "
+        f'but the current status is "{status}".'
+    )
+    assert _count(api) == 0
+
+
+def test_an_in_use_volume_needs_force_and_stays_in_use(api: Api) -> None:
+    volume_id = api.volume()
+    api.stack.set_volume_status(volume_id, "in-use")
+    r = api.post("/backups", json={"backup": {"volume_id": volume_id}})
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == (
+        "Invalid volume: Backing up an in-use volume must use the force flag."
+    )
+    api.backup(volume_id, force=True)
+    assert api.wait_volume(volume_id)["status"] == "in-use"
+
+
+def test_incremental_when_the_newest_backup_is_not_available_is_400(api: Api) -> None:
+    volume_id = api.volume()
+    backup_id = api.backup(volume_id)
+    api.stack.set_backup_status(backup_id, "error")
+    r = api.post("/backups", json={"backup": {"volume_id": volume_id, "incremental": True}})
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == (
+        "Invalid backup: No backups available to do an incremental backup."
+    )

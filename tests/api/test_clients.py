@@ -22,6 +22,8 @@ from tests.api.conftest import Api
 
 pytestmark = pytest.mark.integration
 
+WAIT = 60  # seconds a client waits for a status
+
 BIN = Path(sys.executable).parent
 _CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
 
@@ -49,25 +51,42 @@ def test_cinder_cli_drives_volumes_and_backups(api: Api) -> None:
     volume_id = _table_field(cinder("create", "--name", "vol1", "1"), "id")
     assert _table_field(cinder("show", volume_id), "status") == "available"
     assert volume_id in cinder("list")
+    original = api.fill(volume_id)
     created = cinder(
         "backup-create", "--name", "b1", "--container", "cont1", "--force",
         "--metadata", "k=v", volume_id,
     )  # fmt: skip
     backup_id = _table_field(created, "id")
+    api.wait_backup(backup_id)
     listed = cinder("backup-list")
     assert backup_id in listed and "b1" in listed
     shown = cinder("backup-show", backup_id)
     assert _table_field(shown, "status") == "available"
     assert _table_field(shown, "container") == "cont1"
     assert _table_field(shown, "metadata") == "{'k': 'v'}"
+
+    api.scribble(volume_id)
     restored = cinder("backup-restore", "--volume", volume_id, backup_id)
     assert _table_field(restored, "volume_id") == volume_id
+    api.wait_backup(backup_id)
+    assert api.wait_volume(volume_id)["status"] == "available"
+    assert api.digest(volume_id) == original
+
     renamed = cinder("backup-restore", "--name", "fromcli", backup_id)
     assert _table_field(renamed, "volume_name") == "fromcli"
+    new_id = _table_field(renamed, "volume_id")
+    api.wait_backup(backup_id)
+    assert _table_field(cinder("show", new_id), "status") in ("creating", "available")
+    assert api.wait_volume(new_id)["status"] == "available"
+    assert _table_field(cinder("show", new_id), "name") == "fromcli"
+    assert api.digest(new_id) == original
+
     cinder("backup-delete", backup_id)
+    assert api.wait_backup(backup_id) == {}
     assert backup_id not in cinder("backup-list")
-    cinder("delete", volume_id)
-    assert volume_id not in cinder("list")
+    cinder("delete", volume_id, new_id)
+    listed = cinder("list")
+    assert volume_id not in listed and new_id not in listed
 
 
 def test_cinder_cli_with_the_project_in_the_endpoint(api: Api) -> None:
@@ -102,22 +121,39 @@ def test_openstack_cli_drives_volumes_and_backups(api: Api) -> None:
     volume = osc("volume", "create", "--size", "1", "oscvol", "-f", "json")
     assert osc("volume", "show", volume["id"], "-f", "json")["name"] == "oscvol"
     assert [v["ID"] for v in osc("volume", "list", "-f", "json")] == [volume["id"]]
+    original = api.fill(volume["id"])
     backup = osc(
         "volume", "backup", "create", "--name", "oscb", "--container", "c2", "--force",
         "--property", "k=v", volume["id"], "-f", "json",
     )  # fmt: skip
+    api.wait_backup(backup["id"])
     shown = osc("volume", "backup", "show", backup["id"], "-f", "json")
     assert (shown["name"], shown["status"], shown["container"]) == ("oscb", "available", "c2")
     listed = osc("volume", "backup", "list", "-f", "json")
-    assert [(b["ID"], b["Name"]) for b in listed] == [(backup["id"], "oscb")]
+    assert [(b["ID"], b["Name"], b["Status"]) for b in listed] == [
+        (backup["id"], "oscb", "available")
+    ]
+
+    api.scribble(volume["id"])
     osc("volume", "backup", "restore", backup["id"], volume["id"], "--force")
+    api.wait_backup(backup["id"])
+    assert api.wait_volume(volume["id"])["status"] == "available"
+    assert api.digest(volume["id"]) == original
+
     osc("volume", "backup", "restore", backup["id"], "oscnew")
-    names = {v["Name"] for v in osc("volume", "list", "-f", "json")}
-    assert names == {"oscvol", "oscnew"}
+    api.wait_backup(backup["id"])
+    volumes = {v["Name"]: v for v in osc("volume", "list", "-f", "json")}
+    assert set(volumes) == {"oscvol", "oscnew"}
+    new_id = volumes["oscnew"]["ID"]
+    assert api.wait_volume(new_id)["status"] == "available"
+    assert osc("volume", "show", new_id, "-f", "json")["status"] == "available"
+    assert api.digest(new_id) == original
+
     osc("volume", "backup", "delete", backup["id"])
+    assert api.wait_backup(backup["id"]) == {}
     assert osc("volume", "backup", "list", "-f", "json") == []
-    osc("volume", "delete", volume["id"])
-    assert volume["id"] not in {v["ID"] for v in osc("volume", "list", "-f", "json")}
+    osc("volume", "delete", volume["id"], new_id)
+    assert osc("volume", "list", "-f", "json") == []
 
 
 @pytest.fixture
@@ -133,21 +169,37 @@ def sdk(api: Api) -> Iterator[Any]:
 def test_openstacksdk_drives_volumes_and_backups(api: Api, sdk: Any) -> None:
     bs = sdk.block_storage
     volume = bs.create_volume(size=1, name="sdkvol")
+    volume = bs.wait_for_status(volume, "available", wait=WAIT, interval=0.1)
     assert bs.get_volume(volume.id).name == "sdkvol"
+    original = api.fill(volume.id)
     backup = bs.create_backup(
         volume_id=volume.id, name="sdkb", is_incremental=False, force=True, container="c1"
     )
-    backup = bs.wait_for_status(bs.get_backup(backup.id), "available", wait=10)
+    backup = bs.wait_for_status(bs.get_backup(backup.id), "available", wait=WAIT, interval=0.1)
     assert (backup.name, backup.container, backup.volume_id) == ("sdkb", "c1", volume.id)
+    assert backup.object_count >= 1
     assert [b.id for b in bs.backups()] == [backup.id]
     assert [b.id for b in bs.backups(details=False)] == [backup.id]
     assert bs.find_backup("sdkb").id == backup.id
     assert bs.find_backup("missing", ignore_missing=True) is None
+
+    api.scribble(volume.id)
     restored = bs.restore_backup(backup.id, volume_id=volume.id)
     assert restored["volume_id"] == volume.id
+    bs.wait_for_status(bs.get_backup(backup.id), "available", wait=WAIT, interval=0.1)
+    bs.wait_for_status(bs.get_volume(volume.id), "available", wait=WAIT, interval=0.1)
+    assert api.digest(volume.id) == original
+
     fresh = bs.restore_backup(backup.id, name="restored")
-    assert bs.get_volume(fresh["volume_id"]).name == "restored"
+    bs.wait_for_status(bs.get_backup(backup.id), "available", wait=WAIT, interval=0.1)
+    new = bs.wait_for_status(bs.get_volume(fresh["volume_id"]), "available", wait=WAIT)
+    assert new.name == "restored"
+    assert new.metadata == {"src_backup_id": backup.id}
+    assert api.digest(new.id) == original
+
     bs.delete_backup(backup.id)
+    bs.wait_for_delete(backup, interval=0.1, wait=WAIT)
     assert bs.find_backup(backup.id, ignore_missing=True) is None
-    bs.delete_volume(volume.id)
-    assert bs.find_volume(volume.id, ignore_missing=True) is None
+    for volume_id in (volume.id, new.id):
+        bs.delete_volume(volume_id)
+        assert bs.find_volume(volume_id, ignore_missing=True) is None

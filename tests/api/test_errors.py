@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,10 +11,9 @@ import pytest
 from ashbox import errors
 from ashbox.api.app import create_app
 from ashbox.api.errors import FAULT_NAMES, domain_error_response, status_for
-from ashbox.backups.records import ListQuery, RequestContext, VolumeRecord
-from ashbox.config import Settings
-from tests.api.conftest import serving
-from tests.api.fake_service import FakeService
+from ashbox.backups.service import Service
+from ashbox.db.engine import Database
+from tests.api.conftest import serving, stack_settings
 
 
 def _all_subclasses(cls: type[errors.AshboxError]) -> list[type[errors.AshboxError]]:
@@ -69,19 +69,18 @@ def test_fault_names_are_cinders() -> None:
     assert FAULT_NAMES[413] == "overLimit"
 
 
-class _BrokenService(FakeService):
-    """Fails the way a bug would: not with a domain error."""
-
-    def list_volumes(self, ctx: RequestContext, query: ListQuery) -> tuple[list[VolumeRecord], int]:
-        raise RuntimeError("secret internal detail")
-
-
 def test_an_unexpected_exception_is_a_generic_500_and_logged(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    app = create_app(_BrokenService(), Settings())
-    with caplog.at_level(logging.ERROR), serving(app) as url:
-        r = httpx.get(f"{url}/v3/p1/volumes", headers={"X-Auth-Token": "u1:p1"})
+    # A real fault, not a domain error: the service's database was never migrated.
+    url = f"sqlite:///{tmp_path / 'unmigrated.db'}"
+    database = Database(url)
+    app = create_app(
+        Service(database, stack_settings(tmp_path, url)), stack_settings(tmp_path, url)
+    )
+    with caplog.at_level(logging.ERROR), serving(app) as root:
+        r = httpx.get(f"{root}/v3/p1/volumes", headers={"X-Auth-Token": "u1:p1"})
+    database.dispose()
     assert r.status_code == 500
     assert r.json() == {
         "computeFault": {
@@ -90,6 +89,6 @@ def test_an_unexpected_exception_is_a_generic_500_and_logged(
             "requested operation.",
         }
     }
-    assert "secret" not in r.text
+    assert "no such table" not in r.text
     assert r.headers["x-openstack-request-id"].startswith("req-")
-    assert any("secret internal detail" in (rec.exc_text or "") for rec in caplog.records)
+    assert any("no such table: volumes" in (rec.exc_text or "") for rec in caplog.records)

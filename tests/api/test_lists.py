@@ -161,9 +161,9 @@ def test_with_count_adds_a_next_link_even_on_the_last_page(api: Api, five: list[
     assert "backups_links" in r.json()
 
 
-def test_lists_are_scoped_to_the_project_unless_all_tenants(api: Api, server: str) -> None:
+def test_lists_are_scoped_to_the_project_unless_all_tenants(api: Api) -> None:
     mine = api.backup(api.volume())
-    other = Api(server, api.project + "-other")
+    other = api.other_project()
     theirs = other.backup(other.volume())
     assert _ids(api.get("/backups")) == [mine]
     assert _ids(api.get("/backups", params={"all_tenants": "False"})) == [mine]
@@ -188,3 +188,57 @@ def test_volume_metadata_filters_are_refused(api: Api) -> None:
     assert r.json()["badRequest"]["message"] == (
         "Invalid filters metadata are found in query options."
     )
+
+
+# --- what the real database layer gets wrong (xfail until src/ashbox/db is fixed) ------
+
+_UNTYPED_FILTERS = (
+    "db/listing.py list_page compares the filter's string to the typed column: "
+    "PostgreSQL refuses `integer = character varying` / `boolean = character varying` (500), "
+    "SQLite compares 0 with 'false' (no match)"
+)
+
+
+def test_volume_lists_filter_on_size(api: Api, request: pytest.FixtureRequest) -> None:
+    if api.stack.backend == "postgresql":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=_UNTYPED_FILTERS))
+    volume_id = api.volume(size=2)
+    api.volume(size=1)
+    assert _ids(api.get("/volumes", params={"size": "2"}), "volumes") == [volume_id]
+
+
+@pytest.mark.xfail(strict=True, reason=_UNTYPED_FILTERS)
+def test_volume_lists_filter_on_bootable(api: Api) -> None:
+    ids = [api.volume(name=f"v{i}") for i in range(2)][::-1]
+    assert _ids(api.get("/volumes", params={"bootable": "false"}), "volumes") == ids
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="db/listing.py _after builds `column > NULL` for a marker whose sort key is "
+    "NULL: SQLAlchemy raises ArgumentError, the page is a 500",
+)
+def test_paging_by_name_reaches_backups_without_a_name(api: Api) -> None:
+    volume_id = api.volume()
+    ids = {api.backup(volume_id, **({"name": "named"} if i == 1 else {})) for i in range(3)}
+    seen: list[str] = []
+    url = f"{api.url}/backups?sort=name:asc&limit=1"
+    while url:
+        r = api.http.get(url)
+        seen += _ids(r)
+        links = r.json().get("backups_links", [])
+        url = links[0]["href"] if links else ""
+    assert sorted(seen) == sorted(ids)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="db/backups.py COLUMNS lacks fail_reason (and object_count, stored_size, ...), "
+    "so db/listing.py _column answers 400 'Invalid sort key fail_reason' for a filter; "
+    "Cinder filters an admin's request on any backup column",
+)
+def test_an_admin_filter_on_fail_reason_filters(api: Api) -> None:
+    backup_id = api.backup(api.volume())
+    r = api.get("/backups", params={"fail_reason": "disk on fire"})
+    assert (r.status_code, r.json()["backups"]) == (200, [])
+    assert backup_id in _ids(api.get("/backups"))

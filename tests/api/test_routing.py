@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
 from ashbox.api.app import create_app
+from ashbox.backups.service import Service
 from ashbox.config import Settings
+from ashbox.db.engine import Database
 from ashbox.errors import InvalidInput
-from tests.api.conftest import Api
-from tests.api.fake_service import FakeService
+from tests.api.conftest import Api, stack_settings
 
 
 def test_routes_exist_with_and_without_the_project_segment(api: Api) -> None:
@@ -93,17 +98,30 @@ def test_healthcheck_answers_200(server: str) -> None:
     assert (r.status_code, r.text) == (200, "OK")
 
 
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[Service, Settings]]:
+    """A real service; creating an app does not touch its (empty) database."""
+    url = f"sqlite:///{tmp_path / 'ashbox.db'}"
+    database = Database(url)
+    settings = stack_settings(tmp_path, url)
+    yield Service(database, settings), settings
+    database.dispose()
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
-def test_noauth_is_accepted_on_loopback(host: str) -> None:
-    create_app(FakeService(), Settings(host=host, auth_strategy="noauth"))
+def test_noauth_is_accepted_on_loopback(service: tuple[Service, Settings], host: str) -> None:
+    real, settings = service
+    create_app(real, dataclasses.replace(settings, host=host))
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "volumes.example"])
-def test_noauth_is_refused_off_loopback(host: str) -> None:
+def test_noauth_is_refused_off_loopback(service: tuple[Service, Settings], host: str) -> None:
+    real, settings = service
     with pytest.raises(InvalidInput, match="loopback"):
-        create_app(FakeService(), Settings(host=host, auth_strategy="noauth"))
+        create_app(real, dataclasses.replace(settings, host=host))
 
 
-def test_an_unknown_auth_strategy_is_refused() -> None:
+def test_an_unknown_auth_strategy_is_refused(service: tuple[Service, Settings]) -> None:
+    real, settings = service
     with pytest.raises(InvalidInput, match="keystone"):
-        create_app(FakeService(), Settings(auth_strategy="keystone"))
+        create_app(real, dataclasses.replace(settings, auth_strategy="keystone"))

@@ -132,9 +132,51 @@ def test_delete_refuses_what_it_cannot_do(api: Api, params: dict[str, str], mess
 
 def test_backups_do_not_block_volume_deletion(api: Api) -> None:
     volume_id = api.volume()
+    path = api.path_of(volume_id)
+    api.fill(volume_id)
     backup_id = api.backup(volume_id)
     assert api.delete(f"/volumes/{volume_id}").status_code == 202
-    assert api.get(f"/backups/{backup_id}").status_code == 200
+    assert not path.exists()
+    assert api.get(f"/backups/{backup_id}").json()["backup"]["status"] == "available"
+    restored = api.restore(backup_id)
+    assert api.show_volume(restored["volume_id"])["status"] == "available"
+
+
+@pytest.mark.parametrize("status", ["backing-up", "restoring-backup", "creating", "in-use"])
+def test_a_busy_volume_cannot_be_deleted(api: Api, status: str) -> None:
+    volume_id = api.volume()
+    api.stack.set_volume_status(volume_id, status)
+    r = api.delete(f"/volumes/{volume_id}")
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"].startswith(
+        "Invalid volume: Volume status must be available or error or error_restoring"
+    )
+    assert api.show_volume(volume_id)["status"] == status
+
+
+@pytest.mark.parametrize("status", ["error", "error_restoring"])
+def test_a_failed_volume_can_be_deleted(api: Api, status: str) -> None:
+    volume_id = api.volume()
+    path = api.path_of(volume_id)
+    api.stack.set_volume_status(volume_id, status)
+    assert api.delete(f"/volumes/{volume_id}").status_code == 202
+    assert api.get(f"/volumes/{volume_id}").status_code == 404
+    assert not path.exists()
+
+
+def test_a_created_volume_is_a_sparse_file_of_its_size(api: Api) -> None:
+    path = api.path_of(api.volume(size=2))
+    assert path.stat().st_size == 2 * 1024**3
+    assert path.stat().st_blocks * 512 < 1024**2
+
+
+def test_an_unknown_availability_zone_is_400(api: Api) -> None:
+    r = api.post("/volumes", json={"volume": {"size": 1, "availability_zone": "mars"}})
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == "Availability zone 'mars' is invalid."
+    assert api.get("/volumes").json()["volumes"] == []
+    r = api.post("/volumes", json={"volume": {"size": 1, "availability_zone": "nova"}})
+    assert r.json()["volume"]["availability_zone"] == "nova"
 
 
 @pytest.mark.parametrize("path", ["/manageable_volumes", "/os-volume-manage"])
@@ -154,7 +196,24 @@ def test_manage_imports_an_existing_file(api: Api, path: str, tmp_path: Path) ->
     assert r.status_code == 202, r.text
     volume = r.json()["volume"]
     assert (volume["name"], volume["os-vol-ashbox-attr:path"]) == ("imported", source)
-    assert api.get(f"/volumes/{volume['id']}").status_code == 200
+    assert (volume["size"], volume["status"]) == (1, "available")
+    original = api.fill(volume["id"])
+    backup_id = api.backup(volume["id"])
+    assert api.digest(api.restore(backup_id)["volume_id"]) == original
+    assert api.delete(f"/volumes/{volume['id']}").status_code == 202
+    assert image.exists()  # an imported volume's file is never removed
+
+
+def test_a_file_cannot_be_managed_twice(api: Api, tmp_path: Path) -> None:
+    image = tmp_path / "twice.raw"
+    image.write_bytes(b"x" * 4096)
+    body = {"volume": {"ref": {"source-name": str(image)}}}
+    volume_id = api.post("/manageable_volumes", json=body).json()["volume"]["id"]
+    r = api.post("/manageable_volumes", json=body)
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == (
+        f"Invalid input received: {image} is already managed as volume {volume_id}."
+    )
 
 
 @pytest.mark.parametrize(
@@ -176,12 +235,3 @@ def test_invalid_manage_requests_are_400_and_import_nothing(
     assert r.status_code == 400
     assert message in r.json()["badRequest"]["message"]
     assert api.get("/volumes").json()["volumes"] == []
-
-
-def test_an_unknown_availability_zone_is_400(api: Api) -> None:
-    r = api.post("/volumes", json={"volume": {"size": 1, "availability_zone": "mars"}})
-    assert r.status_code == 400
-    assert r.json()["badRequest"]["message"] == "Availability zone 'mars' is invalid."
-    assert api.get("/volumes").json()["volumes"] == []
-    r = api.post("/volumes", json={"volume": {"size": 1, "availability_zone": "nova"}})
-    assert r.json()["volume"]["availability_zone"] == "nova"
