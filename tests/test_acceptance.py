@@ -92,7 +92,8 @@ def test_a_sparse_4gib_image_backs_up_in_seconds_without_reading_holes(
             f.write(os.urandom(8 * MiB))
     started = time.monotonic()
     bid, restored = backup_and_restore(server, image)
-    assert time.monotonic() - started < 60
+    elapsed = time.monotonic() - started
+    assert elapsed < 20, f"backup and restore of 64 MiB of data took {elapsed:.1f}s"
     assert server.backup(bid)["os-backup-stats:stored_size"] < 70 * MiB
     assert sha256(restored) == sha256(image)
     assert os.stat(restored).st_blocks * 512 < 200 * MiB  # holes stayed holes

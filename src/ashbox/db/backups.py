@@ -32,6 +32,17 @@ COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "project_id": Backup.project_id,
     "user_id": Backup.user_id,
     "host": Backup.host,
+    "fail_reason": Backup.fail_reason,
+    "object_count": Backup.object_count,
+    "stored_size": Backup.stored_size,
+    "service": Backup.service,
+    "service_metadata": Backup.service_metadata,
+    "num_dependent_backups": Backup.num_dependent_backups,
+    "restore_volume_id": Backup.restore_volume_id,
+    "encryption_key_id": Backup.encryption_key_id,
+    "temp_volume_id": Backup.temp_volume_id,
+    "temp_snapshot_id": Backup.temp_snapshot_id,
+    "display_description": Backup.display_description,
 }
 
 
