@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ashbox.backups.records import RequestContext
 from ashbox.backups.service import Service
 from ashbox.config import Settings
 from ashbox.db.engine import Database
+from ashbox.records import RequestContext
 from ashbox.worker.runner import Worker
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ashbox.backups.records import ListQuery, RequestContext
 from ashbox.errors import BackupNotFound, InvalidInput
+from ashbox.records import ListQuery, RequestContext
 from tests.harness import Harness
 
 

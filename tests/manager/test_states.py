@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ashbox.backups.records import ListQuery
 from ashbox.db import backups as backup_rows
 from ashbox.db import volumes as volume_rows
 from ashbox.errors import BackupNotFound, InvalidBackup, InvalidVolume
+from ashbox.records import ListQuery
 from ashbox.statuses import BackupStatus, VolumeStatus
 from tests.harness import Harness
 

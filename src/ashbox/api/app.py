@@ -24,12 +24,12 @@ from ashbox.api.errors import (
     handle_http_exception,
 )
 from ashbox.api.middleware import ApiMiddleware
-from ashbox.api.service_protocol import BackupService
 from ashbox.api.volumes import VolumesController
+from ashbox.backups.service import Service
 from ashbox.config import Settings
 
 
-def create_app(service: BackupService, settings: Settings) -> Starlette:
+def create_app(service: Service, settings: Settings) -> Starlette:
     """The API application over `service`; InvalidInput if `settings` cannot be served safely."""
     check_auth_settings(settings)
     backups = BackupsController(service)

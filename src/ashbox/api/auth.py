@@ -13,9 +13,9 @@ import ipaddress
 from starlette.requests import Request
 
 from ashbox.api.errors import NOT_FOUND, ApiFault
-from ashbox.backups.records import RequestContext
 from ashbox.config import Settings
 from ashbox.errors import InvalidInput
+from ashbox.records import RequestContext
 
 NOAUTH = "noauth"
 TOKEN_HEADER = "X-Auth-Token"

@@ -17,9 +17,9 @@ from ashbox.api import schemas
 from ashbox.api.auth import request_context
 from ashbox.api.listing import Resource, list_body, parse_list_request
 from ashbox.api.middleware import api_version
-from ashbox.api.service_protocol import BackupService
 from ashbox.api.views import backup_detail, backup_summary, restore_view
-from ashbox.backups.records import BackupRecord
+from ashbox.backups.service import Service
+from ashbox.records import BackupRecord
 
 BACKUP_LIST = Resource(
     public_filters=frozenset({"name", "status", "volume_id"}),
@@ -28,7 +28,7 @@ BACKUP_LIST = Resource(
 
 
 class BackupsController:
-    def __init__(self, service: BackupService) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
 
     async def create(self, request: Request) -> Response:

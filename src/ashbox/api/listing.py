@@ -18,8 +18,8 @@ from starlette.requests import Request
 from ashbox.api import microversion as mv
 from ashbox.api.links import next_link
 from ashbox.api.schemas import FALSE_STRINGS, TRUE_STRINGS
-from ashbox.backups.records import ListQuery, RequestContext
 from ashbox.errors import InvalidInput
+from ashbox.records import ListQuery, RequestContext
 
 MAX_LIMIT = 1000  # Cinder's osapi_max_limit
 # Cinder's column names for the fields ashbox records call otherwise.

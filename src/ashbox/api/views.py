@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from ashbox.api import microversion as mv
 from ashbox.api.links import format_time, resource_links
-from ashbox.backups.records import BackupRecord, RequestContext, RestoreRecord, VolumeRecord
+from ashbox.records import BackupRecord, RequestContext, RestoreRecord, VolumeRecord
 
 JSONDict = dict[str, object]
 

@@ -19,11 +19,11 @@ from ashbox.api import schemas
 from ashbox.api.auth import request_context
 from ashbox.api.listing import Resource, bool_param, list_body, parse_list_request
 from ashbox.api.middleware import api_version
-from ashbox.api.service_protocol import BackupService
 from ashbox.api.views import volume_detail, volume_summary
-from ashbox.backups.records import VolumeRecord
+from ashbox.backups.service import Service
 from ashbox.config import Settings
 from ashbox.errors import InvalidInput
+from ashbox.records import VolumeRecord
 
 VOLUME_LIST = Resource(
     public_filters=frozenset(
@@ -57,7 +57,7 @@ _UNSUPPORTED_SOURCES = (
 
 
 class VolumesController:
-    def __init__(self, service: BackupService, settings: Settings) -> None:
+    def __init__(self, service: Service, settings: Settings) -> None:
         self.service = service
         self.settings = settings
 

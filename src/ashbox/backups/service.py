@@ -12,13 +12,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from ashbox.backups.records import (
-    BackupRecord,
-    ListQuery,
-    Progress,
-    RequestContext,
-    RestoreRecord,
-)
 from ashbox.backups.volumes import VolumeOps
 from ashbox.config import Settings
 from ashbox.db import backups as backup_rows
@@ -32,6 +25,13 @@ from ashbox.errors import (
     InvalidVolume,
     NotFound,
     VolumeNotFound,
+)
+from ashbox.records import (
+    BackupRecord,
+    ListQuery,
+    Progress,
+    RequestContext,
+    RestoreRecord,
 )
 from ashbox.statuses import BackupStatus, TaskKind, VolumeStatus
 

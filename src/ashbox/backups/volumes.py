@@ -17,12 +17,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from ashbox.backups.records import ListQuery, RequestContext, VolumeRecord
 from ashbox.config import Settings
 from ashbox.db import volumes as volume_rows
 from ashbox.db.engine import Database
 from ashbox.db.models import Volume
 from ashbox.errors import InvalidInput, InvalidVolume, VolumeNotFound
+from ashbox.records import ListQuery, RequestContext, VolumeRecord
 from ashbox.statuses import VolumeStatus
 from ashbox.volumes.file import create_volume_file, probe_size, remove_volume_file
 

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from ashbox.backups.records import ListQuery
 from ashbox.db.listing import list_page
 from ashbox.db.models import Backup, BackupMetadata
+from ashbox.records import ListQuery
 from ashbox.statuses import BackupStatus
 
 COLUMNS: dict[str, InstrumentedAttribute[Any]] = {

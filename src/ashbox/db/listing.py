@@ -16,8 +16,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
-from ashbox.backups.records import ListQuery
 from ashbox.errors import InvalidInput
+from ashbox.records import ListQuery
 
 _TRUE = {"true", "1", "on", "yes", "y", "t"}
 _FALSE = {"false", "0", "off", "no", "n", "f"}

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from ashbox.backups.records import ListQuery
 from ashbox.db.listing import list_page
 from ashbox.db.models import Volume
+from ashbox.records import ListQuery
 from ashbox.statuses import VolumeStatus
 
 COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
