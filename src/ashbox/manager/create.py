@@ -72,17 +72,16 @@ def run_create(job: Job) -> None:
 
 
 def fail_create(job: Job, reason: str) -> None:
-    """B5: the backup ends in error and holds nothing; the volume gets its status back."""
+    """B5: the backup ends in error and holds nothing; the volume gets its status back.
+
+    The states change first: a store that fails during the cleanup leaves the
+    backup's references for its later delete to release, never a stuck status.
+    """
     with job.db.transaction() as s:
         backup = backup_rows.get_backup(s, job.backup_id)
         if backup is None:
             return
         container = backup.container or job.settings.default_container
-        volume_id = backup.volume_id
-    repo = job.repository(container)
-    repo.discard_incomplete(job.backup_id)
-    repo.delete(job.backup_id)
-    with job.db.transaction() as s:
         backup_rows.swap_backup_status(
             s,
             job.backup_id,
@@ -90,8 +89,11 @@ def fail_create(job: Job, reason: str) -> None:
             BackupStatus.ERROR,
             fail_reason=reason[:255],
         )
-        _return_volume(s, volume_id, previous_status=VolumeStatus.ERROR_BACKING_UP)
+        _return_volume(s, backup.volume_id, previous_status=VolumeStatus.ERROR_BACKING_UP)
     log.info("backup failed backup_id=%s reason=%s", job.backup_id, reason)
+    repo = job.repository(container)
+    repo.discard_incomplete(job.backup_id)
+    repo.delete(job.backup_id)
 
 
 def _return_volume(s: Session, volume_id: str, *, previous_status: VolumeStatus) -> None:

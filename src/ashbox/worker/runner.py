@@ -138,8 +138,7 @@ class Worker:
                     f"Gave up after {job.max_attempts} attempts: the worker running this "
                     "task stopped before finishing it."
                 )
-                dispatch.fail(job, reason)
-                self._finish(job, TaskState.FAILED, reason)
+                self._fail(job, reason)
             else:
                 dispatch.run(job)
                 self._finish(job, TaskState.DONE)
@@ -151,15 +150,21 @@ class Worker:
         except Exception as exc:
             # The one broad handler: a task's failure becomes its backup's error.
             log.exception("task failed task_id=%s backup_id=%s", job.task_id, job.backup_id)
-            reason = str(getattr(exc, "message", None) or exc) or type(exc).__name__
-            try:
-                dispatch.fail(job, reason)
-            finally:
-                self._finish(job, TaskState.FAILED, reason)
+            self._fail(job, str(getattr(exc, "message", None) or exc) or type(exc).__name__)
         finally:
             with self._lock:
                 self._running.pop(job.task_id, None)
             running.finished.set()
+
+    def _fail(self, job: Job, reason: str) -> None:
+        """Record the failure; if even that fails, keep the lease to lapse, so the
+        task is claimed again and, past max_attempts, failed by its next owner."""
+        try:
+            dispatch.fail(job, reason)
+        except Exception:
+            log.exception("could not record the failure task_id=%s", job.task_id)
+            return
+        self._finish(job, TaskState.FAILED, reason)
 
     def _finish(self, job: Job, state: TaskState, error: str | None = None) -> None:
         with self.db.transaction() as s:
