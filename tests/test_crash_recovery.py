@@ -62,3 +62,25 @@ def test_a_backup_killed_past_max_attempts_ends_in_error(tmp_path: Path, databas
         assert_no_orphans(server, database_url)
     finally:
         server.stop()
+
+
+def test_a_restore_killed_midway_completes_after_restart(tmp_path: Path, database_url: str) -> None:
+    image = mixed_image(tmp_path / "big.raw", GiB, seed=9)
+    server = Server(tmp_path / "data", database_url)
+    server.start()
+    try:
+        volume = server.import_volume(image)["id"]
+        bid = server.create_backup(volume)
+        assert server.wait_backup(bid)["status"] == "available"
+        target = server.restore(bid)
+        time.sleep(0.8)  # the worker claims within 0.5 s; the restore takes seconds
+        assert server.backup(bid)["status"] == "restoring"
+        server.kill()
+        server.start()
+        assert server.wait_backup(bid)["status"] == "available"
+        assert server.volume(target)["status"] == "available"
+        assert sha256(server.path_of(target)) == sha256(image)
+        # The restarted worker ran the restore a second time: the kill was mid-task.
+        assert f"kind=restore_backup backup_id={bid} attempt=2" in server.log.read_text()
+    finally:
+        server.stop()
