@@ -1,11 +1,14 @@
-"""The restore pipeline: manifest → ranged pack reads → verified blocks → volume.
+"""The restore pipeline: manifest → ranged pack reads → verified blocks → a sink.
 
 Implements DESIGN.md §4. The manifest is walked in windows of blocks; for
 each window the blobs are located in one index call, grouped by pack, and
 adjacent blobs are fetched in one ranged `get`. Fetch, decode (which checks
-every blob against its id) and pwrite run in a thread pool with a bounded
-number of ranges in flight, so memory stays bounded whatever the volume size.
-The index is only called from the thread that runs the restore.
+every blob against its id) and the sink's writes run in a thread pool with a
+bounded number of ranges in flight, so memory stays bounded whatever the
+volume size. The index is only called from the thread that runs the restore.
+
+A restore writes into a volume (`restore_backup`); `verify_backup` runs the
+same reads and checks into a sink that discards the blocks.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from ashbox.errors import CorruptBlob, CorruptData, InvalidVolume, ObjectNotFound
 from ashbox.repository.blob import BlobCodec
@@ -22,13 +26,34 @@ from ashbox.repository.index import BlobLocation, Index
 from ashbox.repository.manifest import Manifest
 from ashbox.repository.pack import pack_key
 from ashbox.storage.base import Store
-from ashbox.volumes.file import VolumeWriter, open_for_write
+from ashbox.volumes.file import open_for_write
 
 log = logging.getLogger(__name__)
 
 MAX_RANGE_SIZE = 8 << 20
 MAX_RANGE_GAP = 256 << 10
 _WINDOW_BYTES = 64 << 20
+
+
+class BlockSink(Protocol):
+    """Where restored blocks go; called from several threads at once, for
+    disjoint ranges."""
+
+    def write(self, offset: int, data: bytes | memoryview) -> None:
+        """Store `data` at volume offset `offset`."""
+
+    def zero(self, offset: int, length: int) -> None:
+        """Make `length` bytes at `offset` read as zeros."""
+
+
+class DiscardSink:
+    """A sink that drops everything: a restore into it only reads and checks."""
+
+    def write(self, offset: int, data: bytes | memoryview) -> None:
+        """Drop the block."""
+
+    def zero(self, offset: int, length: int) -> None:
+        """Drop the hole."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,24 +78,67 @@ def restore_backup(
     at least its volume size. Holes are skipped on a `new_volume` (a fresh
     sparse file) and zeroed otherwise; bytes past the backup's end are untouched.
     CorruptData names the backup, block offset and pack of any bad blob."""
-    window = window_blocks or max(1, _WINDOW_BYTES // manifest.block_size)
     total = manifest.volume_size
-    with (
-        open_for_write(target) as volume,
-        ThreadPoolExecutor(settings.threads, thread_name_prefix="ashbox-restore") as pool,
-    ):
+    with open_for_write(target) as volume:
         if volume.size < total:
             raise InvalidVolume(
                 f"{target} holds {volume.size} bytes, fewer than the {total} bytes of "
                 f"backup {manifest.backup_id}"
             )
-        restore = _Restore(settings, manifest, volume)
+        sink = _VolumeSink(volume.write, volume.zero)
+        read_backup(
+            settings,
+            manifest,
+            sink,
+            zero_holes=not new_volume,
+            progress=progress,
+            window_blocks=window_blocks,
+        )
+        volume.flush()
+    log.info("backup restored backup_id=%s target=%s size=%d", manifest.backup_id, target, total)
+
+
+def verify_backup(
+    settings: ReaderSettings,
+    manifest: Manifest,
+    *,
+    progress: Callable[[int, int], None],
+    window_blocks: int | None = None,
+) -> None:
+    """Read and check every blob the backup in `manifest` needs, writing nothing.
+    CorruptData names the backup, block offset and pack of the first bad blob."""
+    read_backup(
+        settings,
+        manifest,
+        DiscardSink(),
+        zero_holes=False,
+        progress=progress,
+        window_blocks=window_blocks,
+    )
+    log.info("backup verified backup_id=%s size=%d", manifest.backup_id, manifest.volume_size)
+
+
+def read_backup(
+    settings: ReaderSettings,
+    manifest: Manifest,
+    sink: BlockSink,
+    *,
+    zero_holes: bool,
+    progress: Callable[[int, int], None],
+    window_blocks: int | None = None,
+) -> None:
+    """Restore the backup in `manifest` into `sink`: every block verified, holes
+    passed to `sink.zero` when `zero_holes`."""
+    window = window_blocks or max(1, _WINDOW_BYTES // manifest.block_size)
+    total = manifest.volume_size
+    with ThreadPoolExecutor(settings.threads, thread_name_prefix="ashbox-restore") as pool:
+        restore = _Restore(settings, manifest, sink)
         in_flight: set[Future[int]] = set()
         done = 0
         try:
             for start in range(0, manifest.block_count, window):
                 blocks = range(start, min(start + window, manifest.block_count))
-                done += restore.holes(blocks, zero=not new_volume)
+                done += restore.holes(blocks, zero=zero_holes)
                 for one in restore.ranges(blocks):
                     if len(in_flight) >= 2 * settings.threads:
                         finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -83,9 +151,21 @@ def restore_backup(
             for future in in_flight:
                 future.cancel()
             raise
-        volume.flush()
     progress(total, total)
-    log.info("backup restored backup_id=%s target=%s size=%d", manifest.backup_id, target, total)
+
+
+@dataclass(frozen=True, slots=True)
+class _VolumeSink:
+    """A volume as a sink."""
+
+    write_at: Callable[[bytes | memoryview, int], None]
+    zero_at: Callable[[int, int], None]
+
+    def write(self, offset: int, data: bytes | memoryview) -> None:
+        self.write_at(data, offset)
+
+    def zero(self, offset: int, length: int) -> None:
+        self.zero_at(offset, length)
 
 
 @dataclass(slots=True)
@@ -102,7 +182,7 @@ class _Range:
 class _Restore:
     settings: ReaderSettings
     manifest: Manifest
-    volume: VolumeWriter
+    sink: BlockSink
 
     def holes(self, blocks: range, *, zero: bool) -> int:
         """Zero (if asked) the holes among `blocks`, merged into runs; their bytes."""
@@ -118,7 +198,7 @@ class _Restore:
                 offset = run_start * m.block_size
                 length = min(end * m.block_size, m.volume_size) - offset
                 if zero:
-                    self.volume.zero(offset, length)
+                    self.sink.zero(offset, length)
                 total += length
                 run_start = None
         return total
@@ -194,6 +274,6 @@ class _Restore:
                         f"Backup {m.backup_id}: the block at offset {index * m.block_size} in "
                         f"pack {one.pack_id} has {len(raw)} bytes, not {m.block_length(index)}."
                     )
-                self.volume.write(raw, index * m.block_size)
+                self.sink.write(index * m.block_size, raw)
                 written += len(raw)
         return written

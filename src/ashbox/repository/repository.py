@@ -23,7 +23,7 @@ from ashbox.repository.config import RepositoryConfig, load_or_create_config
 from ashbox.repository.index import Index
 from ashbox.repository.manifest import Manifest, manifest_key
 from ashbox.repository.pack import pack_key
-from ashbox.repository.reader import ReaderSettings, restore_backup
+from ashbox.repository.reader import ReaderSettings, restore_backup, verify_backup
 from ashbox.repository.writer import BackupStats, WriterSettings, write_backup
 from ashbox.storage.base import Store
 
@@ -146,14 +146,17 @@ class Repository:
         `new_volume` (fresh sparse file) holes are skipped, else zeroed."""
         manifest = self.read_manifest(backup_id)
         log.info("restore started backup_id=%s target=%s", backup_id, target)
-        settings = ReaderSettings(
-            store=self.store,
-            container=self.container,
-            index=self.index,
-            codec=self.codec,
-            threads=self.threads + self.upload_threads,
+        restore_backup(
+            self._reader_settings(), manifest, target, new_volume=new_volume, progress=progress
         )
-        restore_backup(settings, manifest, target, new_volume=new_volume, progress=progress)
+
+    def verify(
+        self, backup_id: str, *, progress: Callable[[int, int], None] = _no_progress
+    ) -> None:
+        """Read and check every blob `backup_id` needs without writing anywhere;
+        CorruptData names the backup, block offset and pack of the first damage."""
+        manifest = self.read_manifest(backup_id)
+        verify_backup(self._reader_settings(), manifest, progress=progress)
 
     def delete(self, backup_id: str) -> None:
         """Drop the backup's references, delete the packs left dead (and dead
@@ -192,6 +195,15 @@ class Repository:
                 f"Manifest stored for backup {backup_id} describes backup {manifest.backup_id}."
             )
         return manifest
+
+    def _reader_settings(self) -> ReaderSettings:
+        return ReaderSettings(
+            store=self.store,
+            container=self.container,
+            index=self.index,
+            codec=self.codec,
+            threads=self.threads + self.upload_threads,
+        )
 
 
 def _check_name(what: str, name: str, *, allow_slash: bool = False) -> None:
