@@ -1,8 +1,10 @@
 """The domain errors of ashbox, defined once.
 
     AshboxError
-    ├── NotFound          → 404   BackupNotFound, VolumeNotFound, ObjectNotFound
-    ├── InvalidInput      → 400   InvalidBackup, InvalidVolume (Cinder's "Invalid ...: " texts)
+    ├── NotFound          → 404   BackupNotFound, VolumeNotFound, ObjectNotFound,
+    │                             RepositoryNotFound, KeySlotNotFound
+    ├── InvalidInput      → 400   InvalidBackup, InvalidVolume (Cinder's "Invalid ...: " texts),
+    │                             KeyRequired, WrongKey (an encrypted repository's key)
     ├── InvalidState      → 400   InvalidBackupState, InvalidVolumeState
     ├── Forbidden         → 403
     ├── QuotaExceeded     → 413
@@ -49,6 +51,21 @@ class ObjectNotFound(NotFound):
         self.key = key
 
 
+class RepositoryNotFound(NotFound):
+    """A container of the store holds no repository (no config object)."""
+
+    def __init__(self, container: str) -> None:
+        super().__init__(f"Container {container} holds no repository (it has no config).")
+        self.container = container
+
+
+class KeySlotNotFound(NotFound):
+    def __init__(self, container: str, slot_id: str) -> None:
+        super().__init__(f"Repository {container} has no key slot {slot_id}.")
+        self.container = container
+        self.slot_id = slot_id
+
+
 class InvalidInput(AshboxError):
     """A request is malformed; the message is complete as given."""
 
@@ -63,6 +80,25 @@ class InvalidVolume(InvalidInput):
     def __init__(self, reason: str) -> None:
         super().__init__(f"Invalid volume: {reason}")
         self.reason = reason
+
+
+class KeyRequired(InvalidInput):
+    """An encrypted repository was opened without a key (passphrase or key file)."""
+
+    def __init__(self, container: str) -> None:
+        super().__init__(
+            f"Repository {container} is encrypted: configure its key (key_file or "
+            "ASHBOX_KEY_FILE) to use it."
+        )
+        self.container = container
+
+
+class WrongKey(InvalidInput):
+    """The key given opens none of an encrypted repository's key slots."""
+
+    def __init__(self, container: str) -> None:
+        super().__init__(f"The key given does not open repository {container}.")
+        self.container = container
 
 
 class InvalidState(AshboxError):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -41,13 +42,17 @@ def test_the_blob_id_is_the_blake3_of_the_raw_block() -> None:
 
 
 @given(raw_blocks, st.data())
-def test_a_flipped_bit_in_a_blob_is_caught(raw: bytes, data: st.DataObject) -> None:
+def test_a_flipped_bit_in_a_blob_never_decodes_to_other_bytes(
+    raw: bytes, data: st.DataObject
+) -> None:
     flags, payload = codec.encode(raw)
     damaged = bytearray(payload)
     bit = data.draw(st.integers(0, len(damaged) * 8 - 1))
     damaged[bit // 8] ^= 1 << (bit % 8)
-    with pytest.raises(CorruptBlob):
-        codec.decode(blob_id_of(raw), bytes(damaged), flags, len(raw))
+    # A zstd frame has bits its decoder ignores (the header's unused bit): the
+    # promise is the original block or CorruptBlob, never other bytes.
+    with contextlib.suppress(CorruptBlob):
+        assert codec.decode(blob_id_of(raw), bytes(damaged), flags, len(raw)) == raw
 
 
 @given(raw_blocks, st.data())

@@ -47,7 +47,7 @@ def test_the_config_is_readable_json_with_every_field() -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        {"format_version": 2},
+        {"format_version": 3},
         {"format": "restic"},
         {"block_size": "big"},
         {"block_size": 100},

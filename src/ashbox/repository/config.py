@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from ashbox.errors import CorruptData, InvalidInput, ObjectNotFound
+from ashbox.errors import CorruptData, InvalidInput, KeyRequired, ObjectNotFound
+from ashbox.repository.crypto import KdfParams, KeySlot, new_master_key, wrap_master_key
 from ashbox.storage.base import Store
 
 FORMAT_VERSION = 1
+ENCRYPTED_FORMAT_VERSION = 2  # the first version that can encrypt (docs/format.md §10)
+FORMAT_VERSIONS = (FORMAT_VERSION, ENCRYPTED_FORMAT_VERSION)
 FORMAT_NAME = "ashbox-repository"
 MIN_BLOCK_SIZE = 4096
 MAX_BLOCK_SIZE = 16 << 20
-HASHES = ("blake3",)
+HASH_PLAIN = "blake3"
+HASH_KEYED = "blake3-keyed"
+ENCRYPTION_NONE = "none"
+ENCRYPTION_AES_GCM = "aes-256-gcm"
+HASHES = (HASH_PLAIN, HASH_KEYED)
 COMPRESSIONS = ("zstd",)
-ENCRYPTIONS = ("none",)
+ENCRYPTIONS = (ENCRYPTION_NONE, ENCRYPTION_AES_GCM)
 
 _T = TypeVar("_T")
 
@@ -32,9 +39,14 @@ class RepositoryConfig:
     block_size: int
     created_at: datetime
     format_version: int = FORMAT_VERSION
-    hash: str = "blake3"
+    hash: str = HASH_PLAIN
     compression: str = "zstd"
-    encryption: str = "none"
+    encryption: str = ENCRYPTION_NONE
+    keys: tuple[KeySlot, ...] = ()
+
+    @property
+    def encrypted(self) -> bool:
+        return self.encryption != ENCRYPTION_NONE
 
     def to_json(self) -> bytes:
         doc = {
@@ -46,7 +58,7 @@ class RepositoryConfig:
             "hash": self.hash,
             "compression": self.compression,
             "encryption": self.encryption,
-            "keys": [],
+            "keys": [slot.to_doc() for slot in self.keys],
         }
         return json.dumps(doc, indent=2).encode() + b"\n"
 
@@ -60,7 +72,7 @@ class RepositoryConfig:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
             raise CorruptData("Repository config does not describe an ashbox repository.")
         version = doc.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in FORMAT_VERSIONS or isinstance(version, bool):
             raise CorruptData(f"Repository format version {version!r} is not supported.")
         try:
             config = cls(
@@ -71,11 +83,10 @@ class RepositoryConfig:
                 hash=_field(doc, "hash", str),
                 compression=_field(doc, "compression", str),
                 encryption=_field(doc, "encryption", str),
+                keys=tuple(KeySlot.from_doc(slot) for slot in _field(doc, "keys", list)),
             )
         except ValueError as e:
             raise CorruptData(f"Repository config has a bad created_at: {e}") from e
-        if doc.get("keys") != []:
-            raise CorruptData("Repository config holds keys, but encryption is not supported.")
         config.validate(error=CorruptData)
         return config
 
@@ -95,27 +106,72 @@ class RepositoryConfig:
                 raise error(f"Repository {name} {value!r} is not supported.")
         if self.created_at.tzinfo is None:
             raise error("Repository created_at must carry a time zone.")
+        if self.encrypted:
+            if self.hash != HASH_KEYED or not self.keys:
+                raise error("An encrypted repository needs keyed blob ids and a key slot.")
+            if self.format_version < ENCRYPTED_FORMAT_VERSION:
+                raise error(f"Format version {self.format_version} cannot be encrypted.")
+        elif self.hash != HASH_PLAIN or self.keys:
+            raise error("An unencrypted repository has plain blob ids and no key slots.")
+        if len({slot.slot_id for slot in self.keys}) != len(self.keys):
+            raise error("Repository key slot ids are not unique.")
 
 
 def config_key(container: str) -> str:
     return f"{container}/config"
 
 
-def load_or_create_config(store: Store, container: str, *, block_size: int) -> RepositoryConfig:
-    """The container's config; created with `block_size` if there is none yet.
-    An existing config always wins, whatever `block_size` says."""
-    key = config_key(container)
+def read_config(store: Store, container: str) -> RepositoryConfig | None:
+    """The container's config, None if it has none."""
     try:
-        existing = store.get(key)
+        data = store.get(config_key(container))
     except ObjectNotFound:
-        existing = None
+        return None
+    return RepositoryConfig.from_json(data)
+
+
+def write_config(store: Store, config: RepositoryConfig, container: str) -> None:
+    """Replace the container's config with one atomic `put` (key slot changes)."""
+    config.validate()
+    store.put(config_key(container), config.to_json())
+
+
+def load_or_create_config(
+    store: Store,
+    container: str,
+    *,
+    block_size: int,
+    encryption: str = ENCRYPTION_NONE,
+    secret: bytes | None = None,
+    kdf: KdfParams | None = None,
+) -> RepositoryConfig:
+    """The container's config; created with `block_size` and `encryption` if
+    there is none yet (an encrypted one with a new master key in one slot that
+    `secret` opens). An existing config always wins over these arguments."""
+    existing = read_config(store, container)
     if existing is not None:
-        return RepositoryConfig.from_json(existing)
+        return existing
+    key = config_key(container)
+    repository_id = str(uuid.uuid4())
+    created_at = datetime.now(UTC)
     config = RepositoryConfig(
-        repository_id=str(uuid.uuid4()),
-        block_size=block_size,
-        created_at=datetime.now(UTC),
+        repository_id=repository_id, block_size=block_size, created_at=created_at
     )
+    if encryption == ENCRYPTION_AES_GCM:
+        if secret is None:
+            raise KeyRequired(container)
+        slot = wrap_master_key(
+            new_master_key(), secret, repository_id, created_at=created_at, kdf=kdf
+        )
+        config = replace(
+            config,
+            format_version=ENCRYPTED_FORMAT_VERSION,
+            hash=HASH_KEYED,
+            encryption=encryption,
+            keys=(slot,),
+        )
+    elif encryption != ENCRYPTION_NONE:
+        raise InvalidInput(f"Encryption {encryption!r} is not one of {', '.join(ENCRYPTIONS)}.")
     config.validate()
     store.put(key, config.to_json())
     # Two processes creating the same container race; both then use the survivor.

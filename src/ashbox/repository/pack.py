@@ -1,8 +1,9 @@
 """Packs: a header, blobs back to back, then a trailer indexing them.
 
 A pack is named by the BLAKE3-256 of all its bytes (hex) and stored at
-`<container>/data/<first 2 hex>/<pack-id>`. Byte layout: docs/format.md,
-"Pack". Change both in one commit.
+`<container>/data/<first 2 hex>/<pack-id>`. In an encrypted repository the
+trailer's entries are sealed with AES-256-GCM and the footer says so. Byte
+layout: docs/format.md, "Pack" and "Encryption". Change both in one commit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import blake3
 
 from ashbox.errors import CorruptPack
 from ashbox.repository.blob import FLAG_DELTA, FLAG_ENCRYPTED, FLAG_ZSTD, ID_SIZE
+from ashbox.repository.crypto import AAD_TRAILER, OVERHEAD, Cipher
 from ashbox.repository.index import BlobLocation
 
 VERSION = 1
@@ -21,7 +23,8 @@ HEADER = b"ASHPACK" + bytes([VERSION])
 HEADER_SIZE = len(HEADER)
 FOOTER_MAGIC = b"ASHPKEND"
 _ENTRY = struct.Struct("<32s32sQIIB3s")  # blob id, base, offset, length, raw length, flags, 0
-_FOOTER = struct.Struct("<I16sB3x8s")  # entry count, trailer checksum, version, magic
+_FOOTER = struct.Struct("<I16sBB2x8s")  # entry count, trailer checksum, version, flags, magic
+TRAILER_ENCRYPTED = 0x01  # footer flag: the entries are sealed (nonce, ciphertext, tag)
 ENTRY_SIZE = _ENTRY.size
 FOOTER_SIZE = _FOOTER.size
 _KNOWN_FLAGS = FLAG_ZSTD | FLAG_ENCRYPTED | FLAG_DELTA
@@ -64,11 +67,13 @@ class SealedPack:
 
 
 class PackBuilder:
-    """Appends blobs to a pack in memory, then seals it with its trailer."""
+    """Appends blobs to a pack in memory, then seals it with its trailer
+    (encrypted with `cipher` in an encrypted repository)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cipher: Cipher | None = None) -> None:
         self._data = bytearray(HEADER)
         self._entries: list[PackEntry] = []
+        self._cipher = cipher
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -76,7 +81,8 @@ class PackBuilder:
     @property
     def size(self) -> int:
         """Bytes the sealed pack would have now."""
-        return len(self._data) + ENTRY_SIZE * len(self._entries) + FOOTER_SIZE
+        sealing = OVERHEAD if self._cipher is not None else 0
+        return len(self._data) + ENTRY_SIZE * len(self._entries) + sealing + FOOTER_SIZE
 
     def add(
         self, blob_id: bytes, flags: int, payload: bytes | memoryview, raw_length: int
@@ -93,7 +99,7 @@ class PackBuilder:
     def seal(self) -> SealedPack:
         """The finished pack; the builder must not be used afterwards."""
         data = self._data
-        data += encode_trailer(self._entries)
+        data += encode_trailer(self._entries, self._cipher)
         pack_id = pack_id_of(data)
         sealed = SealedPack(pack_id, data, tuple(self._entries))
         self._data = bytearray()
@@ -111,30 +117,37 @@ def pack_key(container: str, pack_id: str) -> str:
     return f"{container}/data/{pack_id[:2]}/{pack_id}"
 
 
-def encode_trailer(entries: list[PackEntry]) -> bytes:
+def encode_trailer(entries: list[PackEntry], cipher: Cipher | None = None) -> bytes:
+    """The trailer of a pack holding `entries`: sealed by `cipher` if given."""
     body = b"".join(
         _ENTRY.pack(
             e.blob_id, e.base_id or _NO_BASE, e.offset, e.length, e.raw_length, e.flags, _RESERVED
         )
         for e in entries
     )
+    flags = 0
+    if cipher is not None:
+        body = cipher.seal(body, AAD_TRAILER)
+        flags = TRAILER_ENCRYPTED
     checksum = blake3.blake3(body).digest()[:16]
-    return body + _FOOTER.pack(len(entries), checksum, VERSION, FOOTER_MAGIC)
+    return body + _FOOTER.pack(len(entries), checksum, VERSION, flags, FOOTER_MAGIC)
 
 
 def trailer_length(footer: bytes) -> int:
     """From the last FOOTER_SIZE bytes of a pack, the length of its whole trailer
     (entries and footer): read that many bytes from the end for `decode_trailer`."""
-    count, _, _ = _parse_footer(footer)
-    return count * ENTRY_SIZE + FOOTER_SIZE
+    _, _, body_size, _ = _parse_footer(footer)
+    return body_size + FOOTER_SIZE
 
 
-def decode_trailer(tail: bytes, pack_size: int) -> list[PackEntry]:
+def decode_trailer(tail: bytes, pack_size: int, cipher: Cipher | None = None) -> list[PackEntry]:
     """Entries of a pack of `pack_size` bytes whose trailer is `tail` (its last
-    `trailer_length` bytes); CorruptPack for anything malformed."""
+    `trailer_length` bytes); CorruptPack for anything malformed. `cipher` is
+    the encrypted repository's, None for an unencrypted one: a trailer must be
+    sealed exactly when it is given."""
     if len(tail) < FOOTER_SIZE:
         raise CorruptPack(f"Pack trailer is {len(tail)} bytes, shorter than its footer.")
-    count, checksum, body_size = _parse_footer(tail[-FOOTER_SIZE:])
+    count, checksum, body_size, sealed = _parse_footer(tail[-FOOTER_SIZE:])
     if len(tail) != body_size + FOOTER_SIZE:
         raise CorruptPack(f"Pack trailer is {len(tail)} bytes, its footer says {count} entries.")
     blobs_end = pack_size - len(tail)
@@ -143,6 +156,12 @@ def decode_trailer(tail: bytes, pack_size: int) -> list[PackEntry]:
     body = tail[:body_size]
     if blake3.blake3(body).digest()[:16] != checksum:
         raise CorruptPack("Pack trailer checksum does not match its entries.")
+    if sealed:
+        if cipher is None:
+            raise CorruptPack("Pack trailer is encrypted in an unencrypted repository.")
+        body = cipher.open(body, AAD_TRAILER, error=CorruptPack, what="Pack trailer")
+    elif cipher is not None:
+        raise CorruptPack("Pack trailer is not encrypted in an encrypted repository.")
     entries = []
     expected = HEADER_SIZE
     for blob_id, base_id, offset, length, raw_length, flags, zero in _ENTRY.iter_unpack(body):
@@ -163,7 +182,7 @@ def decode_trailer(tail: bytes, pack_size: int) -> list[PackEntry]:
     return entries
 
 
-def decode_pack(pack: bytes | bytearray) -> list[PackEntry]:
+def decode_pack(pack: bytes | bytearray, cipher: Cipher | None = None) -> list[PackEntry]:
     """Entries of a complete pack, validated; CorruptPack for anything else."""
     if not pack.startswith(HEADER):
         raise CorruptPack("Pack does not start with the pack header.")
@@ -172,17 +191,18 @@ def decode_pack(pack: bytes | bytearray) -> list[PackEntry]:
     size = trailer_length(bytes(pack[-FOOTER_SIZE:]))
     if size > len(pack) - HEADER_SIZE:
         raise CorruptPack(f"Pack trailer of {size} bytes does not fit in {len(pack)} bytes.")
-    return decode_trailer(bytes(pack[-size:]), len(pack))
+    return decode_trailer(bytes(pack[-size:]), len(pack), cipher)
 
 
-def _parse_footer(footer: bytes) -> tuple[int, bytes, int]:
+def _parse_footer(footer: bytes) -> tuple[int, bytes, int, bool]:
     if len(footer) != FOOTER_SIZE:
         raise CorruptPack(f"Pack footer is {len(footer)} bytes, expected {FOOTER_SIZE}.")
-    count, checksum, version, magic = _FOOTER.unpack(footer)
+    count, checksum, version, flags, magic = _FOOTER.unpack(footer)
     if magic != FOOTER_MAGIC:
         raise CorruptPack("Pack does not end with the trailer magic.")
     if version != VERSION:
         raise CorruptPack(f"Pack version {version} is not supported.")
-    if footer[21:24] != b"\0\0\0":
-        raise CorruptPack("Pack footer reserved bytes are not zero.")
-    return count, checksum, count * ENTRY_SIZE
+    if flags & ~TRAILER_ENCRYPTED or footer[22:24] != b"\0\0":
+        raise CorruptPack("Pack footer has unknown flags or nonzero reserved bytes.")
+    sealed = bool(flags & TRAILER_ENCRYPTED)
+    return count, checksum, count * ENTRY_SIZE + (OVERHEAD if sealed else 0), sealed

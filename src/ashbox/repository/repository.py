@@ -19,8 +19,10 @@ from ashbox.errors import (
     ObjectNotFound,
 )
 from ashbox.repository.blob import BlobCodec
-from ashbox.repository.config import RepositoryConfig, load_or_create_config
+from ashbox.repository.config import ENCRYPTION_NONE, RepositoryConfig, load_or_create_config
+from ashbox.repository.crypto import KdfParams, RepositoryKeys, open_manifest
 from ashbox.repository.index import Index
+from ashbox.repository.keys import unlock
 from ashbox.repository.manifest import Manifest, manifest_key
 from ashbox.repository.pack import pack_key
 from ashbox.repository.reader import ReaderSettings, restore_backup, verify_backup
@@ -50,6 +52,7 @@ class Repository:
         compression_level: int,
         threads: int,
         upload_threads: int,
+        keys: RepositoryKeys | None = None,
     ) -> None:
         if pack_size < config.block_size or threads < 1 or upload_threads < 1:
             raise InvalidInput(
@@ -65,7 +68,7 @@ class Repository:
         self.pack_size = pack_size
         self.threads = threads
         self.upload_threads = upload_threads
-        self.codec = BlobCodec(compression_level)
+        self.codec = BlobCodec(compression_level, keys)
 
     @classmethod
     def open(
@@ -79,11 +82,20 @@ class Repository:
         compression_level: int = 3,
         threads: int = 2,
         upload_threads: int = 2,
+        encryption: str = ENCRYPTION_NONE,
+        secret: bytes | None = None,
+        kdf: KdfParams | None = None,
     ) -> Repository:
-        """The repository in `container`, its config created (with `block_size`)
-        if missing; an existing config's block size wins."""
+        """The repository in `container`, its config created (with `block_size`
+        and `encryption`) if missing; an existing config wins. An encrypted
+        repository is unlocked with `secret` (a passphrase or key file's bytes;
+        KeyRequired without one, WrongKey if it opens no key slot); an
+        unencrypted one ignores it. `kdf` is the cost of a new key slot."""
         _check_name("container", container, allow_slash=True)
-        config = load_or_create_config(store, container, block_size=block_size)
+        config = load_or_create_config(
+            store, container, block_size=block_size, encryption=encryption, secret=secret, kdf=kdf
+        )
+        keys = unlock(config, secret, container)
         index.ensure_container(container)
         return cls(
             store,
@@ -94,6 +106,7 @@ class Repository:
             compression_level=compression_level,
             threads=threads,
             upload_threads=upload_threads,
+            keys=keys,
         )
 
     @property
@@ -189,6 +202,8 @@ class Repository:
             data = self.store.get(manifest_key(self.container, backup_id))
         except ObjectNotFound as e:
             raise BackupNotFound(backup_id) from e
+        if self.codec.cipher is not None:
+            data = open_manifest(data, backup_id, self.codec.cipher)
         manifest = Manifest.decode(data)
         if manifest.backup_id != backup_id:
             raise CorruptManifest(

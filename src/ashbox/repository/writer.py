@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ashbox.errors import InvalidVolume
-from ashbox.repository.blob import BlobCodec, blob_id_of
+from ashbox.repository.blob import BlobCodec
+from ashbox.repository.crypto import seal_manifest
 from ashbox.repository.index import Index
 from ashbox.repository.manifest import (
     ENTRY_BLOB,
@@ -95,7 +96,10 @@ def write_backup(
             entries=bytes(run.entries),
             metadata=dict(metadata),
         )
-    settings.store.put(manifest_key(settings.container, backup_id), manifest.encode())
+    encoded = manifest.encode()
+    if settings.codec.cipher is not None:
+        encoded = seal_manifest(encoded, backup_id, settings.codec.cipher)
+    settings.store.put(manifest_key(settings.container, backup_id), encoded)
     stats = run.stats()
     progress(volume.size, volume.size)
     log.info(
@@ -145,7 +149,7 @@ class _Run:
     _free: list[bytearray] = field(init=False)
     _zeros: bytes = field(init=False)
     _pending_ids: set[bytes] = field(default_factory=set)
-    _pack: PackBuilder = field(default_factory=PackBuilder)
+    _pack: PackBuilder = field(init=False)
     _uploads: deque[_Upload] = field(default_factory=deque)
     _data_blocks: int = 0
     _new_blobs: int = 0
@@ -157,6 +161,7 @@ class _Run:
         self.entries = bytearray(block_count_for(self.volume.size, s.block_size) * ENTRY_SIZE)
         self._zeros = bytes(s.block_size)
         self._free = []
+        self._pack = PackBuilder(s.codec.cipher)
         self._cpu = ThreadPoolExecutor(s.threads, thread_name_prefix="ashbox-backup")
         self._io = ThreadPoolExecutor(s.upload_threads, thread_name_prefix="ashbox-upload")
 
@@ -226,7 +231,7 @@ class _Run:
             got = self.volume.readinto(memoryview(buf)[:length], offset)
             if got != length:
                 raise InvalidVolume(f"{self.volume.path} shrank while backup {self.backup_id} ran")
-            digest = self._cpu.submit(_digest, buf, length, self._zeros)
+            digest = self._cpu.submit(_digest, self.settings.codec, buf, length, self._zeros)
             blocks.append(_Block(index, buf, length, digest))
         return _Batch(blocks, min(size, (indices[-1] + 1) * bs))
 
@@ -264,7 +269,7 @@ class _Run:
                 flags, payload = block.encoded.result()
                 if len(self._pack) and self._pack.size + len(payload) > s.pack_size:
                     self._upload(self._pack.seal())
-                    self._pack = PackBuilder()
+                    self._pack = PackBuilder(s.codec.cipher)
                 self._pack.add(block.blob_id, flags, payload, block.length)
                 del payload
             block.encoded = None
@@ -302,13 +307,13 @@ class _Run:
         )
 
 
-def _digest(buf: bytearray, length: int, zeros: bytes) -> bytes | None:
+def _digest(codec: BlobCodec, buf: bytearray, length: int, zeros: bytes) -> bytes | None:
     """The blob id of a block, or None if it is all zeros (a hole)."""
     if length == len(buf):
         if buf == zeros:
             return None
-        return blob_id_of(buf)
+        return codec.blob_id(buf)
     view = memoryview(buf)[:length]
     if view.tobytes() == zeros[:length]:
         return None
-    return blob_id_of(view)
+    return codec.blob_id(view)
