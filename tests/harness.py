@@ -21,6 +21,7 @@ class Harness:
             "database_url": db.url,
             "block_size": 64 * 1024,
             "pack_size": 1024 * 1024,
+            "gc_grace_seconds": 0.0,
         }
         values.update(overrides)
         self.root = root

@@ -17,6 +17,7 @@ from pathlib import Path
 from ashbox.errors import InvalidInput
 
 MiB = 1024 * 1024
+ENCRYPTIONS = ("none", "aes-256-gcm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,11 @@ class Settings:
     compression_level: int = 3
     pipeline_threads: int = 2
     upload_threads: int = 2
+    encryption: str = "none"  # of containers created from now on: none | aes-256-gcm
+    key_file: str = ""  # holds the passphrase or key of the encrypted containers
+    gc_grace_seconds: float = 3600.0
+    gc_interval_seconds: float = 3600.0
+    gc_repack_live_fraction: float = 0.5
 
     @property
     def resolved_database_url(self) -> str:
@@ -93,7 +99,21 @@ def settings_from(values: Mapping[str, object]) -> Settings:
             converted[name] = _convert(raw, kind)
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"Bad value for configuration option {name}: {raw!r}") from exc
-    return dataclasses.replace(default, **converted)  # type: ignore[arg-type]
+    settings = dataclasses.replace(default, **converted)  # type: ignore[arg-type]
+    _check_encryption(settings)
+    return settings
+
+
+def _check_encryption(settings: Settings) -> None:
+    if settings.encryption not in ENCRYPTIONS:
+        raise InvalidInput(
+            f"Bad value for configuration option encryption: {settings.encryption!r} "
+            f"(one of {', '.join(ENCRYPTIONS)})"
+        )
+    if settings.encryption != "none" and not settings.key_file:
+        raise InvalidInput(
+            f"Configuration option encryption = {settings.encryption} needs key_file."
+        )
 
 
 def _convert(raw: object, kind: type) -> object:

@@ -28,6 +28,7 @@ COMMANDS = [
     "backup restore",
     "backup delete",
     "serve",
+    "repo stats",
 ]
 
 

@@ -81,3 +81,16 @@ def _race(index: DbIndex, new: str, old: str, blob: bytes) -> tuple[set[bytes], 
     t1.join()
     t2.join()
     return reused[0], dead[0]
+
+
+def test_a_dead_pack_is_listed_for_deletion_only_after_it_died(db: Database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    index = DbIndex(db)
+    _commit(index, "p1", "b1", [b"a" * 32])
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    assert index.release(C, "b1") == ["p1"]
+    assert index.dead_packs(C, dead_before=before) == []
+    assert index.dead_packs(C, dead_before=datetime.now(UTC)) == ["p1"]
+    assert [(p.pack_id, p.state) for p in index.packs(C)] == [("p1", "dead")]
+    assert index.packs(C)[0].dead_at is not None

@@ -32,7 +32,14 @@ def index() -> MemoryIndex:
 @pytest.fixture
 def repo(store: MemoryStore, index: MemoryIndex) -> Repository:
     return Repository.open(
-        store, CONTAINER, index, block_size=BLOCK, pack_size=8 * BLOCK, threads=2, upload_threads=2
+        store,
+        CONTAINER,
+        index,
+        block_size=BLOCK,
+        pack_size=8 * BLOCK,
+        threads=2,
+        upload_threads=2,
+        gc_grace_seconds=0,
     )
 
 

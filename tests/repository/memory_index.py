@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from ashbox.repository.index import BlobLocation
 
@@ -25,6 +26,7 @@ class PackRow:
     state: str
     owner: str | None
     size: int = 0
+    dead_at: datetime | None = None
 
 
 @dataclass
@@ -77,6 +79,7 @@ class MemoryIndex:
                 c.blobs.setdefault(e.blob_id, e)
             owns_a_blob = any(loc.pack_id == pack_id for loc in c.blobs.values())
             row.state = LIVE if owns_a_blob else DEAD
+            row.dead_at = None if owns_a_blob else datetime.now(UTC)
             row.size = size
             row.owner = None
             c.refs.setdefault(backup_id, set()).update(e.blob_id for e in entries)
@@ -104,13 +107,19 @@ class MemoryIndex:
             )
             for p in dead:
                 c.packs[p].state = DEAD
+                c.packs[p].dead_at = datetime.now(UTC)
             c.blobs = {b: loc for b, loc in c.blobs.items() if loc.pack_id not in dead}
             return dead
 
-    def dead_packs(self, container: str) -> list[str]:
+    def dead_packs(self, container: str, *, dead_before: datetime | None = None) -> list[str]:
         with self._lock:
             c = self._container(container)
-            return [p for p, r in c.packs.items() if r.state == DEAD]
+            return sorted(
+                p
+                for p, r in c.packs.items()
+                if r.state == DEAD
+                and (dead_before is None or r.dead_at is None or r.dead_at <= dead_before)
+            )
 
     def forget_packs(self, container: str, pack_ids: Sequence[str]) -> None:
         with self._lock:

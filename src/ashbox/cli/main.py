@@ -14,7 +14,7 @@ from typing import TextIO
 
 import httpx
 
-from ashbox.cli import backup_commands, serve_command, volume_commands
+from ashbox.cli import backup_commands, local, repo_commands, serve_command, volume_commands
 from ashbox.cli.client import DEFAULT_URL, ApiError, CinderClient, ServerUnreachable
 from ashbox.cli.context import Context
 from ashbox.cli.exit_codes import ExitCode, exit_code_for_error, exit_code_for_status
@@ -45,6 +45,9 @@ def main(
     try:
         if args.command == "serve":
             return serve_command.serve(args)
+        local_run: local.LocalCommand | None = getattr(args, "local_run", None)
+        if local_run is not None:
+            return local.run_local(local_run, args, out, err)
         client = CinderClient.from_environment(args.url, transport=transport)
         try:
             run: Command = args.run
@@ -77,6 +80,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_volume_parsers(commands.add_parser("volume", help="create, import and list volumes"))
     _add_backup_parsers(commands.add_parser("backup", help="back up, restore, delete"))
     _add_serve_parser(commands.add_parser("serve", help="run the API and a worker"))
+    add_repo_parsers(
+        commands.add_parser("repo", help="check, repair and reclaim a repository (local)")
+    )
+    return parser
+
+
+def add_repo_parsers(parser: argparse.ArgumentParser) -> None:
+    """`ashbox repo ...`: local commands on the database and store (cli/local.py)."""
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = local_action(sub, "stats", repo_commands.stats, "stored bytes, dedup, unique bytes")
+    _format_flag(p)
+
+
+def local_action(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: local.LocalCommand,
+    help_text: str,
+    *,
+    container: bool = True,
+) -> argparse.ArgumentParser:
+    """A command run in this process on the database and store (`ashbox.cli.local`),
+    with the flags --config, --data-dir, --store (and --container)."""
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(local_run=run)
+    local.add_local_flags(parser, container=container)
     return parser
 
 

@@ -169,8 +169,12 @@ class Pack(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     owner_backup_id: Mapped[str | None] = mapped_column(String(36))  # while pending
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when it died; NULL: long ago
 
-    __table_args__ = (Index("ix_packs_owner", "owner_backup_id"),)
+    __table_args__ = (
+        Index("ix_packs_owner", "owner_backup_id"),
+        Index("ix_packs_state", "container", "state"),
+    )
 
 
 class Blob(Base):
@@ -183,9 +187,12 @@ class Blob(Base):
     length: Mapped[int] = mapped_column(Integer)
     raw_length: Mapped[int] = mapped_column(Integer)
     flags: Mapped[int] = mapped_column(Integer)
-    base_blob_id: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # page deltas (later)
+    base_blob_id: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # page deltas
 
-    __table_args__ = (Index("ix_blobs_pack", "container", "pack_id"),)
+    __table_args__ = (
+        Index("ix_blobs_pack", "container", "pack_id"),
+        Index("ix_blobs_base", "container", "base_blob_id"),
+    )
 
 
 class BlobRef(Base):

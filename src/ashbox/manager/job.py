@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ashbox.config import Settings
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
+from ashbox.repository.keys import read_secret
 from ashbox.repository.repository import Repository
 from ashbox.statuses import TaskKind
 from ashbox.storage.base import Store
@@ -32,6 +34,8 @@ class Job:
     progress: Callable[[int, int], None]
 
     def repository(self, container: str) -> Repository:
+        """The container's repository: created with `encryption` if new, and
+        unlocked with `key_file` (KeyRequired, WrongKey: the task fails with it)."""
         s = self.settings
         return Repository.open(
             self.store,
@@ -42,4 +46,7 @@ class Job:
             compression_level=s.compression_level,
             threads=s.pipeline_threads,
             upload_threads=s.upload_threads,
+            encryption=s.encryption,
+            secret=read_secret(Path(s.key_file)) if s.key_file else None,
+            gc_grace_seconds=s.gc_grace_seconds,
         )

@@ -11,13 +11,24 @@ Its rules (DESIGN.md §3, docs/format.md "Index"):
 - A pack is `begin_pack`-ed (pending, owned by a backup) before its upload and
   `commit_pack`-ed after it, so a crash mid-upload leaves a pending row that
   names the orphan to delete, never an unknown object in the store.
+- A page delta needs its base: a backup that references a delta also
+  references its base (and the base's base), so a base lives as long as any
+  delta on it.
+- A pack that dies records when (`dead_at`); its object is deleted only a
+  grace period later, so a reader that located a blob just before a repack
+  moved it still finds the old pack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+PENDING = "pending"
+LIVE = "live"
+DEAD = "dead"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +42,34 @@ class BlobLocation:
     raw_length: int
     flags: int
     base_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PackInfo:
+    """A pack row: its state (PENDING, LIVE or DEAD), size, and when it died."""
+
+    pack_id: str
+    state: str
+    size: int
+    dead_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PackUsage:
+    """A live pack, its size, and the stored bytes of its referenced blobs."""
+
+    pack_id: str
+    size: int
+    live_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PackContents:
+    """A pack as its trailer describes it: what `rebuild` indexes."""
+
+    pack_id: str
+    size: int
+    entries: Sequence[BlobLocation]
 
 
 class Index(Protocol):
@@ -66,8 +105,54 @@ class Index(Protocol):
         left with no referenced blob. Their objects are then deleted from the store
         and `forget_packs` removes their rows."""
 
-    def dead_packs(self, container: str) -> list[str]:
-        """Packs marked dead whose objects may still be in the store."""
+    def dead_packs(self, container: str, *, dead_before: datetime | None = None) -> list[str]:
+        """Packs marked dead whose objects may still be in the store; with
+        `dead_before`, only those that died at or before it."""
 
     def forget_packs(self, container: str, pack_ids: Sequence[str]) -> None:
         """Remove packs (and their blobs) whose objects are gone from the store."""
+
+    def packs(self, container: str) -> list[PackInfo]:
+        """Every pack row of the container, in any state."""
+
+    def blobs(self, container: str) -> list[BlobLocation]:
+        """Every indexed blob of the container."""
+
+    def references(self, container: str) -> dict[str, set[bytes]]:
+        """For every backup holding a reference, the blob ids it references."""
+
+    def sweep(self, container: str) -> list[str]:
+        """Mark dead (now) the live packs left with no referenced blob; return them."""
+
+    def pack_usage(self, container: str) -> list[PackUsage]:
+        """Size and live bytes of every live pack."""
+
+    def begin_repack(
+        self, container: str, pack_ids: Sequence[str]
+    ) -> dict[str, list[BlobLocation]]:
+        """Drop the unreferenced blobs of these live packs from the index (so no
+        backup can reuse them any more) and return the referenced blobs left in
+        each, to be copied into new packs. A pack left with none is marked dead."""
+
+    def commit_repack(
+        self,
+        container: str,
+        pack_id: str,
+        size: int,
+        entries: Sequence[BlobLocation],
+        old_pack_ids: Sequence[str],
+    ) -> list[str]:
+        """The pending pack `pack_id` (begun by the repack) is uploaded: point the
+        entries still indexed in `old_pack_ids` at it, mark it live, and mark dead
+        (now) the old packs left with no referenced blob; return those."""
+
+    def rebuild(
+        self,
+        container: str,
+        packs: Sequence[PackContents],
+        references: Mapping[str, set[bytes]],
+    ) -> None:
+        """Replace the container's live and dead pack rows, blobs and references
+        with `packs` (all live, the first pack listing a blob wins) and
+        `references` (bases added); pending packs are kept. Packs then left with
+        no referenced blob are marked dead."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ashbox.errors import (
     BackupNotFound,
+    CorruptData,
     CorruptManifest,
     InvalidBackup,
     InvalidInput,
@@ -53,6 +55,7 @@ class Repository:
         threads: int,
         upload_threads: int,
         keys: RepositoryKeys | None = None,
+        gc_grace_seconds: float = 0.0,
     ) -> None:
         if pack_size < config.block_size or threads < 1 or upload_threads < 1:
             raise InvalidInput(
@@ -61,6 +64,8 @@ class Repository:
             )
         if not -7 <= compression_level <= 22:
             raise InvalidInput(f"Compression level {compression_level} is outside -7..22.")
+        if gc_grace_seconds < 0:
+            raise InvalidInput(f"The gc grace period {gc_grace_seconds} s is negative.")
         self.store = store
         self.container = container
         self.index = index
@@ -68,6 +73,7 @@ class Repository:
         self.pack_size = pack_size
         self.threads = threads
         self.upload_threads = upload_threads
+        self.gc_grace_seconds = gc_grace_seconds
         self.codec = BlobCodec(compression_level, keys)
 
     @classmethod
@@ -85,6 +91,7 @@ class Repository:
         encryption: str = ENCRYPTION_NONE,
         secret: bytes | None = None,
         kdf: KdfParams | None = None,
+        gc_grace_seconds: float = 0.0,
     ) -> Repository:
         """The repository in `container`, its config created (with `block_size`
         and `encryption`) if missing; an existing config wins. An encrypted
@@ -107,6 +114,7 @@ class Repository:
             threads=threads,
             upload_threads=upload_threads,
             keys=keys,
+            gc_grace_seconds=gc_grace_seconds,
         )
 
     @property
@@ -145,6 +153,7 @@ class Repository:
             parent_id=parent_id,
             metadata=metadata or {},
             progress=progress,
+            parent=self._parent_manifest(parent_id),
         )
 
     def restore(
@@ -172,18 +181,31 @@ class Repository:
         verify_backup(self._reader_settings(), manifest, progress=progress)
 
     def delete(self, backup_id: str) -> None:
-        """Drop the backup's references, delete the packs left dead (and dead
-        leftovers of earlier deletes), then its manifest. Idempotent."""
+        """Drop the backup's references, delete the packs dead for longer than
+        the grace period (with a grace of 0, those this delete killed too),
+        then its manifest. Idempotent."""
         _check_name("backup id", backup_id)
         self.discard_incomplete(backup_id)
         dead = self.index.release(self.container, backup_id)
-        packs = sorted(set(dead) | set(self.index.dead_packs(self.container)))
+        deleted = self.delete_dead_packs()
+        self.store.delete(manifest_key(self.container, backup_id))
+        log.info(
+            "backup deleted backup_id=%s dead_packs=%d deleted_packs=%d",
+            backup_id,
+            len(dead),
+            len(deleted),
+        )
+
+    def delete_dead_packs(self) -> list[str]:
+        """Delete from the store, then forget, the packs dead for longer than the
+        grace period; return them."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.gc_grace_seconds)
+        packs = self.index.dead_packs(self.container, dead_before=cutoff)
         for pack_id in packs:
             self.store.delete(pack_key(self.container, pack_id))
         if packs:
             self.index.forget_packs(self.container, packs)
-        self.store.delete(manifest_key(self.container, backup_id))
-        log.info("backup deleted backup_id=%s dead_packs=%d", backup_id, len(packs))
+        return packs
 
     def discard_incomplete(self, backup_id: str) -> None:
         """Delete the packs `backup_id` began and never committed (crash orphans)
@@ -210,6 +232,17 @@ class Repository:
                 f"Manifest stored for backup {backup_id} describes backup {manifest.backup_id}."
             )
         return manifest
+
+    def _parent_manifest(self, parent_id: str | None) -> Manifest | None:
+        """The manifest a backup's deltas are taken against: its parent's, if
+        the container holds a readable one."""
+        if parent_id is None:
+            return None
+        try:
+            return self.read_manifest(parent_id)
+        except (BackupNotFound, CorruptData, InvalidBackup) as e:
+            log.warning("parent manifest unusable parent_id=%s: %s", parent_id, e)
+            return None
 
     def _reader_settings(self) -> ReaderSettings:
         return ReaderSettings(

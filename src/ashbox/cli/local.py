@@ -1,0 +1,113 @@
+"""Commands that work on the database and the store directly, without a service.
+
+`ashbox repo ...` and `ashbox backup verify` run in this process: settings are
+built as `ashbox serve` builds them (defaults, the TOML file of `--config` or
+`ASHBOX_CONFIG`, `ASHBOX_*` variables, then `--data-dir` and `--store`), the
+database is migrated and the repository of `--container` (default
+`default_container`) is opened with the database index (docs/cli.md,
+"Repository maintenance").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from ashbox.cli.exit_codes import ExitCode
+from ashbox.config import Settings, load_settings
+from ashbox.db.engine import Database
+from ashbox.db.index import DbIndex
+from ashbox.repository.repository import Repository
+from ashbox.storage import open_store
+from ashbox.storage.base import Store
+
+
+@dataclass(slots=True)
+class Local:
+    """What a local command gets: settings, database, store, output streams."""
+
+    settings: Settings
+    db: Database
+    store: Store
+    stdout: TextIO
+    stderr: TextIO
+    container: str
+
+    def repository(self, container: str | None = None) -> Repository:
+        """The repository of `container` (default: the `--container` flag)."""
+        s = self.settings
+        return Repository.open(
+            self.store,
+            container or self.container,
+            DbIndex(self.db),
+            block_size=s.block_size,
+            pack_size=s.pack_size,
+            compression_level=s.compression_level,
+            threads=s.pipeline_threads,
+            upload_threads=s.upload_threads,
+            gc_grace_seconds=s.gc_grace_seconds,
+        )
+
+    def print(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def error(self, message: str) -> None:
+        self.stderr.write(f"error: {message}\n")
+        self.stderr.flush()
+
+
+LocalCommand = Callable[[Local, argparse.Namespace], ExitCode]
+
+
+def add_local_flags(parser: argparse.ArgumentParser, *, container: bool = True) -> None:
+    """The flags every local command takes."""
+    parser.add_argument("--config", help="TOML configuration file (default $ASHBOX_CONFIG)")
+    parser.add_argument("--data-dir", help="state directory (default ./ashbox-data)")
+    parser.add_argument("--store", help="backup store URL (default file://<data-dir>/store)")
+    if container:
+        parser.add_argument(
+            "--container", help="the repository (default: the default_container setting)"
+        )
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The settings of the configuration, overridden by the flags that were given."""
+    settings = load_settings(Path(args.config) if args.config else None)
+    given: dict[str, object] = {}
+    if args.data_dir:
+        given["data_dir"] = Path(args.data_dir)
+    if args.store:
+        given["store"] = args.store
+    return dataclasses.replace(settings, **given)  # type: ignore[arg-type]
+
+
+@contextmanager
+def open_local(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> Iterator[Local]:
+    """The database (migrated) and store the flags and configuration name."""
+    settings = settings_for(args)
+    db = Database(settings.resolved_database_url)
+    try:
+        db.migrate()
+        yield Local(
+            settings=settings,
+            db=db,
+            store=open_store(settings.resolved_store),
+            stdout=stdout,
+            stderr=stderr,
+            container=getattr(args, "container", None) or settings.default_container,
+        )
+    finally:
+        db.dispose()
+
+
+def run_local(
+    run: LocalCommand, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
+) -> ExitCode:
+    with open_local(args, stdout, stderr) as local:
+        return run(local, args)
