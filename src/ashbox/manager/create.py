@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ashbox.db import backups as backup_rows
 from ashbox.db import volumes as volume_rows
+from ashbox.errors import KeyRequired, WrongKey
 from ashbox.manager.job import SERVICE, Job
 from ashbox.statuses import BackupStatus, VolumeStatus
 
@@ -91,7 +92,10 @@ def fail_create(job: Job, reason: str) -> None:
         )
         _return_volume(s, backup.volume_id, previous_status=VolumeStatus.ERROR_BACKING_UP)
     log.info("backup failed backup_id=%s reason=%s", job.backup_id, reason)
-    repo = job.repository(container)
+    try:
+        repo = job.repository(container)
+    except (KeyRequired, WrongKey):
+        return  # the backup could not open its repository, so wrote nothing to it
     repo.discard_incomplete(job.backup_id)
     repo.delete(job.backup_id)
 
