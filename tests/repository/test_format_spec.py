@@ -37,7 +37,7 @@ def read_pack(pack: bytes) -> dict[bytes, tuple[int, int, int, int]]:
 def read_manifest(data: bytes) -> tuple[int, int, list[bytes | None]]:
     """§6: volume size, block size and the blob id (or None) of every block."""
     magic, version, flags, _ = struct.unpack_from("<8sBBH", data)
-    assert (magic, version) == (b"ASHMANIF", 1)
+    assert (magic, version) == (b"ASHMANIF", 2)
     body = data[12:]
     if flags & 1:
         body = zstandard.ZstdDecompressor().decompress(body)
@@ -56,8 +56,8 @@ def read_manifest(data: bytes) -> tuple[int, int, list[bytes | None]]:
         pos += 4 + v
     blocks: list[bytes | None] = []
     for i in range(count):
-        kind = body[pos + 33 * i]
-        blocks.append(None if kind == 0 else body[pos + 33 * i + 1 : pos + 33 * i + 33])
+        kind = body[pos + 65 * i]
+        blocks.append(None if kind == 0 else body[pos + 65 * i + 1 : pos + 65 * i + 33])
     return volume_size, block_size, blocks
 
 

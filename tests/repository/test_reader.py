@@ -71,7 +71,10 @@ def test_verifying_a_backup_with_a_flipped_byte_names_backup_offset_and_pack(
     source = tmp_path / "src"
     source.write_bytes(os.urandom(12 * BLOCK))
     repo.backup("b1", source)
-    key = sorted(pack_keys(store))[-1]
+    blocks = {b for _, b in repo.read_manifest("b1").blocks()}
+    key = next(
+        k for k in sorted(pack_keys(store)) if decode_pack(store.objects[k])[0].blob_id in blocks
+    )
     damaged = bytearray(store.objects[key])
     damaged[50] ^= 0x10
     store.objects[key] = bytes(damaged)

@@ -1,5 +1,8 @@
 """Manifests: one per backup, listing block by block a blob id or a hole.
 
+Each blob entry also names the block's page table (docs/format.md, "Page
+table"), which the next backup of the volume reads to find changed pages.
+
 Stored zstd-compressed at `<container>/backups/<backup-id>`. Byte layout:
 docs/format.md, "Manifest". Change both in one commit.
 """
@@ -17,14 +20,13 @@ import zstandard
 from ashbox.errors import CorruptManifest
 from ashbox.repository.blob import ID_SIZE
 
-VERSION = 1
+VERSION = 2
 MAGIC = b"ASHMANIF"
 FLAG_ZSTD = 0x01
 FLAG_ENCRYPTED = 0x02  # reserved
 ENTRY_HOLE = 0
 ENTRY_BLOB = 1
-ENTRY_DELTA = 2  # reserved: a page-delta blob; format v1 never writes it
-ENTRY_SIZE = 1 + ID_SIZE
+ENTRY_SIZE = 1 + 2 * ID_SIZE  # type, blob id, page table id
 _HEADER = struct.Struct("<8sBBH")  # magic, version, flags, reserved
 _FIXED = struct.Struct("<QIQq")  # volume size, block size, block count, created_at µs
 _U16 = struct.Struct("<H")
@@ -32,12 +34,14 @@ _U32 = struct.Struct("<I")
 _CHECKSUM_SIZE = 32
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOLE = bytes(ENTRY_SIZE)
+_NO_ID = bytes(ID_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """One backup. `entries` holds `block_count` records of ENTRY_SIZE bytes:
-    a type byte then a blob id (zeros for a hole)."""
+    a type byte, a blob id and a page table id (zeros for a hole; a zero page
+    table id means the block has none)."""
 
     backup_id: str
     parent_id: str | None
@@ -56,7 +60,13 @@ class Manifest:
         start = index * ENTRY_SIZE
         if self.entries[start] == ENTRY_HOLE:
             return None
-        return self.entries[start + 1 : start + ENTRY_SIZE]
+        return self.entries[start + 1 : start + 1 + ID_SIZE]
+
+    def page_table_id(self, index: int) -> bytes | None:
+        """Blob id of the page table of block `index`; None for a hole or none."""
+        start = index * ENTRY_SIZE + 1 + ID_SIZE
+        table_id = self.entries[start : start + ID_SIZE]
+        return None if table_id == _NO_ID else table_id
 
     def blocks(self) -> Iterator[tuple[int, bytes | None]]:
         """(block index, blob id or None for a hole) for every block, in order."""
@@ -65,10 +75,15 @@ class Manifest:
             if entries[start] == ENTRY_HOLE:
                 yield index, None
             else:
-                yield index, entries[start + 1 : start + ENTRY_SIZE]
+                yield index, entries[start + 1 : start + 1 + ID_SIZE]
 
     def blob_ids(self) -> set[bytes]:
-        return {blob_id for _, blob_id in self.blocks() if blob_id is not None}
+        """Every blob the manifest names: blocks and their page tables (a delta's
+        bases are found through the index or the pack trailers)."""
+        ids = {blob_id for _, blob_id in self.blocks() if blob_id is not None}
+        tables = (self.page_table_id(i) for i in range(self.block_count))
+        ids.update(t for t in tables if t is not None)
+        return ids
 
     def block_length(self, index: int) -> int:
         """Bytes of the volume block `index` covers (the last block may be short)."""
@@ -127,13 +142,14 @@ def manifest_key(container: str, backup_id: str) -> str:
     return f"{container}/backups/{backup_id}"
 
 
-def entry_of(blob_id: bytes | None) -> bytes:
-    """The ENTRY_SIZE record of a block: a hole, or a whole blob."""
+def entry_of(blob_id: bytes | None, page_table_id: bytes | None = None) -> bytes:
+    """The ENTRY_SIZE record of a block: a hole, or a blob and its page table."""
     if blob_id is None:
         return _HOLE
-    if len(blob_id) != ID_SIZE:
-        raise ValueError(f"a blob id has {ID_SIZE} bytes, not {len(blob_id)}")
-    return bytes([ENTRY_BLOB]) + blob_id
+    table_id = page_table_id or _NO_ID
+    if len(blob_id) != ID_SIZE or len(table_id) != ID_SIZE:
+        raise ValueError(f"a blob id has {ID_SIZE} bytes")
+    return bytes([ENTRY_BLOB]) + blob_id + table_id
 
 
 def _parse_body(body: memoryview) -> Manifest:

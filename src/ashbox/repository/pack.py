@@ -85,13 +85,21 @@ class PackBuilder:
         return len(self._data) + ENTRY_SIZE * len(self._entries) + sealing + FOOTER_SIZE
 
     def add(
-        self, blob_id: bytes, flags: int, payload: bytes | memoryview, raw_length: int
+        self,
+        blob_id: bytes,
+        flags: int,
+        payload: bytes | memoryview,
+        raw_length: int,
+        *,
+        base_id: bytes | None = None,
     ) -> PackEntry:
-        if len(blob_id) != ID_SIZE or flags & ~_KNOWN_FLAGS or flags & FLAG_DELTA:
+        """Append a blob; a delta (FLAG_DELTA) names its `base_id`, no other blob does."""
+        has_base = base_id is not None and len(base_id) == ID_SIZE and base_id != _NO_BASE
+        if len(blob_id) != ID_SIZE or flags & ~_KNOWN_FLAGS or bool(flags & FLAG_DELTA) != has_base:
             raise ValueError(f"cannot add blob {blob_id.hex()} with flags {flags:#04x}")
         if not 0 < len(payload) <= _MAX_LENGTH or not 0 < raw_length <= _MAX_LENGTH:
             raise ValueError(f"blob {blob_id.hex()} has a bad size")
-        entry = PackEntry(blob_id, len(self._data), len(payload), raw_length, flags)
+        entry = PackEntry(blob_id, len(self._data), len(payload), raw_length, flags, base_id)
         self._data += payload
         self._entries.append(entry)
         return entry

@@ -14,14 +14,16 @@ same reads and checks into a sink that discards the blocks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 from ashbox.errors import CorruptBlob, CorruptData, InvalidVolume, ObjectNotFound
 from ashbox.repository.blob import BlobCodec
+from ashbox.repository.delta import MAX_DEPTH, decode_delta_blob
 from ashbox.repository.index import BlobLocation, Index
 from ashbox.repository.manifest import Manifest
 from ashbox.repository.pack import pack_key
@@ -32,14 +34,14 @@ log = logging.getLogger(__name__)
 
 MAX_RANGE_SIZE = 8 << 20
 MAX_RANGE_GAP = 256 << 10
-_WINDOW_BYTES = 64 << 20
+_WINDOW_BYTES = 32 << 20
 
 
 class BlockSink(Protocol):
     """Where restored blocks go; called from several threads at once, for
     disjoint ranges."""
 
-    def write(self, offset: int, data: bytes | memoryview) -> None:
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Store `data` at volume offset `offset`."""
 
     def zero(self, offset: int, length: int) -> None:
@@ -49,7 +51,7 @@ class BlockSink(Protocol):
 class DiscardSink:
     """A sink that drops everything: a restore into it only reads and checks."""
 
-    def write(self, offset: int, data: bytes | memoryview) -> None:
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Drop the block."""
 
     def zero(self, offset: int, length: int) -> None:
@@ -135,18 +137,34 @@ def read_backup(
         restore = _Restore(settings, manifest, sink)
         in_flight: set[Future[int]] = set()
         done = 0
+
+        def submit(task: Callable[[], int]) -> None:
+            nonlocal in_flight, done
+            if len(in_flight) >= 2 * settings.threads:
+                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                done += sum(f.result() for f in finished)
+                progress(done, total)
+            in_flight.add(pool.submit(task))
+
+        def drain() -> None:
+            nonlocal in_flight, done
+            for future in in_flight:
+                done += future.result()
+            in_flight = set()
+
         try:
             for start in range(0, manifest.block_count, window):
                 blocks = range(start, min(start + window, manifest.block_count))
                 done += restore.holes(blocks, zero=zero_holes)
-                for one in restore.ranges(blocks):
-                    if len(in_flight) >= 2 * settings.threads:
-                        finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                        done += sum(f.result() for f in finished)
-                        progress(done, total)
-                    in_flight.add(pool.submit(restore.fetch, one))
-            for future in in_flight:
-                done += future.result()
+                plan = restore.plan(blocks)
+                for one in plan.ranges:
+                    submit(partial(restore.fetch, one, plan))
+                if plan.deltas:
+                    drain()  # every base of the window's deltas is decoded
+                    for blob_id, indices in plan.deltas.items():
+                        submit(partial(restore.rebuild, blob_id, indices, plan))
+                    drain()
+            drain()
         except BaseException:
             for future in in_flight:
                 future.cancel()
@@ -158,10 +176,10 @@ def read_backup(
 class _VolumeSink:
     """A volume as a sink."""
 
-    write_at: Callable[[bytes | memoryview, int], None]
+    write_at: Callable[[bytes | bytearray | memoryview, int], None]
     zero_at: Callable[[int, int], None]
 
-    def write(self, offset: int, data: bytes | memoryview) -> None:
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         self.write_at(data, offset)
 
     def zero(self, offset: int, length: int) -> None:
@@ -170,12 +188,27 @@ class _VolumeSink:
 
 @dataclass(slots=True)
 class _Range:
-    """One ranged read of a pack and the blocks its blobs fill."""
+    """One ranged read of a pack and the blobs it holds."""
 
     pack_id: str
     start: int
     end: int
-    blobs: list[tuple[BlobLocation, list[int]]] = field(default_factory=list)
+    blobs: list[BlobLocation] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What a window of blocks needs: the ranges to read, the blocks each
+    blob fills, the delta blobs to rebuild from their bases after the reads,
+    and (filled by the reads) the decoded blobs those rebuilds use."""
+
+    ranges: list[_Range]
+    users: dict[bytes, list[int]]
+    first_user: dict[bytes, int]
+    found: dict[bytes, BlobLocation]
+    deltas: dict[bytes, list[int]]
+    keep: set[bytes]
+    decoded: dict[bytes, bytes | bytearray] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -203,8 +236,9 @@ class _Restore:
                 run_start = None
         return total
 
-    def ranges(self, blocks: range) -> Iterator[_Range]:
-        """Ranged reads that fetch every blob `blocks` need, adjacent blobs merged."""
+    def plan(self, blocks: range) -> _Plan:
+        """Locate every blob `blocks` need, delta bases included, and group them
+        into ranged reads, adjacent blobs merged."""
         m = self.manifest
         s = self.settings
         users: dict[bytes, list[int]] = {}
@@ -212,18 +246,42 @@ class _Restore:
             blob_id = m.blob_id(index)
             if blob_id is not None:
                 users.setdefault(blob_id, []).append(index)
-        if not users:
-            return
-        found = s.index.locate(s.container, list(users))
+        found = s.index.locate(s.container, list(users)) if users else {}
+        first_user = {blob_id: indices[0] for blob_id, indices in users.items()}
+        todo = list(users)
+        keep: set[bytes] = set()
+        for depth in range(MAX_DEPTH + 2):
+            bases: list[bytes] = []
+            for blob_id in todo:
+                location = found.get(blob_id)
+                if location is None:
+                    offset = first_user[blob_id] * m.block_size
+                    raise CorruptData(
+                        f"Backup {m.backup_id}: the block at offset {offset} needs blob "
+                        f"{blob_id.hex()}, which the repository index does not hold."
+                    )
+                if location.base_id is not None:
+                    if depth > MAX_DEPTH:
+                        raise CorruptData(
+                            f"Backup {m.backup_id}: the block at offset "
+                            f"{first_user[blob_id] * m.block_size} has a delta chain deeper "
+                            f"than {MAX_DEPTH} in pack {location.pack_id}."
+                        )
+                    keep.add(blob_id)
+                    keep.add(location.base_id)
+                    first_user.setdefault(location.base_id, first_user[blob_id])
+                    if location.base_id not in found:
+                        bases.append(location.base_id)
+            if not bases:
+                break
+            found.update(s.index.locate(s.container, bases))
+            todo = bases
+        deltas = {b: users[b] for b in users if found[b].base_id is not None}
         by_pack: dict[str, list[BlobLocation]] = {}
-        for blob_id, indices in users.items():
-            location = found.get(blob_id)
-            if location is None:
-                raise CorruptData(
-                    f"Backup {m.backup_id}: the block at offset {indices[0] * m.block_size} "
-                    f"needs blob {blob_id.hex()}, which the repository index does not hold."
-                )
+        for blob_id in first_user:
+            location = found[blob_id]
             by_pack.setdefault(location.pack_id, []).append(location)
+        ranges: list[_Range] = []
         for pack_id, locations in by_pack.items():
             locations.sort(key=lambda loc: loc.offset)
             current: _Range | None = None
@@ -235,45 +293,81 @@ class _Restore:
                     or end - current.start > MAX_RANGE_SIZE
                 ):
                     if current is not None:
-                        yield current
+                        ranges.append(current)
                     current = _Range(pack_id, loc.offset, end)
                 current.end = max(current.end, end)
-                current.blobs.append((loc, users[loc.blob_id]))
+                current.blobs.append(loc)
             if current is not None:
-                yield current
+                ranges.append(current)
+        return _Plan(ranges, users, first_user, found, deltas, keep)
 
-    def fetch(self, one: _Range) -> int:
-        """Read one range, verify and write its blobs; the bytes written."""
+    def fetch(self, one: _Range, plan: _Plan) -> int:
+        """Read one range; verify and write its whole blobs, keep those the
+        window's deltas need; the bytes written."""
         m = self.manifest
         s = self.settings
-        first = one.blobs[0][1][0] * m.block_size
         try:
             data = s.store.get(pack_key(s.container, one.pack_id), one.start, one.end - one.start)
         except ObjectNotFound as e:
             raise CorruptData(
                 f"Backup {m.backup_id}: pack {one.pack_id} holding the block at offset "
-                f"{first} is missing from the store."
+                f"{self._offset(plan, one.blobs[0].blob_id)} is missing from the store."
             ) from e
         view = memoryview(data)
         written = 0
-        for loc, indices in one.blobs:
-            offset = indices[0] * m.block_size
+        for loc in one.blobs:
             payload = view[loc.offset - one.start : loc.offset - one.start + loc.length]
+            if loc.base_id is not None:
+                plan.decoded[loc.blob_id] = bytes(payload)
+                continue
             try:
                 if len(payload) != loc.length:
                     raise CorruptBlob(f"Blob {loc.blob_id.hex()} is cut short by the pack's end.")
                 raw = s.codec.decode(loc.blob_id, payload, loc.flags, loc.raw_length)
             except CorruptBlob as e:
                 raise CorruptData(
-                    f"Backup {m.backup_id}: the block at offset {offset} in pack "
-                    f"{one.pack_id} is corrupt: {e.message}"
+                    f"Backup {m.backup_id}: the block at offset {self._offset(plan, loc.blob_id)} "
+                    f"in pack {one.pack_id} is corrupt: {e.message}"
                 ) from e
-            for index in indices:
-                if len(raw) != m.block_length(index):
-                    raise CorruptData(
-                        f"Backup {m.backup_id}: the block at offset {index * m.block_size} in "
-                        f"pack {one.pack_id} has {len(raw)} bytes, not {m.block_length(index)}."
-                    )
-                self.sink.write(index * m.block_size, raw)
-                written += len(raw)
+            if loc.blob_id in plan.keep:
+                plan.decoded[loc.blob_id] = raw
+            written += self._write(raw, plan.users.get(loc.blob_id, []), one.pack_id)
         return written
+
+    def rebuild(self, blob_id: bytes, indices: list[int], plan: _Plan) -> int:
+        """Apply the delta `blob_id` (and those under it) to its base; verify and
+        write it; the bytes written."""
+        raw = self._rebuilt(blob_id, plan)
+        return self._write(raw, indices, plan.found[blob_id].pack_id)
+
+    def _rebuilt(self, blob_id: bytes, plan: _Plan) -> bytes | bytearray:
+        loc = plan.found[blob_id]
+        if loc.base_id is None:
+            return plan.decoded[blob_id]
+        base = self._rebuilt(loc.base_id, plan)
+        try:
+            return decode_delta_blob(
+                self.settings.codec, blob_id, plan.decoded[blob_id], loc.flags, loc.raw_length, base
+            )
+        except CorruptBlob as e:
+            m = self.manifest
+            raise CorruptData(
+                f"Backup {m.backup_id}: the block at offset {self._offset(plan, blob_id)} in "
+                f"pack {loc.pack_id} is corrupt: {e.message}"
+            ) from e
+
+    def _write(self, raw: bytes | bytearray, indices: list[int], pack_id: str) -> int:
+        m = self.manifest
+        written = 0
+        for index in indices:
+            if len(raw) != m.block_length(index):
+                raise CorruptData(
+                    f"Backup {m.backup_id}: the block at offset {index * m.block_size} in "
+                    f"pack {pack_id} has {len(raw)} bytes, not {m.block_length(index)}."
+                )
+            self.sink.write(index * m.block_size, raw)
+            written += len(raw)
+        return written
+
+    def _offset(self, plan: _Plan, blob_id: bytes) -> int:
+        return plan.first_user.get(blob_id, 0) * self.manifest.block_size

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ashbox.errors import (
     BackupNotFound,
+    CorruptData,
     CorruptManifest,
     InvalidBackup,
     InvalidInput,
@@ -152,6 +153,7 @@ class Repository:
             parent_id=parent_id,
             metadata=metadata or {},
             progress=progress,
+            parent=self._parent_manifest(parent_id),
         )
 
     def restore(
@@ -230,6 +232,17 @@ class Repository:
                 f"Manifest stored for backup {backup_id} describes backup {manifest.backup_id}."
             )
         return manifest
+
+    def _parent_manifest(self, parent_id: str | None) -> Manifest | None:
+        """The manifest a backup's deltas are taken against: its parent's, if
+        the container holds a readable one."""
+        if parent_id is None:
+            return None
+        try:
+            return self.read_manifest(parent_id)
+        except (BackupNotFound, CorruptData, InvalidBackup) as e:
+            log.warning("parent manifest unusable parent_id=%s: %s", parent_id, e)
+            return None
 
     def _reader_settings(self) -> ReaderSettings:
         return ReaderSettings(

@@ -3,10 +3,18 @@
 Implements DESIGN.md §4 and the write order of docs/format.md, "Write order".
 Stages, overlapped on bounded batches of blocks:
 
-    read (caller thread, reused buffers) → hash (thread pool)
-    → `index.reuse` (caller thread) → compress new blobs (thread pool)
+    read (caller thread, reused buffers) → hash and page table (thread pool)
+    → `index.reuse` (caller thread) → for a changed block, the parent's page
+    table (caller thread) → delta or whole, compressed (thread pool)
     → append to the pack (caller thread) → upload (upload pool)
     → `index.commit_pack` (caller thread) → ... → manifest put
+
+A block not in the repository whose offset holds a block of the same length
+in the parent backup is stored as a page delta against it (docs/format.md,
+"Delta") when few of its pages changed and the parent's delta chain is short;
+the backup then references the whole chain, so a base lives as long as any
+backup that needs it. Page tables go to packs of their own, so the next
+backup reads them in a few ranged gets.
 
 At most three batches of blocks and `upload_threads + 1` packs are in memory
 at once, whatever the volume size. The index is only called from the thread
@@ -23,15 +31,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ashbox.errors import InvalidVolume
+from ashbox.errors import CorruptData, InvalidVolume, ObjectNotFound
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.crypto import seal_manifest
-from ashbox.repository.index import Index
+from ashbox.repository.delta import (
+    FINGERPRINT_SIZE,
+    MAX_DEPTH,
+    PageHasher,
+    changed_pages,
+    encode_delta_blob,
+)
+from ashbox.repository.index import BlobLocation, Index
 from ashbox.repository.manifest import (
-    ENTRY_BLOB,
     ENTRY_SIZE,
     Manifest,
     block_count_for,
+    entry_of,
     manifest_key,
 )
 from ashbox.repository.pack import PackBuilder, SealedPack, pack_key
@@ -55,6 +70,7 @@ class BackupStats:
     reused_blobs: int
     hole_blocks: int
     packs: int
+    delta_blobs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +93,17 @@ def write_backup(
     parent_id: str | None,
     metadata: Mapping[str, str],
     progress: Callable[[int, int], None],
+    parent: Manifest | None = None,
 ) -> BackupStats:
     """Back `source` up as `backup_id`; the manifest is put only after every pack
-    it needs is committed. An exception (also from `progress`) propagates and
-    may leave pending packs, which `Repository.discard_incomplete` removes."""
+    it needs is committed. Changed blocks are stored as deltas against the
+    blocks of `parent` (the manifest of `parent_id`) when that pays. An
+    exception (also from `progress`) propagates and may leave pending packs,
+    which `Repository.discard_incomplete` removes."""
+    if parent is not None and parent.block_size != settings.block_size:
+        parent = None
     with open_for_read(source) as volume:
-        run = _Run(settings, backup_id, volume, progress)
+        run = _Run(settings, backup_id, volume, progress, parent)
         try:
             run.back_up()
         finally:
@@ -103,11 +124,13 @@ def write_backup(
     stats = run.stats()
     progress(volume.size, volume.size)
     log.info(
-        "backup written backup_id=%s size=%d stored=%d new=%d reused=%d holes=%d packs=%d",
+        "backup written backup_id=%s size=%d stored=%d new=%d deltas=%d reused=%d holes=%d "
+        "packs=%d",
         backup_id,
         stats.volume_size,
         stats.stored_bytes,
         stats.new_blobs,
+        stats.delta_blobs,
         stats.reused_blobs,
         stats.hole_blocks,
         stats.packs,
@@ -116,19 +139,33 @@ def write_backup(
 
 
 @dataclass(slots=True)
+class _Digest:
+    """A block's blob id (None for a hole) and, unless it is the parent's block
+    at the same offset, its page table and that table's blob id."""
+
+    blob_id: bytes | None
+    table: bytes | None = None
+    table_id: bytes | None = None
+
+
+@dataclass(slots=True)
 class _Block:
     index: int
     buf: bytearray
     length: int
-    digest: Future[bytes | None]
+    digest: Future[_Digest]
     blob_id: bytes | None = None
+    table: bytes | None = None
+    table_id: bytes | None = None
     encoded: Future[tuple[int, bytes | memoryview]] | None = None
+    base_id: bytes | None = None
 
 
 @dataclass(slots=True)
 class _Batch:
     blocks: list[_Block]
     end: int  # volume offset where the batch's last block ends
+    tables: list[tuple[bytes, bytes]] = field(default_factory=list)  # new page tables
 
 
 @dataclass(slots=True)
@@ -143,16 +180,20 @@ class _Run:
     backup_id: str
     volume: VolumeReader
     progress: Callable[[int, int], None]
+    parent: Manifest | None
     entries: bytearray = field(init=False)
     _cpu: ThreadPoolExecutor = field(init=False)
     _io: ThreadPoolExecutor = field(init=False)
     _free: list[bytearray] = field(init=False)
     _zeros: bytes = field(init=False)
+    _hasher: PageHasher = field(init=False)
     _pending_ids: set[bytes] = field(default_factory=set)
     _pack: PackBuilder = field(init=False)
+    _tables: PackBuilder = field(init=False)
     _uploads: deque[_Upload] = field(default_factory=deque)
     _data_blocks: int = 0
     _new_blobs: int = 0
+    _delta_blobs: int = 0
     _stored_bytes: int = 0
     _packs: int = 0
 
@@ -161,7 +202,9 @@ class _Run:
         self.entries = bytearray(block_count_for(self.volume.size, s.block_size) * ENTRY_SIZE)
         self._zeros = bytes(s.block_size)
         self._free = []
+        self._hasher = PageHasher(s.codec.blob_id(b"ashbox page fingerprints"))
         self._pack = PackBuilder(s.codec.cipher)
+        self._tables = PackBuilder(s.codec.cipher)
         self._cpu = ThreadPoolExecutor(s.threads, thread_name_prefix="ashbox-backup")
         self._io = ThreadPoolExecutor(s.upload_threads, thread_name_prefix="ashbox-upload")
 
@@ -183,8 +226,9 @@ class _Run:
             encoding.append(self._classify(hashed.popleft()))
         while encoding:
             self._append(encoding.popleft())
-        if len(self._pack):
-            self._upload(self._pack.seal())
+        for builder in (self._pack, self._tables):
+            if len(builder):
+                self._upload(builder.seal())
         while self._uploads:
             self._commit(self._uploads.popleft())
 
@@ -203,6 +247,7 @@ class _Run:
             reused_blobs=self._data_blocks - self._new_blobs,
             hole_blocks=count - self._data_blocks,
             packs=self._packs,
+            delta_blobs=self._delta_blobs,
         )
 
     def _batches(self) -> Iterator[list[int]]:
@@ -220,6 +265,14 @@ class _Run:
         if batch:
             yield batch
 
+    def _parent_block(self, index: int, length: int) -> tuple[bytes | None, bytes | None]:
+        """The parent's blob id and page table id at block `index`, if it holds
+        a block of `length` bytes there."""
+        p = self.parent
+        if p is None or index >= p.block_count or p.block_length(index) != length:
+            return None, None
+        return p.blob_id(index), p.page_table_id(index)
+
     def _read(self, indices: list[int]) -> _Batch:
         bs = self.settings.block_size
         size = self.volume.size
@@ -231,35 +284,185 @@ class _Run:
             got = self.volume.readinto(memoryview(buf)[:length], offset)
             if got != length:
                 raise InvalidVolume(f"{self.volume.path} shrank while backup {self.backup_id} ran")
-            digest = self._cpu.submit(_digest, self.settings.codec, buf, length, self._zeros)
+            parent_id, parent_table = self._parent_block(index, length)
+            same = parent_id if parent_table is not None else None
+            digest = self._cpu.submit(self._digest, buf, length, same)
             blocks.append(_Block(index, buf, length, digest))
         return _Batch(blocks, min(size, (indices[-1] + 1) * bs))
 
+    def _digest(self, buf: bytearray, length: int, parent_id: bytes | None) -> _Digest:
+        """Hash a block; its page table too unless it is `parent_id`."""
+        codec = self.settings.codec
+        view = memoryview(buf)[:length]
+        if buf == self._zeros if length == len(buf) else view.tobytes() == self._zeros[:length]:
+            return _Digest(None)
+        blob_id = codec.blob_id(view)
+        if blob_id == parent_id:
+            return _Digest(blob_id)
+        table = self._hasher.table(view)
+        return _Digest(blob_id, table, codec.blob_id(table))
+
     def _classify(self, batch: _Batch) -> _Batch:
-        """Name each block; reference the blobs already stored; start compressing
-        the others (each new blob once)."""
+        """Name each block; reference the blobs already stored (with their delta
+        chains); start encoding the others (each new blob once), as deltas where
+        that pays."""
+        s = self.settings
         asked: list[bytes] = []
         for block in batch.blocks:
-            block.blob_id = block.digest.result()
-            if block.blob_id is not None and block.blob_id not in self._pending_ids:
-                asked.append(block.blob_id)
-        s = self.settings
+            digest = block.digest.result()
+            block.blob_id, block.table, block.table_id = (
+                digest.blob_id,
+                digest.table,
+                digest.table_id,
+            )
+            if block.blob_id is None:
+                continue
+            if block.table_id is None:
+                block.table_id = self._parent_block(block.index, block.length)[1]
+            for blob_id in (block.blob_id, block.table_id):
+                if blob_id is not None and blob_id not in self._pending_ids:
+                    asked.append(blob_id)
         stored = s.index.reuse(s.container, self.backup_id, list(dict.fromkeys(asked)))
+        reused = [b.blob_id for b in batch.blocks if b.blob_id in stored]
+        self._reference_chains(reused)
+        new = []
         for block in batch.blocks:
             blob_id = block.blob_id
             if blob_id is None:
                 continue
             self._data_blocks += 1
             start = block.index * ENTRY_SIZE
-            self.entries[start] = ENTRY_BLOB
-            self.entries[start + 1 : start + ENTRY_SIZE] = blob_id
+            table_id = block.table_id
+            if (
+                table_id is not None
+                and table_id not in stored
+                and table_id not in self._pending_ids
+            ):
+                if block.table is None:  # the parent's table is gone: none for this block
+                    table_id = block.table_id = None
+                else:
+                    self._pending_ids.add(table_id)
+                    batch.tables.append((table_id, block.table))
+            self.entries[start : start + ENTRY_SIZE] = entry_of(blob_id, table_id)
             if blob_id in stored or blob_id in self._pending_ids:
                 continue
             self._pending_ids.add(blob_id)
             self._new_blobs += 1
+            new.append(block)
+        deltas = self._plan_deltas(new)
+        for block in new:
             view = memoryview(block.buf)[: block.length]
-            block.encoded = self._cpu.submit(s.codec.encode, view)
+            pages = deltas.get(block.index)
+            if pages is None:
+                block.encoded = self._cpu.submit(s.codec.encode, view)
+            else:
+                block.base_id = self._parent_block(block.index, block.length)[0]
+                self._delta_blobs += 1
+                block.encoded = self._cpu.submit(encode_delta_blob, s.codec, view, pages)
         return batch
+
+    def _plan_deltas(self, new: list[_Block]) -> dict[int, list[int]]:
+        """For the new blocks whose parent block can be a base: the pages to
+        store, by block index. The bases' chains are referenced for the backup."""
+        s = self.settings
+        candidates: dict[int, tuple[bytes, bytes, bytes]] = {}
+        for block in new:
+            parent_id, parent_table = self._parent_block(block.index, block.length)
+            if parent_id is not None and parent_table is not None and block.table is not None:
+                candidates[block.index] = (parent_id, parent_table, block.table)
+        if not candidates:
+            return {}
+        chains = self._chains([c[0] for c in candidates.values()])
+        tables = self._fetch_tables([c[1] for c in candidates.values()])
+        plans: dict[int, list[int]] = {}
+        for index, (parent_id, parent_table, table) in candidates.items():
+            chain = chains.get(parent_id)
+            base_table = tables.get(parent_table)
+            if chain is None or len(chain) > MAX_DEPTH or base_table is None:
+                continue
+            if len(base_table) != len(table):
+                continue
+            pages = changed_pages(table, base_table)
+            if 2 * len(pages) <= len(table) // FINGERPRINT_SIZE:
+                plans[index] = pages
+        needed = {b for i in plans for b in chains[candidates[i][0]]}
+        kept = s.index.reuse(s.container, self.backup_id, sorted(needed))
+        return {i: p for i, p in plans.items() if set(chains[candidates[i][0]]) <= kept}
+
+    def _chains(self, blob_ids: list[bytes]) -> dict[bytes, list[bytes]]:
+        """For each indexed blob, itself and its bases down to a whole blob (at
+        most MAX_DEPTH + 2 long, longer chains are cut there)."""
+        s = self.settings
+        found: dict[bytes, BlobLocation] = {}
+        todo = set(blob_ids)
+        for _ in range(MAX_DEPTH + 2):
+            if not todo:
+                break
+            found.update(s.index.locate(s.container, sorted(todo)))
+            todo = {
+                loc.base_id
+                for loc in found.values()
+                if loc.base_id is not None and loc.base_id not in found
+            }
+        chains: dict[bytes, list[bytes]] = {}
+        for blob_id in blob_ids:
+            chain: list[bytes] = []
+            current: bytes | None = blob_id
+            while current is not None and current in found and len(chain) <= MAX_DEPTH + 1:
+                chain.append(current)
+                current = found[current].base_id
+            if current is None:
+                chains[blob_id] = chain
+            elif current not in found and chain:
+                chains[blob_id] = [*chain, current]  # a missing base: caught by reuse
+        return chains
+
+    def _reference_chains(self, reused: list[bytes]) -> None:
+        """Reference for the backup the bases of the reused blobs that are deltas."""
+        ids = list(dict.fromkeys(reused))
+        chains = self._chains(ids) if ids else {}
+        bases = {b for chain in chains.values() for b in chain[1:]}
+        if not bases:
+            return
+        s = self.settings
+        kept = s.index.reuse(s.container, self.backup_id, sorted(bases))
+        if missing := bases - kept:
+            raise CorruptData(
+                f"Backup {self.backup_id}: delta base blob {min(missing).hex()} of a reused "
+                "blob is no longer stored."
+            )
+
+    def _fetch_tables(self, table_ids: list[bytes]) -> dict[bytes, bytes]:
+        """The parent's page tables that can be read, by id."""
+        s = self.settings
+        found = s.index.locate(s.container, sorted(set(table_ids)))
+        by_pack: dict[str, list[BlobLocation]] = {}
+        for loc in found.values():
+            by_pack.setdefault(loc.pack_id, []).append(loc)
+        tables: dict[bytes, bytes] = {}
+        for pack_id, locations in by_pack.items():
+            start = min(loc.offset for loc in locations)
+            end = max(loc.offset + loc.length for loc in locations)
+            try:
+                data = s.store.get(pack_key(s.container, pack_id), start, end - start)
+            except ObjectNotFound:
+                continue
+            view = memoryview(data)
+            for loc in locations:
+                payload = view[loc.offset - start : loc.offset - start + loc.length]
+                if loc.base_id is None and len(payload) == loc.length:
+                    try:
+                        tables[loc.blob_id] = s.codec.decode(
+                            loc.blob_id, payload, loc.flags, loc.raw_length
+                        )
+                    except CorruptData:
+                        log.warning(
+                            "page table unreadable backup_id=%s blob_id=%s pack_id=%s",
+                            self.backup_id,
+                            loc.blob_id.hex(),
+                            pack_id,
+                        )
+        return tables
 
     def _append(self, batch: _Batch) -> None:
         """Put the new blobs of a batch into packs, in order; free the buffers."""
@@ -267,14 +470,36 @@ class _Run:
         for block in batch.blocks:
             if block.encoded is not None and block.blob_id is not None:
                 flags, payload = block.encoded.result()
-                if len(self._pack) and self._pack.size + len(payload) > s.pack_size:
-                    self._upload(self._pack.seal())
-                    self._pack = PackBuilder(s.codec.cipher)
-                self._pack.add(block.blob_id, flags, payload, block.length)
+                self._pack = self._add(
+                    self._pack, block.blob_id, flags, payload, block.length, block.base_id
+                )
                 del payload
             block.encoded = None
+            block.table = None
             self._free.append(block.buf)
+        for table_id, table in batch.tables:
+            flags, payload = s.codec.encode(table)
+            self._tables = self._add(self._tables, table_id, flags, payload, len(table), None)
+        batch.tables = []
         self.progress(batch.end, self.volume.size)
+
+    def _add(
+        self,
+        builder: PackBuilder,
+        blob_id: bytes,
+        flags: int,
+        payload: bytes | memoryview,
+        raw_length: int,
+        base_id: bytes | None,
+    ) -> PackBuilder:
+        """Add a blob to `builder`, or to a new pack if it is full; the builder
+        to add to next."""
+        s = self.settings
+        if len(builder) and builder.size + len(payload) > s.pack_size:
+            self._upload(builder.seal())
+            builder = PackBuilder(s.codec.cipher)
+        builder.add(blob_id, flags, payload, raw_length, base_id=base_id)
+        return builder
 
     def _upload(self, sealed: SealedPack) -> None:
         s = self.settings
@@ -305,15 +530,3 @@ class _Run:
             len(entries),
             len(sealed.data),
         )
-
-
-def _digest(codec: BlobCodec, buf: bytearray, length: int, zeros: bytes) -> bytes | None:
-    """The blob id of a block, or None if it is all zeros (a hole)."""
-    if length == len(buf):
-        if buf == zeros:
-            return None
-        return codec.blob_id(buf)
-    view = memoryview(buf)[:length]
-    if view.tobytes() == zeros[:length]:
-        return None
-    return codec.blob_id(view)
