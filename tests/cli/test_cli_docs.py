@@ -29,6 +29,9 @@ COMMANDS = [
     "backup delete",
     "serve",
     "repo stats",
+    "repo key list",
+    "repo key add",
+    "repo key remove",
 ]
 
 

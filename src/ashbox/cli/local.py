@@ -22,6 +22,7 @@ from ashbox.cli.exit_codes import ExitCode
 from ashbox.config import Settings, load_settings
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
+from ashbox.repository.keys import read_secret
 from ashbox.repository.repository import Repository
 from ashbox.storage import open_store
 from ashbox.storage.base import Store
@@ -50,6 +51,8 @@ class Local:
             compression_level=s.compression_level,
             threads=s.pipeline_threads,
             upload_threads=s.upload_threads,
+            encryption=s.encryption,
+            secret=read_secret(Path(s.key_file)) if s.key_file else None,
             gc_grace_seconds=s.gc_grace_seconds,
         )
 

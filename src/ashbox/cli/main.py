@@ -14,7 +14,14 @@ from typing import TextIO
 
 import httpx
 
-from ashbox.cli import backup_commands, local, repo_commands, serve_command, volume_commands
+from ashbox.cli import (
+    backup_commands,
+    key_commands,
+    local,
+    repo_commands,
+    serve_command,
+    volume_commands,
+)
 from ashbox.cli.client import DEFAULT_URL, ApiError, CinderClient, ServerUnreachable
 from ashbox.cli.context import Context
 from ashbox.cli.exit_codes import ExitCode, exit_code_for_error, exit_code_for_status
@@ -91,6 +98,9 @@ def add_repo_parsers(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = local_action(sub, "stats", repo_commands.stats, "stored bytes, dedup, unique bytes")
     _format_flag(p)
+    key_commands.add_key_parsers(
+        sub.add_parser("key", help="add, list and remove the keys of an encrypted repository")
+    )
 
 
 def local_action(
