@@ -1,29 +1,78 @@
 """docs/format.md checked against the code: a reader written from the spec
-alone (struct, blake3, zstandard; no ashbox.repository codec) restores a backup."""
+alone (struct, blake3, zstandard, cryptography; no ashbox.repository codec)
+restores a backup, unencrypted and encrypted."""
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 from pathlib import Path
 
 import blake3
 import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
+from ashbox.repository.crypto import KdfParams
 from ashbox.repository.manifest import Manifest
 from ashbox.repository.repository import Repository
 
 from ..storage.memory_store import MemoryStore
 from .conftest import BLOCK, CONTAINER, make_image
+from .memory_index import MemoryIndex
 
 
-def read_pack(pack: bytes) -> dict[bytes, tuple[int, int, int, int]]:
-    """§5: blob id -> (offset, length, raw length, flags), from the trailer."""
+def unlock(config: dict[str, object], secret: bytes) -> tuple[bytes, bytes]:
+    """§10.1, §10.2: (blob id key, data key) from the first key slot `secret` opens."""
+    assert (config["format_version"], config["hash"], config["encryption"]) == (
+        2,
+        "blake3-keyed",
+        "aes-256-gcm",
+    )
+    slots = config["keys"]
+    assert isinstance(slots, list)
+    for slot in slots:
+        assert slot["kdf"] == "argon2id"
+        kek = Argon2id(
+            salt=base64.b64decode(slot["salt"]),
+            length=32,
+            iterations=slot["iterations"],
+            lanes=slot["lanes"],
+            memory_cost=slot["memory_kib"],
+        ).derive(secret)
+        wrapped = base64.b64decode(slot["wrapped_key"])
+        aad = f"ashbox key slot {config['repository_id']} {slot['id']}".encode()
+        try:
+            master = AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], aad)
+        except InvalidTag:
+            continue
+        return (
+            blake3.blake3(
+                master, derive_key_context="ashbox repository 2026-11 blob id key"
+            ).digest(),
+            blake3.blake3(master, derive_key_context="ashbox repository 2026-11 data key").digest(),
+        )
+    raise AssertionError("no key slot opens with this secret")
+
+
+def open_sealed(data_key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """§10.3: nonce (12) ‖ ciphertext ‖ tag (16)."""
+    return AESGCM(data_key).decrypt(sealed[:12], sealed[12:], aad)
+
+
+def read_pack(pack: bytes, data_key: bytes | None = None) -> dict[bytes, tuple[int, int, int, int]]:
+    """§5, §10.5: blob id -> (offset, length, raw length, flags), from the trailer."""
     assert pack[:8] == b"ASHPACK\x01"
-    count, checksum, version, reserved, magic = struct.unpack("<I16sB3s8s", pack[-32:])
-    assert (version, reserved, magic) == (1, b"\0\0\0", b"ASHPKEND")
-    body = pack[-32 - 84 * count : -32]
+    count, checksum, version, flags, reserved, magic = struct.unpack("<I16sBB2s8s", pack[-32:])
+    assert (version, reserved, magic) == (1, b"\0\0", b"ASHPKEND")
+    assert flags == (1 if data_key else 0)
+    size = 84 * count + (28 if data_key else 0)
+    body = pack[-32 - size : -32]
     assert blake3.blake3(body).digest()[:16] == checksum
+    if data_key:
+        body = open_sealed(data_key, body, b"ashbox pack trailer")
     out = {}
     for i in range(count):
         blob_id, base, offset, length, raw_length, flags = struct.unpack_from(
@@ -34,11 +83,16 @@ def read_pack(pack: bytes) -> dict[bytes, tuple[int, int, int, int]]:
     return out
 
 
-def read_manifest(data: bytes) -> tuple[int, int, list[bytes | None]]:
-    """§6: volume size, block size and the blob id (or None) of every block."""
+def read_manifest(
+    data: bytes, backup_id: str, data_key: bytes | None = None
+) -> tuple[int, int, list[bytes | None]]:
+    """§6, §10.6: volume size, block size and the blob id (or None) of every block."""
     magic, version, flags, _ = struct.unpack_from("<8sBBH", data)
     assert (magic, version) == (b"ASHMANIF", 2)
     body = data[12:]
+    assert bool(flags & 2) == bool(data_key)
+    if data_key:
+        body = open_sealed(data_key, body, data[:12] + backup_id.encode())
     if flags & 1:
         body = zstandard.ZstdDecompressor().decompress(body)
     assert blake3.blake3(body[:-32]).digest() == body[-32:]
@@ -61,27 +115,56 @@ def read_manifest(data: bytes) -> tuple[int, int, list[bytes | None]]:
     return volume_size, block_size, blocks
 
 
+def restore_from_spec(store: MemoryStore, backup_id: str, secret: bytes | None = None) -> bytes:
+    """The image of `backup_id`, read with the helpers above only (§3 to §6, §10)."""
+    config = json.loads(store.get(f"{CONTAINER}/config"))
+    id_key, data_key = unlock(config, secret) if secret is not None else (None, None)
+    blobs: dict[bytes, bytes] = {}
+    for key in store.list(f"{CONTAINER}/data/"):
+        pack = store.get(key)
+        assert blake3.blake3(pack).hexdigest() == key.rsplit("/", 1)[1]
+        for blob_id, (offset, length, raw_length, flags) in read_pack(pack, data_key).items():
+            payload = pack[offset : offset + length]
+            assert bool(flags & 2) == bool(data_key)
+            if data_key:
+                payload = open_sealed(data_key, payload, b"ashbox blob")
+            raw = zstandard.ZstdDecompressor().decompress(payload) if flags & 1 else payload
+            named = blake3.blake3(raw, key=id_key) if id_key else blake3.blake3(raw)
+            assert len(raw) == raw_length and named.digest() == blob_id
+            blobs[blob_id] = raw
+    manifest = store.get(f"{CONTAINER}/backups/{backup_id}")
+    volume_size, block_size, blocks = read_manifest(manifest, backup_id, data_key)
+    return b"".join(
+        blobs[b] if b is not None else bytes(min(block_size, volume_size - i * block_size))
+        for i, b in enumerate(blocks)
+    )
+
+
 def test_a_reader_written_from_the_spec_alone_restores_a_backup(
     repo: Repository, store: MemoryStore, tmp_path: Path
 ) -> None:
     source = make_image(tmp_path / "src", 90 * BLOCK + 11, seed=41)
     repo.backup("b1", source, metadata={"k": "v"}, parent_id="b0")
     assert json.loads(store.get(f"{CONTAINER}/config"))["format_version"] == 1
-    blobs: dict[bytes, bytes] = {}
-    for key in store.list(f"{CONTAINER}/data/"):
-        pack = store.get(key)
-        assert blake3.blake3(pack).hexdigest() == key.rsplit("/", 1)[1]
-        for blob_id, (offset, length, raw_length, flags) in read_pack(pack).items():
-            payload = pack[offset : offset + length]
-            raw = zstandard.ZstdDecompressor().decompress(payload) if flags & 1 else payload
-            assert len(raw) == raw_length and blake3.blake3(raw).digest() == blob_id
-            blobs[blob_id] = raw
-    volume_size, block_size, blocks = read_manifest(store.get(f"{CONTAINER}/backups/b1"))
-    image = b"".join(
-        blobs[b] if b is not None else bytes(min(block_size, volume_size - i * block_size))
-        for i, b in enumerate(blocks)
+    assert restore_from_spec(store, "b1") == source.read_bytes()
+
+
+def test_a_reader_written_from_the_spec_alone_restores_an_encrypted_backup(
+    store: MemoryStore, index: MemoryIndex, tmp_path: Path
+) -> None:
+    repo = Repository.open(
+        store,
+        CONTAINER,
+        index,
+        block_size=BLOCK,
+        pack_size=8 * BLOCK,
+        encryption="aes-256-gcm",
+        secret=b"spec passphrase",
+        kdf=KdfParams(memory_kib=64, iterations=1, lanes=1),
     )
-    assert image == source.read_bytes()
+    source = make_image(tmp_path / "src", 90 * BLOCK + 11, seed=43)
+    repo.backup("b1", source, metadata={"k": "v"}, parent_id="b0")
+    assert restore_from_spec(store, "b1", b"spec passphrase") == source.read_bytes()
 
 
 def test_a_manifest_with_an_uncompressed_body_is_read_too(
