@@ -1,4 +1,4 @@
-# ashbox: make serve | make test | make install | make lint | make bench
+# ashbox: make serve | make test | make install | make lint | make bench (-peers, -scale)
 # Runs on a fresh Debian machine as root with python3 >= 3.11 (scripts/ install the rest).
 
 VENV := .venv
@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ashbox-installed
 TEST_STAMP := $(VENV)/.ashbox-test-installed
 
-.PHONY: install install-test serve test lint bench
+.PHONY: install install-test serve test lint bench bench-peers bench-scale
 
 install: $(STAMP)
 
@@ -38,3 +38,11 @@ lint: install-test
 
 bench: install
 	$(BIN)/python bench/run.py
+
+bench-peers: install
+	command -v restic >/dev/null && command -v borg >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q restic borgbackup
+	$(BIN)/python bench/peers.py
+
+bench-scale: install
+	$(BIN)/python bench/scale.py
