@@ -21,8 +21,7 @@ from typing import TextIO
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.config import Settings, load_settings
 from ashbox.db.engine import Database
-from ashbox.db.index import DbIndex
-from ashbox.repository.keys import read_secret
+from ashbox.manager.job import open_repository
 from ashbox.repository.repository import Repository
 from ashbox.storage import open_store
 from ashbox.storage.base import Store
@@ -41,20 +40,7 @@ class Local:
 
     def repository(self, container: str | None = None) -> Repository:
         """The repository of `container` (default: the `--container` flag)."""
-        s = self.settings
-        return Repository.open(
-            self.store,
-            container or self.container,
-            DbIndex(self.db),
-            block_size=s.block_size,
-            pack_size=s.pack_size,
-            compression_level=s.compression_level,
-            threads=s.pipeline_threads,
-            upload_threads=s.upload_threads,
-            encryption=s.encryption,
-            secret=read_secret(Path(s.key_file)) if s.key_file else None,
-            gc_grace_seconds=s.gc_grace_seconds,
-        )
+        return open_repository(self.settings, self.store, self.db, container or self.container)
 
     def print(self, text: str) -> None:
         self.stdout.write(text + "\n")

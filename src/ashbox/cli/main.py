@@ -98,6 +98,20 @@ def add_repo_parsers(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = local_action(sub, "stats", repo_commands.stats, "stored bytes, dedup, unique bytes")
     _format_flag(p)
+    p = local_action(sub, "check", repo_commands.check, "check the store against the index")
+    p.add_argument(
+        "--read-data", action="store_true", help="also read every pack and check every blob"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="show each pack as it is checked")
+    p = local_action(
+        sub, "rebuild-index", repo_commands.rebuild, "rebuild the index from packs and manifests"
+    )
+    p.add_argument(
+        "--known-backups",
+        action="store_true",
+        help="reference only the backups the database knows (default: every manifest)",
+    )
+    local_action(sub, "gc", repo_commands.gc, "delete dead packs and repack mostly dead ones")
     key_commands.add_key_parsers(
         sub.add_parser("key", help="add, list and remove the keys of an encrypted repository")
     )
@@ -167,6 +181,8 @@ def _add_backup_parsers(parser: argparse.ArgumentParser) -> None:
     p = _action(sub, "delete", backup_commands.delete, "delete a backup")
     p.add_argument("backup", metavar="BACKUP", help="id or name")
     _wait_flag(p, "until the backup is gone; exit 1 if the delete fails")
+    p = local_action(sub, "verify", repo_commands.verify, "read and check a backup (local)")
+    p.add_argument("backup", metavar="BACKUP_ID", help="the backup's id")
 
 
 def _add_serve_parser(parser: argparse.ArgumentParser) -> None:

@@ -11,9 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from sqlalchemy import select
+
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.cli.local import Local
 from ashbox.cli.output import Format
+from ashbox.db.models import Backup
+from ashbox.repository.check import check_repository
+from ashbox.repository.gc import collect_garbage
+from ashbox.repository.rebuild import rebuild_index
 from ashbox.repository.stats import RepositoryStats, repository_stats
 
 
@@ -79,3 +85,69 @@ def _bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def check(local: Local, args: argparse.Namespace) -> ExitCode:
+    progress = local.error if args.verbose else None
+    report = check_repository(local.repository(), read_data=args.read_data, progress=progress)
+    what = "packs, blobs and manifests" if args.read_data else "packs and manifests"
+    local.print(
+        f"checked {what} of {report.container}: {report.packs_checked} packs, "
+        f"{report.blobs_checked} blobs read, {report.manifests_checked} manifests"
+    )
+    for damage in report.damages:
+        local.print(f"damaged: {damage.message}")
+    if report.ok:
+        local.print("no damage found")
+        return ExitCode.OK
+    if report.damaged_packs:
+        local.print(f"damaged packs: {' '.join(report.damaged_packs)}")
+    local.print(f"backups that cannot be restored whole: {' '.join(report.affected_backups)}")
+    return ExitCode.FAILED
+
+
+def rebuild(local: Local, args: argparse.Namespace) -> ExitCode:
+    known: set[str] | None = None
+    if args.known_backups:
+        in_container = Backup.container == local.container
+        if local.container == local.settings.default_container:
+            in_container = in_container | Backup.container.is_(None)
+        with local.db.transaction() as s:
+            query = select(Backup.id).where(Backup.deleted.is_(False), in_container)
+            known = set(s.scalars(query))
+    report = rebuild_index(local.repository(), backup_ids=known)
+    local.print(
+        f"index of {report.container} rebuilt: {report.packs} packs, {report.blobs} blobs, "
+        f"{report.backups} backups"
+    )
+    for pack_id in report.unreadable_packs:
+        local.error(f"pack {pack_id} is unreadable; its blobs are not indexed")
+    for backup_id in report.unreadable_manifests:
+        local.error(f"the manifest of backup {backup_id} is unreadable; it references nothing")
+    damaged = report.unreadable_packs or report.unreadable_manifests
+    return ExitCode.FAILED if damaged else ExitCode.OK
+
+
+def gc(local: Local, args: argparse.Namespace) -> ExitCode:
+    fraction = local.settings.gc_repack_live_fraction
+    report = collect_garbage(local.repository(), repack_live_fraction=fraction)
+    local.print(
+        f"gc of {report.container}: {report.swept_packs} packs found dead, "
+        f"{report.repacked_packs} repacked into {report.new_packs} "
+        f"({_bytes(report.copied_size)} copied), {report.deleted_packs} deleted "
+        f"({_bytes(report.freed_size)} freed)"
+    )
+    for pack_id in report.skipped_packs:
+        local.error(f"pack {pack_id} is unreadable and was not repacked: ashbox repo check")
+    return ExitCode.FAILED if report.skipped_packs else ExitCode.OK
+
+
+def verify(local: Local, args: argparse.Namespace) -> ExitCode:
+    container = args.container
+    if container is None:
+        with local.db.transaction() as s:
+            row = s.get(Backup, args.backup)
+            container = row.container if row is not None else None
+    local.repository(container or local.container).verify(args.backup)
+    local.print(f"backup {args.backup} verified: every block reads back and matches its id")
+    return ExitCode.OK

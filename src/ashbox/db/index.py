@@ -46,6 +46,11 @@ class DbIndex:
         with self._db.transaction() as s:
             insert_ignore(s, Container, [{"name": container}])
 
+    def containers(self) -> list[str]:
+        """Every container the index knows (not part of the protocol: for the worker's gc)."""
+        with self._db.transaction() as s:
+            return list(s.scalars(select(Container.name).order_by(Container.name)))
+
     def reuse(self, container: str, backup_id: str, blob_ids: Sequence[bytes]) -> set[bytes]:
         found: set[bytes] = set()
         with self._db.transaction() as s:
@@ -245,15 +250,29 @@ class DbIndex:
                 )
                 .subquery()
             )
-            live_bytes = dict(
-                s.execute(
-                    select(live_blobs.c.pack_id, func.sum(live_blobs.c.length)).group_by(
-                        live_blobs.c.pack_id
-                    )
-                ).tuples()
+            totals = select(live_blobs.c.pack_id, func.sum(live_blobs.c.length)).group_by(
+                live_blobs.c.pack_id
             )
+            live_bytes: dict[str, int] = {
+                pack_id: int(total or 0) for pack_id, total in s.execute(totals)
+            }
+            everything = (
+                select(Blob.pack_id, func.count(), func.sum(Blob.length))
+                .where(Blob.container == container)
+                .group_by(Blob.pack_id)
+            )
+            indexed: dict[str, tuple[int, int]] = {
+                pack_id: (int(count), int(total or 0))
+                for pack_id, count, total in s.execute(everything)
+            }
             return [
-                PackUsage(pack_id=p.id, size=p.size, live_bytes=int(live_bytes.get(p.id) or 0))
+                PackUsage(
+                    pack_id=p.id,
+                    size=p.size,
+                    live_bytes=live_bytes.get(p.id, 0),
+                    blobs=indexed.get(p.id, (0, 0))[0],
+                    blob_bytes=indexed.get(p.id, (0, 0))[1],
+                )
                 for p in s.scalars(
                     select(Pack)
                     .where(Pack.container == container, Pack.state == LIVE)
@@ -312,7 +331,7 @@ class DbIndex:
             _lock(s, container)
             row = s.get(Pack, (container, pack_id))
             if row is None or row.state != PENDING:
-                raise RuntimeError(f"repack pack {pack_id} was not begun, or was discarded")
+                return []  # same bytes as a pack that already had a row: keep the old packs
             current = {
                 b.blob_id: b
                 for chunk in _chunks([e.blob_id for e in entries])

@@ -36,17 +36,22 @@ class Job:
     def repository(self, container: str) -> Repository:
         """The container's repository: created with `encryption` if new, and
         unlocked with `key_file` (KeyRequired, WrongKey: the task fails with it)."""
-        s = self.settings
-        return Repository.open(
-            self.store,
-            container,
-            DbIndex(self.db),
-            block_size=s.block_size,
-            pack_size=s.pack_size,
-            compression_level=s.compression_level,
-            threads=s.pipeline_threads,
-            upload_threads=s.upload_threads,
-            encryption=s.encryption,
-            secret=read_secret(Path(s.key_file)) if s.key_file else None,
-            gc_grace_seconds=s.gc_grace_seconds,
-        )
+        return open_repository(self.settings, self.store, self.db, container)
+
+
+def open_repository(settings: Settings, store: Store, db: Database, container: str) -> Repository:
+    """The repository of `container` as the settings configure it, on the database index."""
+    s = settings
+    return Repository.open(
+        store,
+        container,
+        DbIndex(db),
+        block_size=s.block_size,
+        pack_size=s.pack_size,
+        compression_level=s.compression_level,
+        threads=s.pipeline_threads,
+        upload_threads=s.upload_threads,
+        encryption=s.encryption,
+        secret=read_secret(Path(s.key_file)) if s.key_file else None,
+        gc_grace_seconds=s.gc_grace_seconds,
+    )

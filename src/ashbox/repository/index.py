@@ -56,11 +56,14 @@ class PackInfo:
 
 @dataclass(frozen=True, slots=True)
 class PackUsage:
-    """A live pack, its size, and the stored bytes of its referenced blobs."""
+    """A live pack, its size, its indexed blobs and their stored bytes, and the
+    stored bytes of those referenced."""
 
     pack_id: str
     size: int
     live_bytes: int
+    blobs: int = 0
+    blob_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +147,9 @@ class Index(Protocol):
     ) -> list[str]:
         """The pending pack `pack_id` (begun by the repack) is uploaded: point the
         entries still indexed in `old_pack_ids` at it, mark it live, and mark dead
-        (now) the old packs left with no referenced blob; return those."""
+        (now) the old packs left with no referenced blob; return those. If
+        `pack_id` is not pending (a pack of the same bytes already had a row),
+        nothing changes and nothing is returned."""
 
     def rebuild(
         self,

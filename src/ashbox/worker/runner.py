@@ -6,6 +6,8 @@ running tasks every second and records their progress. A task whose lease is
 lost, or a worker asked to stop, interrupts the task at its next progress call:
 the task is then given back untouched (stop) or left to its new owner (lost).
 A task that was claimed more than `max_attempts` times (its workers died) fails.
+Every `gc_interval_seconds` (if not 0) a gc thread runs the garbage collector
+on every container (docs/format.md, "Reclaiming space and checking").
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from dataclasses import dataclass, field
 from ashbox.config import Settings
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
+from ashbox.db.index import DbIndex
 from ashbox.errors import TaskCancelled
 from ashbox.manager import dispatch
-from ashbox.manager.job import Job
+from ashbox.manager.job import Job, open_repository
+from ashbox.repository.gc import GcReport, collect_garbage
 from ashbox.statuses import TaskKind, TaskState
 from ashbox.storage import open_store
 from ashbox.storage.base import Store
@@ -58,7 +62,10 @@ class Worker:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for target, name in ((self._claim_loop, "claimer"), (self._tick_loop, "ticker")):
+        loops = [(self._claim_loop, "claimer"), (self._tick_loop, "ticker")]
+        if self.settings.gc_interval_seconds > 0:
+            loops.append((self._gc_loop, "gc"))
+        for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -82,6 +89,26 @@ class Worker:
             return False
         self._execute(*claimed)
         return True
+
+    def collect_garbage(self) -> list[GcReport]:
+        """Run the garbage collector on every container now; its reports."""
+        reports = []
+        for container in DbIndex(self.db).containers():
+            if self._stopping.is_set():
+                break
+            repo = open_repository(self.settings, self.store, self.db, container)
+            fraction = self.settings.gc_repack_live_fraction
+            reports.append(collect_garbage(repo, repack_live_fraction=fraction))
+        return reports
+
+    def _gc_loop(self) -> None:
+        while not self._stopping.wait(self.settings.gc_interval_seconds):
+            try:
+                self.collect_garbage()
+            except Exception:
+                # Like a task's failure, a failed gc pass must not stop the worker:
+                # it is logged and the next pass retries (every step is idempotent).
+                log.exception("gc pass failed owner=%s", self.owner)
 
     def _claim_loop(self) -> None:
         dead_owners = self._dead_owners()
