@@ -94,3 +94,20 @@ def test_a_dead_pack_is_listed_for_deletion_only_after_it_died(db: Database) -> 
     assert index.dead_packs(C, dead_before=datetime.now(UTC)) == ["p1"]
     assert [(p.pack_id, p.state) for p in index.packs(C)] == [("p1", "dead")]
     assert index.packs(C)[0].dead_at is not None
+
+
+def test_a_delta_whose_base_died_is_dropped_and_never_reused(db: Database) -> None:
+    index = DbIndex(db)
+    base, delta, other = b"b" * 32, b"d" * 32, b"o" * 32
+    _commit(index, "p1", "b1", [base])
+    index.begin_pack(C, "p2", "b2")
+    with_base = BlobLocation(
+        blob_id=delta, pack_id="", offset=0, length=10, raw_length=20, flags=1, base_id=base
+    )
+    index.commit_pack(C, "p2", 100, [with_base, _loc(other, 10)], "b2")
+    index.reuse(C, "b3", [other])
+    index.release(C, "b2")  # the delta is unreferenced now; p2 lives on through `other`
+    assert index.release(C, "b1") == ["p1"]
+    assert index.locate(C, [delta]) == {}
+    assert index.reuse(C, "b4", [delta]) == set()
+    assert index.reuse(C, "b4", [other]) == {other}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ashbox.db.engine import Database
 from ashbox.db.models import Blob, BlobRef, Container, Pack
@@ -461,7 +461,9 @@ def _referenced(s: Session, container: str, blob_ids: Sequence[bytes]) -> set[by
 
 
 def _mark_dead(s: Session, container: str, pack_ids: Sequence[str]) -> None:
-    """Mark the packs dead as of now and drop their blobs from the index."""
+    """Mark the packs dead as of now and drop their blobs from the index, and with
+    them every delta left without its base: such a delta has no reference (a
+    reference on a delta holds its base too), and reusing it could not restore."""
     now = _now()
     for ids in _chunks(pack_ids):
         s.execute(
@@ -470,6 +472,27 @@ def _mark_dead(s: Session, container: str, pack_ids: Sequence[str]) -> None:
             .values(state=DEAD, dead_at=now, owner_backup_id=None)
         )
         s.execute(delete(Blob).where(Blob.container == container, Blob.pack_id.in_(ids)))
+    if pack_ids:
+        _drop_orphan_deltas(s, container)
+
+
+def _drop_orphan_deltas(s: Session, container: str) -> None:
+    base = aliased(Blob)
+    indexed = select(base.blob_id).where(base.container == container)
+    while True:
+        orphans = list(
+            s.scalars(
+                select(Blob.blob_id).where(
+                    Blob.container == container,
+                    Blob.base_blob_id.is_not(None),
+                    Blob.base_blob_id.not_in(indexed),
+                )
+            )
+        )
+        if not orphans:
+            return
+        for chunk in _chunks(orphans):
+            s.execute(delete(Blob).where(Blob.container == container, Blob.blob_id.in_(chunk)))
 
 
 def _location(b: Blob) -> BlobLocation:
