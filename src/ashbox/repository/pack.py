@@ -62,7 +62,7 @@ class SealedPack:
     """A finished pack ready to upload."""
 
     pack_id: str
-    data: bytearray
+    data: memoryview  # of the builder's buffer
     entries: tuple[PackEntry, ...]
 
 
@@ -70,8 +70,14 @@ class PackBuilder:
     """Appends blobs to a pack in memory, then seals it with its trailer
     (encrypted with `cipher` in an encrypted repository)."""
 
-    def __init__(self, cipher: Cipher | None = None) -> None:
-        self._data = bytearray(HEADER)
+    def __init__(self, cipher: Cipher | None = None, *, buffer: bytearray | None = None) -> None:
+        """`buffer`: memory to build the pack in (its bytes are overwritten; it
+        is never resized, a pack that outgrows it moves to a bigger one), so
+        each blob is copied once and a caller can reuse the buffer after the
+        sealed pack is uploaded."""
+        self._data = bytearray(HEADER_SIZE) if buffer is None else buffer
+        self._data[:HEADER_SIZE] = HEADER
+        self._end = HEADER_SIZE
         self._entries: list[PackEntry] = []
         self._cipher = cipher
 
@@ -82,7 +88,7 @@ class PackBuilder:
     def size(self) -> int:
         """Bytes the sealed pack would have now."""
         sealing = OVERHEAD if self._cipher is not None else 0
-        return len(self._data) + ENTRY_SIZE * len(self._entries) + sealing + FOOTER_SIZE
+        return self._end + ENTRY_SIZE * len(self._entries) + sealing + FOOTER_SIZE
 
     def add(
         self,
@@ -99,20 +105,30 @@ class PackBuilder:
             raise ValueError(f"cannot add blob {blob_id.hex()} with flags {flags:#04x}")
         if not 0 < len(payload) <= _MAX_LENGTH or not 0 < raw_length <= _MAX_LENGTH:
             raise ValueError(f"blob {blob_id.hex()} has a bad size")
-        entry = PackEntry(blob_id, len(self._data), len(payload), raw_length, flags, base_id)
-        self._data += payload
+        entry = PackEntry(blob_id, self._end, len(payload), raw_length, flags, base_id)
+        self._put(payload)
         self._entries.append(entry)
         return entry
 
     def seal(self) -> SealedPack:
         """The finished pack; the builder must not be used afterwards."""
-        data = self._data
-        data += encode_trailer(self._entries, self._cipher)
+        self._put(encode_trailer(self._entries, self._cipher))
+        data = memoryview(self._data)[: self._end]
         pack_id = pack_id_of(data)
         sealed = SealedPack(pack_id, data, tuple(self._entries))
         self._data = bytearray()
+        self._end = 0
         self._entries = []
         return sealed
+
+    def _put(self, payload: bytes | memoryview) -> None:
+        end = self._end + len(payload)
+        if end > len(self._data):
+            bigger = bytearray(max(end, 2 * len(self._data)))
+            bigger[: self._end] = memoryview(self._data)[: self._end]
+            self._data = bigger
+        self._data[self._end : end] = payload
+        self._end = end
 
 
 def pack_id_of(data: bytes | bytearray | memoryview) -> str:

@@ -3,11 +3,12 @@
 Implements DESIGN.md §4 and the write order of docs/format.md, "Write order".
 Stages, overlapped on bounded batches of blocks:
 
-    read (caller thread, reused buffers) → hash and page table (thread pool)
-    → `index.reuse` (caller thread) → for a changed block, the parent's page
-    table (caller thread) → delta or whole, compressed (thread pool)
-    → append to the pack (caller thread) → upload (upload pool)
-    → `index.commit_pack` (caller thread) → ... → manifest put
+    read into reused buffers, hash and page table (thread pool; read ranges
+    leave the page cache) → `index.reuse` (caller thread) → for a changed
+    block, the parent's page table (caller thread) → delta or whole,
+    compressed (thread pool) → copied once into a reused pack buffer (caller
+    thread) → upload (upload pool) → `index.commit_pack` (caller thread)
+    → ... → manifest put
 
 A block not in the repository whose offset holds a block of the same length
 in the parent backup is stored as a page delta against it (docs/format.md,
@@ -16,14 +17,15 @@ the backup then references the whole chain, so a base lives as long as any
 backup that needs it. Page tables go to packs of their own, so the next
 backup reads them in a few ranged gets.
 
-At most three batches of blocks and `upload_threads + 1` packs are in memory
-at once, whatever the volume size. The index is only called from the thread
+At most three batches of blocks and `upload_threads + 1` pack buffers are in
+memory at once, whatever the volume size. The index is only called from the thread
 that runs the backup.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,6 +58,7 @@ from ashbox.volumes.file import VolumeReader, open_for_read
 log = logging.getLogger(__name__)
 
 _BATCH_BYTES = 8 << 20
+_DROP_CACHE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +199,8 @@ class _Run:
     _delta_blobs: int = 0
     _stored_bytes: int = 0
     _packs: int = 0
+    _uncached_to: int = 0
+    _pack_buffers: list[bytearray] = field(default_factory=list)  # free, of pack_size bytes
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -203,7 +208,7 @@ class _Run:
         self._zeros = bytes(s.block_size)
         self._free = []
         self._hasher = PageHasher(s.codec.blob_id(b"ashbox page fingerprints"))
-        self._pack = PackBuilder(s.codec.cipher)
+        self._pack = PackBuilder(s.codec.cipher, buffer=bytearray(s.pack_size))
         self._tables = PackBuilder(s.codec.cipher)
         self._cpu = ThreadPoolExecutor(s.threads, thread_name_prefix="ashbox-backup")
         self._io = ThreadPoolExecutor(s.upload_threads, thread_name_prefix="ashbox-upload")
@@ -274,6 +279,7 @@ class _Run:
         return p.blob_id(index), p.page_table_id(index)
 
     def _read(self, indices: list[int]) -> _Batch:
+        """Start reading and hashing a batch of blocks in the thread pool."""
         bs = self.settings.block_size
         size = self.volume.size
         blocks = []
@@ -281,19 +287,22 @@ class _Run:
             buf = self._free.pop() if self._free else bytearray(bs)
             offset = index * bs
             length = min(bs, size - offset)
-            got = self.volume.readinto(memoryview(buf)[:length], offset)
-            if got != length:
-                raise InvalidVolume(f"{self.volume.path} shrank while backup {self.backup_id} ran")
             parent_id, parent_table = self._parent_block(index, length)
             same = parent_id if parent_table is not None else None
-            digest = self._cpu.submit(self._digest, buf, length, same)
+            digest = self._cpu.submit(self._digest, buf, offset, length, same)
             blocks.append(_Block(index, buf, length, digest))
         return _Batch(blocks, min(size, (indices[-1] + 1) * bs))
 
-    def _digest(self, buf: bytearray, length: int, parent_id: bytes | None) -> _Digest:
-        """Hash a block; its page table too unless it is `parent_id`."""
+    def _digest(self, buf: bytearray, offset: int, length: int, parent_id: bytes | None) -> _Digest:
+        """Read a block and hash it; its page table too unless it is `parent_id`."""
         codec = self.settings.codec
         view = memoryview(buf)[:length]
+        done = 0
+        while done < length:
+            n = os.preadv(self.volume.fd, [view[done:]], offset + done)
+            if n == 0:
+                raise InvalidVolume(f"{self.volume.path} shrank while backup {self.backup_id} ran")
+            done += n
         if buf == self._zeros if length == len(buf) else view.tobytes() == self._zeros[:length]:
             return _Digest(None)
         blob_id = codec.blob_id(view)
@@ -301,6 +310,17 @@ class _Run:
             return _Digest(blob_id)
         table = self._hasher.table(view)
         return _Digest(blob_id, table, codec.blob_id(table))
+
+    def _drop_cache(self, end: int) -> None:
+        """Tell the kernel that the volume's bytes before `end` were read, so a
+        backup does not fill the page cache with them."""
+        if end - self._uncached_to < _DROP_CACHE_BYTES and end < self.volume.size:
+            return
+        start, self._uncached_to = self._uncached_to, end
+        try:
+            os.posix_fadvise(self.volume.fd, start, end - start, os.POSIX_FADV_DONTNEED)
+        except OSError as e:  # only a hint: the backup is the same without it
+            log.debug("posix_fadvise failed backup_id=%s: %s", self.backup_id, e)
 
     def _classify(self, batch: _Batch) -> _Batch:
         """Name each block; reference the blobs already stored (with their delta
@@ -322,6 +342,7 @@ class _Run:
             for blob_id in (block.blob_id, block.table_id):
                 if blob_id is not None and blob_id not in self._pending_ids:
                     asked.append(blob_id)
+        self._drop_cache(batch.end)
         stored = s.index.reuse(s.container, self.backup_id, list(dict.fromkeys(asked)))
         reused = [b.blob_id for b in batch.blocks if b.blob_id in stored]
         self._reference_chains(reused)
@@ -497,7 +518,11 @@ class _Run:
         s = self.settings
         if len(builder) and builder.size + len(payload) > s.pack_size:
             self._upload(builder.seal())
-            builder = PackBuilder(s.codec.cipher)
+            if builder is self._pack:
+                buffer = self._pack_buffers.pop() if self._pack_buffers else bytearray(s.pack_size)
+                builder = PackBuilder(s.codec.cipher, buffer=buffer)
+            else:
+                builder = PackBuilder(s.codec.cipher)
         builder.add(blob_id, flags, payload, raw_length, base_id=base_id)
         return builder
 
@@ -507,7 +532,7 @@ class _Run:
             self._commit(self._uploads.popleft())
         s.index.begin_pack(s.container, sealed.pack_id, self.backup_id)
         key = pack_key(s.container, sealed.pack_id)
-        done = self._io.submit(s.store.put, key, memoryview(sealed.data))
+        done = self._io.submit(s.store.put, key, sealed.data)
         self._uploads.append(_Upload(sealed, done))
 
     def _commit_finished(self) -> None:
@@ -522,6 +547,9 @@ class _Run:
         s.index.commit_pack(s.container, sealed.pack_id, len(sealed.data), entries, self.backup_id)
         self._pending_ids.difference_update(e.blob_id for e in sealed.entries)
         self._stored_bytes += len(sealed.data)
+        buffer = sealed.data.obj
+        if isinstance(buffer, bytearray) and len(buffer) == s.pack_size:
+            self._pack_buffers.append(buffer)
         self._packs += 1
         log.debug(
             "pack committed backup_id=%s pack_id=%s blobs=%d size=%d",
