@@ -39,7 +39,7 @@ class Settings:
     max_attempts: int = 3
     block_size: int = 1 * MiB
     pack_size: int = 32 * MiB
-    compression_level: int = 3
+    compression_level: int = 1
     pipeline_threads: int = 2
     upload_threads: int = 2
     encryption: str = "none"  # of containers created from now on: none | aes-256-gcm
