@@ -24,7 +24,13 @@ class Server:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "ASHBOX_DATABASE_URL": database_url, **env}
+        # Dead packs go at once (no grace period), so tests can see the store empty.
+        self.env = {
+            **os.environ,
+            "ASHBOX_DATABASE_URL": database_url,
+            "ASHBOX_GC_GRACE_SECONDS": "0",
+            **env,
+        }
         self.log = data_dir / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=self.url + "/v3", headers=ADMIN, timeout=30)

@@ -23,7 +23,7 @@ MiB = 1 << 20
 
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
-    srv = Server(tmp_path / "data", database_url, ASHBOX_GC_GRACE_SECONDS="0")
+    srv = Server(tmp_path / "data", database_url)
     srv.start()
     yield srv
     srv.stop()

@@ -73,8 +73,12 @@ def test_a_restore_killed_midway_completes_after_restart(tmp_path: Path, databas
         bid = server.create_backup(volume)
         assert server.wait_backup(bid)["status"] == "available"
         target = server.restore(bid)
-        time.sleep(0.8)  # the worker claims within 0.5 s; the restore takes seconds
-        assert server.backup(bid)["status"] == "restoring"
+        claimed = f"kind=restore_backup backup_id={bid} attempt=1"
+        deadline = time.monotonic() + 30
+        while claimed not in server.log.read_text():
+            assert time.monotonic() < deadline, "the restore was never claimed"
+            time.sleep(0.02)
+        time.sleep(0.3)  # into the restore, which takes seconds for 1 GiB
         server.kill()
         server.start()
         assert server.wait_backup(bid)["status"] == "available"
