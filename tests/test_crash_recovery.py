@@ -58,6 +58,10 @@ def test_a_backup_killed_past_max_attempts_ends_in_error(tmp_path: Path, databas
         assert failed["status"] == "error"
         assert "Gave up after 1 attempts" in failed["fail_reason"]
         assert server.volume(volume)["status"] == "available"
+        # The failed backup's storage is reclaimed right after its status changes.
+        deadline = time.monotonic() + 20
+        while pack_files(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert pack_files(server) == []
         assert_no_orphans(server, database_url)
     finally:
