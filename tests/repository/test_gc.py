@@ -3,12 +3,17 @@ a blob that a backup relies on."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import update
 
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
-from ashbox.repository.gc import collect_garbage
+from ashbox.db.models import Pack
+from ashbox.repository.gc import ABANDONED_AFTER, collect_garbage
 from ashbox.repository.index import LIVE, BlobLocation
+from ashbox.repository.pack import pack_key
 
 from ..storage.memory_store import MemoryStore
 from .conftest import BLOCK, CONTAINER, pack_keys, sha256
@@ -118,3 +123,23 @@ def test_a_live_pack_left_with_no_referenced_blob_is_swept(db: Database) -> None
         s.execute(delete(BlobRef))
     assert index.sweep(CONTAINER) == ["p1"]
     assert index.dead_packs(CONTAINER) == ["p1"]
+
+
+def test_a_repack_pack_its_collector_abandoned_is_deleted_once_old(
+    store: MemoryStore, db: Database, tmp_path: Path
+) -> None:
+    repo = db_repository(store, db)
+    for pack_id in ("a" * 64, "b" * 64):
+        repo.index.begin_pack(CONTAINER, pack_id, "gc-0123")
+        store.put(pack_key(CONTAINER, pack_id), b"uploaded before its collector died")
+    with db.transaction() as s:
+        s.execute(
+            update(Pack)
+            .where(Pack.id == "a" * 64)
+            .values(created_at=datetime.now(UTC) - ABANDONED_AFTER - timedelta(seconds=1))
+        )
+
+    assert collect_garbage(repo).deleted_packs == 1
+
+    assert pack_keys(store) == {pack_key(CONTAINER, "b" * 64)}  # a young one may be in use
+    assert [p.pack_id for p in repo.index.packs(CONTAINER)] == ["b" * 64]

@@ -149,6 +149,21 @@ class DbIndex:
                 )
             )
 
+    def abandoned_packs(
+        self, container: str, owner_prefix: str, begun_before: datetime
+    ) -> list[str]:
+        with self._db.transaction() as s:
+            return list(
+                s.scalars(
+                    select(Pack.id).where(
+                        Pack.container == container,
+                        Pack.state == PENDING,
+                        Pack.owner_backup_id.startswith(owner_prefix, autoescape=True),
+                        Pack.created_at < begun_before,
+                    )
+                )
+            )
+
     def release(self, container: str, backup_id: str) -> list[str]:
         with self._db.transaction() as s:
             _lock(s, container)

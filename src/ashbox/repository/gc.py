@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from ashbox.errors import CorruptData, ObjectNotFound
 from ashbox.repository.blob import FLAG_DELTA
@@ -43,6 +44,10 @@ from ashbox.repository.repository import Repository
 
 log = logging.getLogger(__name__)
 
+# A repack writes one pack in seconds; a pending one older than this lost its collector.
+ABANDONED_AFTER = timedelta(hours=1)
+_OWNER_PREFIX = "gc-"
+
 
 @dataclass(frozen=True, slots=True)
 class GcReport:
@@ -60,6 +65,7 @@ def collect_garbage(repo: Repository, *, repack_live_fraction: float = 0.5) -> G
     """Sweep, repack and delete (module docstring); safe beside running backups,
     deletes, restores and other collectors of the same container."""
     container = repo.container
+    abandoned = _discard_abandoned_repacks(repo)
     swept = repo.index.sweep(container)
     overhead = HEADER_SIZE + FOOTER_SIZE + (OVERHEAD if repo.codec.cipher is not None else 0)
     candidates = [
@@ -82,7 +88,7 @@ def collect_garbage(repo: Repository, *, repack_live_fraction: float = 0.5) -> G
         repacked_packs=repack.retired,
         new_packs=repack.new_packs,
         copied_size=repack.copied,
-        deleted_packs=len(deleted),
+        deleted_packs=len(deleted) + len(abandoned),
         freed_size=sum(sizes.get(p, 0) for p in deleted),
         skipped_packs=tuple(repack.skipped),
     )
@@ -99,12 +105,25 @@ def collect_garbage(repo: Repository, *, repack_live_fraction: float = 0.5) -> G
     return report
 
 
+def _discard_abandoned_repacks(repo: Repository) -> list[str]:
+    """Delete the packs a collector began and never committed (it died), once they
+    are older than any repack could take; a pack never listed is not an orphan."""
+    begun_before = datetime.now(UTC) - ABANDONED_AFTER
+    packs = repo.index.abandoned_packs(repo.container, _OWNER_PREFIX, begun_before)
+    for pack_id in packs:
+        repo.store.delete(pack_key(repo.container, pack_id))
+    repo.index.forget_packs(repo.container, packs)
+    if packs:
+        log.info("abandoned repack packs deleted container=%s packs=%d", repo.container, len(packs))
+    return packs
+
+
 class _Repack:
     """Copies live blobs into new packs of about the repository's pack size."""
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
-        self.owner = "gc-" + uuid.uuid4().hex  # a pending pack's owner, like a backup id
+        self.owner = _OWNER_PREFIX + uuid.uuid4().hex  # a pending pack's owner, like a backup id
         self.retired = 0
         self.new_packs = 0
         self.copied = 0

@@ -103,6 +103,12 @@ class Index(Protocol):
     def pending_packs(self, container: str, backup_id: str) -> list[str]:
         """Packs begun by `backup_id` and never committed (orphans of a crash)."""
 
+    def abandoned_packs(
+        self, container: str, owner_prefix: str, begun_before: datetime
+    ) -> list[str]:
+        """Pending packs whose owner starts with `owner_prefix`, begun before
+        `begun_before`: their writer (a collector) died before committing them."""
+
     def release(self, container: str, backup_id: str) -> list[str]:
         """Drop every reference of `backup_id`; mark dead and return the packs
         left with no referenced blob. Their objects are then deleted from the store
