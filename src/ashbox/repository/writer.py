@@ -17,8 +17,9 @@ the backup then references the whole chain, so a base lives as long as any
 backup that needs it. Page tables go to packs of their own, so the next
 backup reads them in a few ranged gets.
 
-At most three batches of blocks and `upload_threads + 1` pack buffers are in
-memory at once, whatever the volume size. The index is only called from the thread
+At most three batches of blocks and `max_uploads + 1` pack buffers (one
+being filled, the others uploading, 32 MiB of them or one) are in memory at
+once, whatever the volume size. The index is only called from the thread
 that runs the backup.
 """
 
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 
 _BATCH_BYTES = 8 << 20
 _DROP_CACHE_BYTES = 64 << 20
+_UPLOAD_BYTES = 32 << 20  # of sealed packs in flight, beside the one being filled
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,12 @@ class _Run:
         self._tables = PackBuilder(s.codec.cipher)
         self._cpu = ThreadPoolExecutor(s.threads, thread_name_prefix="ashbox-backup")
         self._io = ThreadPoolExecutor(s.upload_threads, thread_name_prefix="ashbox-upload")
+
+    @property
+    def max_uploads(self) -> int:
+        """Sealed packs uploading at once: upload_threads, as memory allows."""
+        s = self.settings
+        return max(1, min(s.upload_threads, _UPLOAD_BYTES // s.pack_size))
 
     @property
     def batch_blocks(self) -> int:
@@ -528,7 +536,7 @@ class _Run:
 
     def _upload(self, sealed: SealedPack) -> None:
         s = self.settings
-        while len(self._uploads) >= s.upload_threads:
+        while len(self._uploads) >= self.max_uploads:
             self._commit(self._uploads.popleft())
         s.index.begin_pack(s.container, sealed.pack_id, self.backup_id)
         key = pack_key(s.container, sealed.pack_id)
