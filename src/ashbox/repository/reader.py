@@ -32,7 +32,7 @@ from ashbox.volumes.file import open_for_write
 
 log = logging.getLogger(__name__)
 
-MAX_RANGE_SIZE = 8 << 20
+MAX_RANGE_SIZE = 4 << 20
 MAX_RANGE_GAP = 256 << 10
 _WINDOW_BYTES = 32 << 20
 
