@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -40,11 +41,20 @@ log = logging.getLogger(__name__)
 _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 
+def _nothing() -> None:
+    return None
+
+
 class Service(VolumeOps):
     """Volumes (from VolumeOps) and backups, as the API and the CLI see them."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, *, task_queued: Callable[[], None] = _nothing
+    ) -> None:
+        """`task_queued` is called after each commit that queued a task: `ashbox serve`
+        wakes its worker with it, so a task starts at once rather than at the next poll."""
         super().__init__(db, settings)
+        self._task_queued = task_queued
 
     def create_backup(
         self,
@@ -104,7 +114,9 @@ class Service(VolumeOps):
                 s, TaskKind.CREATE_BACKUP, backup.id, max_attempts=self.settings.max_attempts
             )
             log.info("backup requested backup_id=%s volume_id=%s", backup.id, volume_id)
-            return _record(s, backup)
+            record = _record(s, backup)
+        self._task_queued()
+        return record
 
     def get_backup(self, ctx: RequestContext, backup_id: str) -> BackupRecord:
         with self.db.transaction() as s:
@@ -134,6 +146,7 @@ class Service(VolumeOps):
                 s, TaskKind.DELETE_BACKUP, backup_id, max_attempts=self.settings.max_attempts
             )
             log.info("backup delete requested backup_id=%s", backup_id)
+        self._task_queued()
 
     def restore_backup(
         self,
@@ -191,9 +204,11 @@ class Service(VolumeOps):
                 volume_is_new=is_new,
             )
             log.info("restore requested backup_id=%s volume_id=%s", backup_id, volume.id)
-            return RestoreRecord(
+            restore = RestoreRecord(
                 backup_id=backup_id, volume_id=volume.id, volume_name=volume.display_name
             )
+        self._task_queued()
+        return restore
 
 
 def _scope(ctx: RequestContext) -> str | None:

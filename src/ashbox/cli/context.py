@@ -9,7 +9,7 @@ from typing import TextIO
 
 from ashbox.cli.client import CinderClient
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.2
 
 
 @dataclass(slots=True)

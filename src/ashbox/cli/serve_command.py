@@ -52,8 +52,8 @@ def serve(args: argparse.Namespace) -> ExitCode:
 
     db = Database(settings.resolved_database_url)
     db.migrate()
-    app = create_app(Service(db, settings), settings)
     worker = Worker(db, settings)
+    app = create_app(Service(db, settings, task_queued=worker.wake), settings)
     worker.start()
     log.info(
         "serving url=http://%s:%d data_dir=%s store=%s",

@@ -54,6 +54,7 @@ class Worker:
         self.host = settings.resolved_worker_name
         self.owner = f"{self.host}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}
         self._pool = ThreadPoolExecutor(
@@ -71,9 +72,14 @@ class Worker:
             self._threads.append(thread)
         log.info("worker started owner=%s", self.owner)
 
+    def wake(self) -> None:
+        """A task was just queued in this process: look for it now, not at the next poll."""
+        self._wake.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Interrupt running tasks at their next block and give them back to the queue."""
         self._stopping.set()
+        self._wake.set()
         with self._lock:
             for running in self._running.values():
                 running.stop_reason = "worker stopping"
@@ -117,7 +123,8 @@ class Worker:
                 busy = len(self._running) >= self.settings.max_concurrent_operations
             claimed = None if busy else self._claim(dead_owners)
             if claimed is None:
-                self._stopping.wait(self.settings.poll_seconds)
+                self._wake.wait(self.settings.poll_seconds)
+                self._wake.clear()
                 continue
             self._pool.submit(self._execute, *claimed)
 
@@ -182,6 +189,7 @@ class Worker:
             with self._lock:
                 self._running.pop(job.task_id, None)
             running.finished.set()
+            self._wake.set()  # a slot is free: a queued task need not wait for the poll
 
     def _fail(self, job: Job, reason: str) -> None:
         """Record the failure; if even that fails, keep the lease to lapse, so the
