@@ -22,6 +22,7 @@ from ashbox.db.engine import Database
 from ashbox.db.index_maintenance import IndexMaintenance
 from ashbox.db.index_sql import (
     add_refs,
+    blob_row,
     chunks,
     has_live_blob,
     location,
@@ -100,19 +101,7 @@ class DbIndex(IndexMaintenance):
             insert_ignore(
                 s,
                 Blob,
-                [
-                    {
-                        "container": container,
-                        "blob_id": e.blob_id,
-                        "pack_id": pack_id,
-                        "offset": e.offset,
-                        "length": e.length,
-                        "raw_length": e.raw_length,
-                        "flags": e.flags,
-                        "base_blob_id": e.base_id,
-                    }
-                    for e in entries
-                ],
+                [blob_row(container, pack_id, e) for e in entries],
             )
             owns_a_blob = s.scalar(
                 select(Blob.blob_id)

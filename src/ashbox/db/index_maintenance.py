@@ -17,6 +17,7 @@ from ashbox.db.index_sql import (
     location,
     lock,
     mark_dead,
+    packs_with_referenced_blobs,
     referenced_blobs,
     utc_now,
 )
@@ -69,17 +70,7 @@ class IndexMaintenance:
             live = list(
                 s.scalars(select(Pack.id).where(Pack.container == container, Pack.state == LIVE))
             )
-            referenced = set(
-                s.scalars(
-                    select(Blob.pack_id)
-                    .distinct()
-                    .join(
-                        BlobRef,
-                        (BlobRef.container == Blob.container) & (BlobRef.blob_id == Blob.blob_id),
-                    )
-                    .where(Blob.container == container)
-                )
-            )
+            referenced = packs_with_referenced_blobs(s, container)
             dead = sorted(set(live) - referenced)
             mark_dead(s, container, dead)
             return dead
@@ -231,15 +222,5 @@ class IndexMaintenance:
                 insert_ignore(s, Blob, rows)
             for backup_id in sorted(references):
                 add_refs(s, container, backup_id, references[backup_id])
-            referenced = set(
-                s.scalars(
-                    select(Blob.pack_id)
-                    .distinct()
-                    .join(
-                        BlobRef,
-                        (BlobRef.container == Blob.container) & (BlobRef.blob_id == Blob.blob_id),
-                    )
-                    .where(Blob.container == container)
-                )
-            )
+            referenced = packs_with_referenced_blobs(s, container)
             mark_dead(s, container, sorted({p.pack_id for p in kept} - referenced))

@@ -148,3 +148,18 @@ def utc_now() -> datetime:
 def chunks(items: Sequence[_T]) -> Iterable[Sequence[_T]]:
     for i in range(0, len(items), _BATCH):
         yield items[i : i + _BATCH]
+
+
+def packs_with_referenced_blobs(s: Session, container: str) -> set[str]:
+    """Packs holding at least one indexed blob that some backup references."""
+    return set(
+        s.scalars(
+            select(Blob.pack_id)
+            .distinct()
+            .join(
+                BlobRef,
+                (BlobRef.container == Blob.container) & (BlobRef.blob_id == Blob.blob_id),
+            )
+            .where(Blob.container == container)
+        )
+    )
