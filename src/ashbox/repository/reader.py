@@ -9,11 +9,21 @@ volume size. The index is only called from the thread that runs the restore.
 
 A restore writes into a volume (`restore_backup`); `verify_backup` runs the
 same reads and checks into a sink that discards the blocks.
+
+A restore into a volume writes back behind itself: once every write below a
+volume offset is done, the bytes up to it are sent to the disk
+(sync_file_range) and, one step later, dropped from the page cache, so a
+restore neither fills the page cache nor stalls on it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import logging
+import os
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -35,6 +45,10 @@ log = logging.getLogger(__name__)
 MAX_RANGE_SIZE = 4 << 20
 MAX_RANGE_GAP = 256 << 10
 _WINDOW_BYTES = 32 << 20
+_WRITE_BEHIND_BYTES = 32 << 20  # written bytes sent to the disk at once
+_SYNC_WAIT_BEFORE = 1
+_SYNC_WRITE = 2
+_SYNC_WAIT_AFTER = 4
 
 
 class BlockSink(Protocol):
@@ -88,6 +102,7 @@ def restore_backup(
                 f"backup {manifest.backup_id}"
             )
         sink = _VolumeSink(volume.write, volume.zero)
+        behind = _WriteBehind(volume.fd)
         read_backup(
             settings,
             manifest,
@@ -95,6 +110,7 @@ def restore_backup(
             zero_holes=not new_volume,
             progress=progress,
             window_blocks=window_blocks,
+            settled=behind.settled,
         )
         volume.flush()
     log.info("backup restored backup_id=%s target=%s size=%d", manifest.backup_id, target, total)
@@ -128,14 +144,17 @@ def read_backup(
     zero_holes: bool,
     progress: Callable[[int, int], None],
     window_blocks: int | None = None,
+    settled: Callable[[int], None] | None = None,
 ) -> None:
     """Restore the backup in `manifest` into `sink`: every block verified, holes
-    passed to `sink.zero` when `zero_holes`."""
+    passed to `sink.zero` when `zero_holes`. `settled(end)` is called, in
+    increasing order, once every write to the sink below `end` has returned."""
     window = window_blocks or max(1, _WINDOW_BYTES // manifest.block_size)
     total = manifest.volume_size
     with ThreadPoolExecutor(settings.threads, thread_name_prefix="ashbox-restore") as pool:
         restore = _Restore(settings, manifest, sink)
         in_flight: set[Future[int]] = set()
+        windows: deque[tuple[int, list[Future[int]]]] = deque()  # (end offset, its tasks)
         done = 0
 
         def submit(task: Callable[[], int]) -> None:
@@ -144,7 +163,15 @@ def read_backup(
                 finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 done += sum(f.result() for f in finished)
                 progress(done, total)
-            in_flight.add(pool.submit(task))
+            future = pool.submit(task)
+            in_flight.add(future)
+            windows[-1][1].append(future)
+
+        def settle() -> None:
+            while windows and all(f.done() for f in windows[0][1]):
+                end = windows.popleft()[0]
+                if settled is not None:
+                    settled(end)
 
         def drain() -> None:
             nonlocal in_flight, done
@@ -155,6 +182,7 @@ def read_backup(
         try:
             for start in range(0, manifest.block_count, window):
                 blocks = range(start, min(start + window, manifest.block_count))
+                windows.append((min(blocks.stop * manifest.block_size, total), []))
                 done += restore.holes(blocks, zero=zero_holes)
                 plan = restore.plan(blocks)
                 for one in plan.ranges:
@@ -164,7 +192,9 @@ def read_backup(
                     for blob_id, indices in plan.deltas.items():
                         submit(partial(restore.rebuild, blob_id, indices, plan))
                     drain()
+                settle()
             drain()
+            settle()
         except BaseException:
             for future in in_flight:
                 future.cancel()
@@ -184,6 +214,41 @@ class _VolumeSink:
 
     def zero(self, offset: int, length: int) -> None:
         self.zero_at(offset, length)
+
+
+class _WriteBehind:
+    """Sends a volume's settled bytes to the disk and then out of the page cache,
+    a step behind the restore. Only hints: fsync still makes the restore durable."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._dropped = 0  # bytes before this are written back and dropped
+        self._started = 0  # bytes before this have had their write-back started
+        self._working = _sync_file_range is not None
+
+    def settled(self, end: int) -> None:
+        if not self._working or end - self._started < _WRITE_BEHIND_BYTES:
+            return
+        try:
+            if self._started > self._dropped:
+                _sync_range(
+                    self._fd,
+                    self._dropped,
+                    self._started - self._dropped,
+                    _SYNC_WAIT_BEFORE | _SYNC_WRITE | _SYNC_WAIT_AFTER,
+                )
+                os.posix_fadvise(
+                    self._fd,
+                    self._dropped,
+                    self._started - self._dropped,
+                    os.POSIX_FADV_DONTNEED,
+                )
+            _sync_range(self._fd, self._started, end - self._started, _SYNC_WRITE)
+        except OSError as e:  # a volume that cannot take the hints is written all the same
+            log.debug("write-behind stopped: %s", e)
+            self._working = False
+            return
+        self._dropped, self._started = self._started, end
 
 
 @dataclass(slots=True)
@@ -371,3 +436,25 @@ class _Restore:
 
     def _offset(self, plan: _Plan, blob_id: bytes) -> int:
         return plan.first_user.get(blob_id, 0) * self.manifest.block_size
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        func = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    sync_file_range: Callable[[int, int, int, int], int] = func
+    return sync_file_range
+
+
+_sync_file_range = _load_sync_file_range()
+
+
+def _sync_range(fd: int, offset: int, length: int, flags: int) -> None:
+    if _sync_file_range is None:
+        raise OSError(errno.ENOSYS, "sync_file_range is not available")
+    if _sync_file_range(fd, offset, length, flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
