@@ -41,14 +41,16 @@ _NO_ID = bytes(ID_SIZE)
 class Manifest:
     """One backup. `entries` holds `block_count` records of ENTRY_SIZE bytes:
     a type byte, a blob id and a page table id (zeros for a hole; a zero page
-    table id means the block has none)."""
+    table id means the block has none). It is kept as given (the writer's
+    buffer, or a view of the decoded manifest), never copied: for a large
+    volume it is most of the manifest's memory."""
 
     backup_id: str
     parent_id: str | None
     volume_size: int
     block_size: int
     created_at: datetime
-    entries: bytes
+    entries: bytes | bytearray | memoryview
     metadata: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -60,12 +62,12 @@ class Manifest:
         start = index * ENTRY_SIZE
         if self.entries[start] == ENTRY_HOLE:
             return None
-        return self.entries[start + 1 : start + 1 + ID_SIZE]
+        return bytes(self.entries[start + 1 : start + 1 + ID_SIZE])
 
     def page_table_id(self, index: int) -> bytes | None:
         """Blob id of the page table of block `index`; None for a hole or none."""
         start = index * ENTRY_SIZE + 1 + ID_SIZE
-        table_id = self.entries[start : start + ID_SIZE]
+        table_id = bytes(self.entries[start : start + ID_SIZE])
         return None if table_id == _NO_ID else table_id
 
     def blocks(self) -> Iterator[tuple[int, bytes | None]]:
@@ -75,7 +77,7 @@ class Manifest:
             if entries[start] == ENTRY_HOLE:
                 yield index, None
             else:
-                yield index, entries[start + 1 : start + 1 + ID_SIZE]
+                yield index, bytes(entries[start + 1 : start + 1 + ID_SIZE])
 
     def blob_ids(self) -> set[bytes]:
         """Every blob the manifest names: blocks and their page tables (a delta's
@@ -90,7 +92,9 @@ class Manifest:
         return min(self.block_size, self.volume_size - index * self.block_size)
 
     def encode(self, *, level: int = 3) -> bytes:
-        body = bytearray(
+        """The stored bytes. The body is hashed and compressed in parts, so the
+        entries are never copied into it."""
+        head = bytearray(
             _FIXED.pack(
                 self.volume_size,
                 self.block_size,
@@ -98,16 +102,24 @@ class Manifest:
                 _to_micros(self.created_at),
             )
         )
-        _put_str(body, self.backup_id, _U16)
-        _put_str(body, self.parent_id or "", _U16)
-        body += _U32.pack(len(self.metadata))
+        _put_str(head, self.backup_id, _U16)
+        _put_str(head, self.parent_id or "", _U16)
+        head += _U32.pack(len(self.metadata))
         for key in sorted(self.metadata):
-            _put_str(body, key, _U16)
-            _put_str(body, self.metadata[key], _U32)
-        body += self.entries
-        body += blake3.blake3(body).digest()
-        compressed = zstandard.ZstdCompressor(level=level, write_content_size=True).compress(body)
-        return _HEADER.pack(MAGIC, VERSION, FLAG_ZSTD, 0) + compressed
+            _put_str(head, key, _U16)
+            _put_str(head, self.metadata[key], _U32)
+        checksum = blake3.blake3(head)
+        checksum.update(self.entries)
+        digest = checksum.digest()
+        size = len(head) + len(self.entries) + len(digest)
+        compressor = zstandard.ZstdCompressor(level=level, write_content_size=True).compressobj(
+            size=size
+        )
+        parts = [_HEADER.pack(MAGIC, VERSION, FLAG_ZSTD, 0)]
+        for part in (head, self.entries, digest):
+            parts.append(compressor.compress(part))
+        parts.append(compressor.flush())
+        return b"".join(parts)
 
     @classmethod
     def decode(cls, data: bytes) -> Manifest:
@@ -121,15 +133,15 @@ class Manifest:
             raise CorruptManifest(f"Manifest version {version} is not supported.")
         if flags & ~FLAG_ZSTD or reserved:
             raise CorruptManifest(f"Manifest has unsupported flags {flags:#04x}.")
-        body = data[_HEADER.size :]
+        body = memoryview(data)[_HEADER.size :]
         if flags & FLAG_ZSTD:
-            body = _decompress(body)
+            body = memoryview(_decompress(body))
         if len(body) < _CHECKSUM_SIZE or (
             blake3.blake3(body[:-_CHECKSUM_SIZE]).digest() != body[-_CHECKSUM_SIZE:]
         ):
             raise CorruptManifest("Manifest checksum does not match its content.")
         try:
-            return _parse_body(memoryview(body)[:-_CHECKSUM_SIZE])
+            return _parse_body(body[:-_CHECKSUM_SIZE])
         except (struct.error, UnicodeDecodeError, ValueError, OverflowError) as e:
             raise CorruptManifest(f"Manifest is malformed: {e}") from e
 
@@ -170,7 +182,7 @@ def _parse_body(body: memoryview) -> Manifest:
         raise CorruptManifest(
             f"Manifest has {block_count} blocks of {block_size} for {volume_size} bytes."
         )
-    entries = bytes(body[pos:])
+    entries = body[pos:]
     if len(entries) != block_count * ENTRY_SIZE:
         raise CorruptManifest(f"Manifest entries take {len(entries)} bytes, not {block_count}.")
     for start in range(0, len(entries), ENTRY_SIZE):
@@ -190,7 +202,7 @@ def _parse_body(body: memoryview) -> Manifest:
     )
 
 
-def _decompress(body: bytes) -> bytes:
+def _decompress(body: memoryview) -> bytes:
     try:
         declared = zstandard.frame_content_size(body)
         decompressor = zstandard.ZstdDecompressor().decompressobj()

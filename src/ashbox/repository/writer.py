@@ -119,7 +119,7 @@ def write_backup(
             volume_size=volume.size,
             block_size=settings.block_size,
             created_at=datetime.now(UTC),
-            entries=bytes(run.entries),
+            entries=run.entries,
             metadata=dict(metadata),
         )
     encoded = manifest.encode()
