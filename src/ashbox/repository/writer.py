@@ -401,8 +401,11 @@ class _Run:
                 candidates[block.index] = (parent_id, parent_table, block.table)
         if not candidates:
             return {}
-        chains = self._chains([c[0] for c in candidates.values()])
-        tables = self._fetch_tables([c[1] for c in candidates.values()])
+        parents = [c[0] for c in candidates.values()]
+        parent_tables = [c[1] for c in candidates.values()]
+        found = s.index.locate(s.container, sorted({*parents, *parent_tables}))
+        chains = self._chains(parents, found)
+        tables = self._fetch_tables(parent_tables, found)
         plans: dict[int, list[int]] = {}
         for index, (parent_id, parent_table, table) in candidates.items():
             chain = chains.get(parent_id)
@@ -418,12 +421,20 @@ class _Run:
         kept = s.index.reuse(s.container, self.backup_id, sorted(needed))
         return {i: p for i, p in plans.items() if set(chains[candidates[i][0]]) <= kept}
 
-    def _chains(self, blob_ids: list[bytes]) -> dict[bytes, list[bytes]]:
+    def _chains(
+        self, blob_ids: list[bytes], located: Mapping[bytes, BlobLocation] | None = None
+    ) -> dict[bytes, list[bytes]]:
         """For each indexed blob, itself and its bases down to a whole blob (at
-        most MAX_DEPTH + 2 long, longer chains are cut there)."""
+        most MAX_DEPTH + 2 long, longer chains are cut there). `located`: blobs
+        already located by the caller, not asked again."""
         s = self.settings
-        found: dict[bytes, BlobLocation] = {}
-        todo = set(blob_ids)
+        found: dict[bytes, BlobLocation] = dict(located or {})
+        todo = {b for b in blob_ids if b not in found}
+        todo |= {
+            loc.base_id
+            for loc in found.values()
+            if loc.base_id is not None and loc.base_id not in found
+        }
         for _ in range(MAX_DEPTH + 2):
             if not todo:
                 break
@@ -461,12 +472,13 @@ class _Run:
                 "blob is no longer stored."
             )
 
-    def _fetch_tables(self, table_ids: list[bytes]) -> dict[bytes, bytes]:
-        """The parent's page tables that can be read, by id."""
+    def _fetch_tables(
+        self, table_ids: list[bytes], found: Mapping[bytes, BlobLocation]
+    ) -> dict[bytes, bytes]:
+        """The parent's page tables that can be read (located in `found`), by id."""
         s = self.settings
-        found = s.index.locate(s.container, sorted(set(table_ids)))
         by_pack: dict[str, list[BlobLocation]] = {}
-        for loc in found.values():
+        for loc in (found[t] for t in set(table_ids) if t in found):
             by_pack.setdefault(loc.pack_id, []).append(loc)
         tables: dict[bytes, bytes] = {}
         for pack_id, locations in by_pack.items():
