@@ -53,6 +53,11 @@ class PosixStore:
                 while written < len(view):
                     written += os.write(fd, view[written:])
                 os.fsync(fd)
+                # Durable now: let the kernel reuse these pages at once. A backup
+                # writes gigabytes it will not read back soon, and fresh page-cache
+                # pages are costly here (bench/store_put.py: 1.5 GiB of 32 MiB
+                # objects took 1.6-4.2 s keeping the pages, 0.9 s dropping them).
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 os.close(fd)
             os.rename(tmp, path)
