@@ -12,8 +12,9 @@ Stages, overlapped on bounded batches of blocks:
 
 A block not in the repository whose offset holds a block of the same length
 in the parent backup is stored as a page delta against it (docs/format.md,
-"Delta") when few of its pages changed and the parent's delta chain is short;
-the backup then references the whole chain, so a base lives as long as any
+"Delta") when few of its pages changed and the parent's delta chain is short
+(the choice and the chains: delta_bases.py); the backup then references the
+whole chain, so a base lives as long as any
 backup that needs it. Page tables go to packs of their own, so the next
 backup reads them in a few ranged gets.
 
@@ -34,17 +35,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ashbox.errors import CorruptData, InvalidVolume, ObjectNotFound
+from ashbox.errors import InvalidVolume
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.crypto import seal_manifest
 from ashbox.repository.delta import (
-    FINGERPRINT_SIZE,
-    MAX_DEPTH,
     PageHasher,
-    changed_pages,
     encode_delta_blob,
 )
-from ashbox.repository.index import BlobLocation, Index
+from ashbox.repository.delta_bases import DeltaBases
+from ashbox.repository.index import Index
 from ashbox.repository.manifest import (
     ENTRY_SIZE,
     Manifest,
@@ -192,6 +191,7 @@ class _Run:
     _free: list[bytearray] = field(init=False)
     _zeros: bytes = field(init=False)
     _hasher: PageHasher = field(init=False)
+    _bases: DeltaBases = field(init=False)
     _pending_ids: set[bytes] = field(default_factory=set)
     _pack: PackBuilder = field(init=False)
     _tables: PackBuilder = field(init=False)
@@ -210,6 +210,13 @@ class _Run:
         self._zeros = bytes(s.block_size)
         self._free = []
         self._hasher = PageHasher(s.codec.blob_id(b"ashbox page fingerprints"))
+        self._bases = DeltaBases(
+            store=s.store,
+            container=s.container,
+            index=s.index,
+            codec=s.codec,
+            backup_id=self.backup_id,
+        )
         self._pack = PackBuilder(s.codec.cipher, buffer=bytearray(s.pack_size))
         self._tables = PackBuilder(s.codec.cipher)
         self._cpu = ThreadPoolExecutor(s.threads, thread_name_prefix="ashbox-backup")
@@ -353,7 +360,7 @@ class _Run:
         self._drop_cache(batch.end)
         stored = s.index.reuse(s.container, self.backup_id, list(dict.fromkeys(asked)))
         reused = [b.blob_id for b in batch.blocks if b.blob_id in stored]
-        self._reference_chains(reused)
+        self._bases.reference_chains(reused)
         new = []
         for block in batch.blocks:
             blob_id = block.blob_id
@@ -393,117 +400,12 @@ class _Run:
     def _plan_deltas(self, new: list[_Block]) -> dict[int, list[int]]:
         """For the new blocks whose parent block can be a base: the pages to
         store, by block index. The bases' chains are referenced for the backup."""
-        s = self.settings
         candidates: dict[int, tuple[bytes, bytes, bytes]] = {}
         for block in new:
             parent_id, parent_table = self._parent_block(block.index, block.length)
             if parent_id is not None and parent_table is not None and block.table is not None:
                 candidates[block.index] = (parent_id, parent_table, block.table)
-        if not candidates:
-            return {}
-        parents = [c[0] for c in candidates.values()]
-        parent_tables = [c[1] for c in candidates.values()]
-        found = s.index.locate(s.container, sorted({*parents, *parent_tables}))
-        chains = self._chains(parents, found)
-        tables = self._fetch_tables(parent_tables, found)
-        plans: dict[int, list[int]] = {}
-        for index, (parent_id, parent_table, table) in candidates.items():
-            chain = chains.get(parent_id)
-            base_table = tables.get(parent_table)
-            if chain is None or len(chain) > MAX_DEPTH or base_table is None:
-                continue
-            if len(base_table) != len(table):
-                continue
-            pages = changed_pages(table, base_table)
-            if 2 * len(pages) <= len(table) // FINGERPRINT_SIZE:
-                plans[index] = pages
-        needed = {b for i in plans for b in chains[candidates[i][0]]}
-        kept = s.index.reuse(s.container, self.backup_id, sorted(needed))
-        return {i: p for i, p in plans.items() if set(chains[candidates[i][0]]) <= kept}
-
-    def _chains(
-        self, blob_ids: list[bytes], located: Mapping[bytes, BlobLocation] | None = None
-    ) -> dict[bytes, list[bytes]]:
-        """For each indexed blob, itself and its bases down to a whole blob (at
-        most MAX_DEPTH + 2 long, longer chains are cut there). `located`: blobs
-        already located by the caller, not asked again."""
-        s = self.settings
-        found: dict[bytes, BlobLocation] = dict(located or {})
-        todo = {b for b in blob_ids if b not in found}
-        todo |= {
-            loc.base_id
-            for loc in found.values()
-            if loc.base_id is not None and loc.base_id not in found
-        }
-        for _ in range(MAX_DEPTH + 2):
-            if not todo:
-                break
-            found.update(s.index.locate(s.container, sorted(todo)))
-            todo = {
-                loc.base_id
-                for loc in found.values()
-                if loc.base_id is not None and loc.base_id not in found
-            }
-        chains: dict[bytes, list[bytes]] = {}
-        for blob_id in blob_ids:
-            chain: list[bytes] = []
-            current: bytes | None = blob_id
-            while current is not None and current in found and len(chain) <= MAX_DEPTH + 1:
-                chain.append(current)
-                current = found[current].base_id
-            if current is None:
-                chains[blob_id] = chain
-            elif current not in found and chain:
-                chains[blob_id] = [*chain, current]  # a missing base: caught by reuse
-        return chains
-
-    def _reference_chains(self, reused: list[bytes]) -> None:
-        """Reference for the backup the bases of the reused blobs that are deltas."""
-        ids = list(dict.fromkeys(reused))
-        chains = self._chains(ids) if ids else {}
-        bases = {b for chain in chains.values() for b in chain[1:]}
-        if not bases:
-            return
-        s = self.settings
-        kept = s.index.reuse(s.container, self.backup_id, sorted(bases))
-        if missing := bases - kept:
-            raise CorruptData(
-                f"Backup {self.backup_id}: delta base blob {min(missing).hex()} of a reused "
-                "blob is no longer stored."
-            )
-
-    def _fetch_tables(
-        self, table_ids: list[bytes], found: Mapping[bytes, BlobLocation]
-    ) -> dict[bytes, bytes]:
-        """The parent's page tables that can be read (located in `found`), by id."""
-        s = self.settings
-        by_pack: dict[str, list[BlobLocation]] = {}
-        for loc in (found[t] for t in set(table_ids) if t in found):
-            by_pack.setdefault(loc.pack_id, []).append(loc)
-        tables: dict[bytes, bytes] = {}
-        for pack_id, locations in by_pack.items():
-            start = min(loc.offset for loc in locations)
-            end = max(loc.offset + loc.length for loc in locations)
-            try:
-                data = s.store.get(pack_key(s.container, pack_id), start, end - start)
-            except ObjectNotFound:
-                continue
-            view = memoryview(data)
-            for loc in locations:
-                payload = view[loc.offset - start : loc.offset - start + loc.length]
-                if loc.base_id is None and len(payload) == loc.length:
-                    try:
-                        tables[loc.blob_id] = s.codec.decode(
-                            loc.blob_id, payload, loc.flags, loc.raw_length
-                        )
-                    except CorruptData:
-                        log.warning(
-                            "page table unreadable backup_id=%s blob_id=%s pack_id=%s",
-                            self.backup_id,
-                            loc.blob_id.hex(),
-                            pack_id,
-                        )
-        return tables
+        return self._bases.plan(candidates)
 
     def _append(self, batch: _Batch) -> None:
         """Put the new blobs of a batch into packs, in order; free the buffers."""
