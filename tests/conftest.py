@@ -22,18 +22,13 @@ from typing import Any
 import pytest
 
 from ashbox.db.engine import Database
+from tests.needs import unavailable
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +40,7 @@ def postgres_server() -> Iterator[str]:
         return
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
-        _missing("no initdb found under /usr/lib/postgresql (make test installs it)")
+        unavailable("PostgreSQL: no initdb found under /usr/lib/postgresql (make test installs it)")
     bindir = Path(found[-1]).parent
     # Not under pytest's tmp dir: that one is private to root, and the server runs as postgres.
     root = Path(tempfile.mkdtemp(prefix="ashbox-pg-"))

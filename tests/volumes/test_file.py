@@ -18,6 +18,7 @@ from ashbox.volumes import (
     probe_size,
     remove_volume_file,
 )
+from tests.needs import unavailable
 
 MiB = 1 << 20
 
@@ -191,14 +192,14 @@ def loop_device(tmp_path: Path) -> Iterator[Path]:
     """A real block device: a loop device over a sparse file, detached afterwards."""
     losetup = shutil.which("losetup")
     if losetup is None or os.geteuid() != 0:
-        pytest.skip("block device tests need root and losetup")
+        unavailable("block device tests need root and losetup")
     image = tmp_path / "backing.img"
     image.write_bytes(b"\xaa" * (4 * MiB))
     found = subprocess.run(
         [losetup, "--find", "--show", str(image)], capture_output=True, text=True, check=False
     )
     if found.returncode != 0:
-        pytest.skip(f"no loop device available: {found.stderr.strip()}")
+        unavailable(f"no loop device available: {found.stderr.strip()}")
     device = Path(found.stdout.strip())
     try:
         yield device
