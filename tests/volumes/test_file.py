@@ -12,12 +12,14 @@ import pytest
 
 from ashbox.errors import InvalidInput, InvalidVolume
 from ashbox.volumes import (
+    aligned_buffer,
     create_volume_file,
     open_for_read,
     open_for_write,
     probe_size,
     remove_volume_file,
 )
+from ashbox.volumes.file import cached_pages
 from tests.needs import unavailable
 
 MiB = 1 << 20
@@ -104,28 +106,71 @@ def test_data_at_the_end_of_a_file_is_its_last_extent(tmp_path: Path) -> None:
         assert list(r.data_extents()) == [(8 * MiB, 100)]
 
 
-def test_readinto_reads_a_range_and_is_short_only_at_the_end(tmp_path: Path) -> None:
+def test_read_fills_a_range_and_is_short_only_at_the_end(tmp_path: Path) -> None:
     path = tmp_path / "vol"
     data = os.urandom(MiB + 10)
     path.write_bytes(data)
-    buf = bytearray(4096)
+    buf = aligned_buffer(MiB)
     with open_for_read(path) as r:
-        assert r.readinto(memoryview(buf), 8192) == 4096
-        assert buf == data[8192 : 8192 + 4096]
-        assert r.readinto(memoryview(buf), MiB) == 10
+        assert r.read(buf, 8192, 4096) == 4096
+        assert buf[:4096] == data[8192 : 8192 + 4096]
+        assert r.read(buf, MiB, MiB) == 10
         assert buf[:10] == data[MiB:]
-        assert r.readinto(memoryview(buf), MiB + 10) == 0
+        assert r.read(buf, MiB + 10, 4096) == 0
+        assert r.read(buf, 100, 5000) == 5000  # unaligned: through the cache
+        assert buf[:5000] == data[100:5100]
 
 
-def test_a_large_read_drops_the_cache_hint_without_changing_data(tmp_path: Path) -> None:
+def _cached(path: Path, offset: int, length: int) -> bool:
+    """Whether the page cache holds all of the range."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pages = cached_pages(fd, offset, length)
+    finally:
+        os.close(fd)
+    if pages is None:
+        pytest.skip("this kernel cannot tell what the page cache holds (cachestat, Linux 6.5)")
+    return pages * 4096 >= length
+
+
+def _drop_from_cache(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_reads_leave_the_page_cache_as_they_found_it(tmp_path: Path) -> None:
     path = tmp_path / "vol"
-    data = os.urandom(70 * MiB)
+    data = os.urandom(4 * MiB + 4096 + 10)
     path.write_bytes(data)
-    buf = bytearray(MiB)
+    _drop_from_cache(path)
+    with path.open("rb") as f:  # the volume's user reads block 1
+        f.seek(MiB)
+        f.read(MiB)
+    assert _cached(path, MiB, MiB) and not _cached(path, 0, 4096)
+    buf = aligned_buffer(MiB)
     with open_for_read(path) as r:
-        for off in range(0, len(data), MiB):
-            assert r.readinto(memoryview(buf), off) == MiB
-            assert buf == data[off : off + MiB]
+        for offset in range(0, len(data), MiB):
+            n = r.read(buf, offset, MiB)
+            assert buf[:n] == data[offset : offset + MiB]
+    assert _cached(path, MiB, MiB), "a cached block was dropped"
+    for offset in (0, 2 * MiB, 3 * MiB, 4 * MiB):
+        assert not _cached(path, offset, 4096), f"the block at {offset} stayed in the cache"
+
+
+def test_a_range_read_through_the_cache_is_dropped_unless_it_was_cached(tmp_path: Path) -> None:
+    path = tmp_path / "vol"
+    data = os.urandom(2 * MiB)
+    path.write_bytes(data)
+    _drop_from_cache(path)
+    buf = aligned_buffer(MiB)
+    with open_for_read(path) as r:
+        assert r.read(buf, 512, 8192) == 8192  # unaligned: O_DIRECT cannot read it
+        assert buf[:8192] == data[512 : 512 + 8192]
+    assert not _cached(path, 4096, 4096)
 
 
 def test_writes_land_at_their_offsets(tmp_path: Path) -> None:
@@ -216,9 +261,9 @@ def test_a_block_device_is_one_extent_and_can_be_written_and_zeroed(loop_device:
         w.write(b"hello", MiB)
         w.zero(2 * MiB, MiB)
         w.flush()
-    buf = bytearray(4 * MiB)
+    buf = aligned_buffer(4 * MiB)
     with open_for_read(loop_device) as r:
-        assert r.readinto(memoryview(buf), 0) == 4 * MiB
+        assert r.read(buf, 0, 4 * MiB) == 4 * MiB
     assert buf[MiB : MiB + 5] == b"hello"
     assert buf[2 * MiB : 3 * MiB] == bytes(MiB)
     assert buf[3 * MiB :] == b"\xaa" * MiB

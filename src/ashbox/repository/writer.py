@@ -3,9 +3,10 @@
 Implements DESIGN.md §4 and the write order of docs/format.md, "Write order".
 Stages, overlapped on bounded batches of blocks:
 
-    read into reused buffers, hash and page table (thread pool; read ranges
-    leave the page cache) → `index.reuse` (caller thread) → for a changed
-    block, the parent's page table (caller thread) → delta or whole,
+    read into reused buffers, hash and page table (thread pool; reads leave
+    the page cache as they found it: volumes/file.py) → `index.reuse`
+    (caller thread) → for a changed block, the parent's page table (caller
+    thread) → delta or whole,
     compressed (thread pool) → copied once into a reused pack buffer (caller
     thread) → upload (upload pool) → `index.commit_pack` (caller thread)
     → ... → manifest put
@@ -27,7 +28,7 @@ that runs the backup.
 from __future__ import annotations
 
 import logging
-import os
+import mmap
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,12 +54,11 @@ from ashbox.repository.manifest import (
 )
 from ashbox.repository.pack import PackBuilder, SealedPack, pack_key
 from ashbox.storage.base import Store
-from ashbox.volumes.file import VolumeReader, open_for_read
+from ashbox.volumes.file import VolumeReader, aligned_buffer, open_for_read
 
 log = logging.getLogger(__name__)
 
 _BATCH_BYTES = 8 << 20
-_DROP_CACHE_BYTES = 64 << 20
 _UPLOAD_BYTES = 32 << 20  # of sealed packs in flight, beside the one being filled
 
 
@@ -155,7 +155,7 @@ class _Digest:
 @dataclass(slots=True)
 class _Block:
     index: int
-    buf: bytearray
+    buf: mmap.mmap
     length: int
     digest: Future[_Digest]
     blob_id: bytes | None = None
@@ -188,8 +188,8 @@ class _Run:
     entries: bytearray = field(init=False)
     _cpu: ThreadPoolExecutor = field(init=False)
     _io: ThreadPoolExecutor = field(init=False)
-    _free: list[bytearray] = field(init=False)
-    _zeros: bytes = field(init=False)
+    _free: list[mmap.mmap] = field(init=False)
+    _zero_ids: dict[int, bytes] = field(init=False)  # block length → id of that many zeros
     _hasher: PageHasher = field(init=False)
     _bases: DeltaBases = field(init=False)
     _pending_ids: set[bytes] = field(default_factory=set)
@@ -201,14 +201,15 @@ class _Run:
     _delta_blobs: int = 0
     _stored_bytes: int = 0
     _packs: int = 0
-    _uncached_to: int = 0
     _pack_buffers: list[bytearray] = field(default_factory=list)  # free, of pack_size bytes
 
     def __post_init__(self) -> None:
         s = self.settings
         self.entries = bytearray(block_count_for(self.volume.size, s.block_size) * ENTRY_SIZE)
-        self._zeros = bytes(s.block_size)
         self._free = []
+        self._zero_ids = {
+            n: s.codec.blob_id(bytes(n)) for n in {s.block_size, self.volume.size % s.block_size}
+        }
         self._hasher = PageHasher(s.codec.blob_id(b"ashbox page fingerprints"))
         self._bases = DeltaBases(
             store=s.store,
@@ -299,7 +300,7 @@ class _Run:
         size = self.volume.size
         blocks = []
         for index in indices:
-            buf = self._free.pop() if self._free else bytearray(bs)
+            buf = self._free.pop() if self._free else aligned_buffer(bs)
             offset = index * bs
             length = min(bs, size - offset)
             parent_id, parent_table = self._parent_block(index, length)
@@ -308,34 +309,20 @@ class _Run:
             blocks.append(_Block(index, buf, length, digest))
         return _Batch(blocks, min(size, (indices[-1] + 1) * bs))
 
-    def _digest(self, buf: bytearray, offset: int, length: int, parent_id: bytes | None) -> _Digest:
-        """Read a block and hash it; its page table too unless it is `parent_id`."""
-        codec = self.settings.codec
+    def _digest(self, buf: mmap.mmap, offset: int, length: int, parent_id: bytes | None) -> _Digest:
+        """Read a block and hash it; its page table too unless it is `parent_id`.
+        A block of zeros is a hole: it is known by its id, which costs less than
+        comparing it with zeros."""
+        if self.volume.read(buf, offset, length) != length:
+            raise InvalidVolume(f"{self.volume.path} shrank while backup {self.backup_id} ran")
         view = memoryview(buf)[:length]
-        done = 0
-        while done < length:
-            n = os.preadv(self.volume.fd, [view[done:]], offset + done)
-            if n == 0:
-                raise InvalidVolume(f"{self.volume.path} shrank while backup {self.backup_id} ran")
-            done += n
-        if buf == self._zeros if length == len(buf) else view.tobytes() == self._zeros[:length]:
-            return _Digest(None)
-        blob_id = codec.blob_id(view)
+        blob_id = self.settings.codec.blob_id(view)
         if blob_id == parent_id:
             return _Digest(blob_id)
+        if blob_id == self._zero_ids.get(length):
+            return _Digest(None)
         table = self._hasher.table(view)
-        return _Digest(blob_id, table, codec.blob_id(table))
-
-    def _drop_cache(self, end: int) -> None:
-        """Tell the kernel that the volume's bytes before `end` were read, so a
-        backup does not fill the page cache with them."""
-        if end - self._uncached_to < _DROP_CACHE_BYTES and end < self.volume.size:
-            return
-        start, self._uncached_to = self._uncached_to, end
-        try:
-            os.posix_fadvise(self.volume.fd, start, end - start, os.POSIX_FADV_DONTNEED)
-        except OSError as e:  # only a hint: the backup is the same without it
-            log.debug("posix_fadvise failed backup_id=%s: %s", self.backup_id, e)
+        return _Digest(blob_id, table, self.settings.codec.blob_id(table))
 
     def _classify(self, batch: _Batch) -> _Batch:
         """Name each block; reference the blobs already stored (with their delta
@@ -357,7 +344,6 @@ class _Run:
             for blob_id in (block.blob_id, block.table_id):
                 if blob_id is not None and blob_id not in self._pending_ids:
                     asked.append(blob_id)
-        self._drop_cache(batch.end)
         stored = s.index.reuse(s.container, self.backup_id, list(dict.fromkeys(asked)))
         reused = [b.blob_id for b in batch.blocks if b.blob_id in stored]
         self._bases.reference_chains(reused)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ashbox.volumes.file import (
     VolumeReader,
     VolumeWriter,
+    aligned_buffer,
     create_volume_file,
     open_for_read,
     open_for_write,
@@ -18,6 +19,7 @@ from ashbox.volumes.file import (
 __all__ = [
     "VolumeReader",
     "VolumeWriter",
+    "aligned_buffer",
     "create_volume_file",
     "open_for_read",
     "open_for_write",

@@ -3,7 +3,16 @@
 A volume is read in data extents (SEEK_DATA/SEEK_HOLE), so the holes of a
 sparse image are never read, and written with pwrite; zeroed ranges are
 punched out (fallocate PUNCH_HOLE) where the filesystem or device allows.
-Reads hint the kernel (posix_fadvise) not to keep the image in the page cache.
+
+Reads leave the page cache as they found it: a range wholly cached (the
+volume of a running VM, an image just written) is copied from the cache, any
+other range is read with O_DIRECT into the caller's aligned buffer, so a
+backup neither evicts what the host uses nor fills the cache with what it
+will not read again (and pays no page-cache set-up for it). The kernel says
+what is cached without side effects (cachestat, Linux 6.5; a read with
+RWF_NOWAIT would start readahead). Where O_DIRECT is refused, the range is
+read through the cache and, unless it was cached, dropped from it
+(posix_fadvise DONTNEED).
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import mmap
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -22,7 +32,7 @@ from ashbox.errors import InvalidVolume
 _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
 _ZERO_CHUNK = 1 << 20
-_DROP_CACHE_EVERY = 64 << 20
+DIRECT_ALIGNMENT = 4096  # offsets, lengths and buffer addresses of O_DIRECT reads
 
 
 def create_volume_file(path: Path, size: int) -> None:
@@ -56,21 +66,27 @@ def remove_volume_file(path: Path) -> None:
         return
 
 
+def aligned_buffer(size: int) -> mmap.mmap:
+    """A zeroed, writable buffer at a page boundary, as `VolumeReader.read` needs."""
+    return mmap.mmap(-1, size)
+
+
 class VolumeReader:
-    """A volume open for reading. Use as a context manager."""
+    """A volume open for reading. Use as a context manager; `read` may be called
+    from several threads at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle = _open(path, os.O_RDONLY)
         self.fd = self._handle.fd
+        self._direct: _Fd | None = None
         try:
             self.size = _size(self.fd, path)
             self._regular = stat.S_ISREG(os.fstat(self.fd).st_mode)
-            _fadvise(self.fd, 0, 0, "POSIX_FADV_SEQUENTIAL")
+            self._direct = _open_direct(path)
         except BaseException:
             self._handle.close()
             raise
-        self._uncached_to = 0
 
     def data_extents(self) -> Iterator[tuple[int, int]]:
         """(offset, length) of the ranges that may hold data, in order. Holes are
@@ -96,22 +112,42 @@ class VolumeReader:
             yield start, end - start
             pos = end
 
-    def readinto(self, buf: memoryview, offset: int) -> int:
-        """Fill `buf` from `offset`; return the bytes read (short only at the end)."""
+    def read(self, buf: mmap.mmap, offset: int, length: int) -> int:
+        """Fill buf[:length] from `offset`, leaving the page cache as it was (see
+        the module docstring); return the bytes read, short only at the end of
+        the volume. `buf` comes from `aligned_buffer` and, for O_DIRECT, holds
+        `length` rounded up to DIRECT_ALIGNMENT."""
+        view = memoryview(buf)
+        length = max(0, min(length, self.size - offset))
+        cached = cached_pages(self.fd, offset, length)
+        if cached is not None and cached * mmap.PAGESIZE >= length:
+            return self._read_all(self.fd, view[:length], offset)
+        padded = -(-length // DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT
+        if self._direct is not None and offset % DIRECT_ALIGNMENT == 0 and padded <= len(buf):
+            try:
+                return min(length, self._read_all(self._direct.fd, view[:padded], offset))
+            except OSError as e:
+                if e.errno != errno.EINVAL:
+                    raise
+                self._direct = None  # this file or device refuses it: buffered from now on
+        done = self._read_all(self.fd, view[:length], offset)
+        if cached == 0:
+            _fadvise(self.fd, offset, done, "POSIX_FADV_DONTNEED")
+        return done
+
+    @staticmethod
+    def _read_all(fd: int, view: memoryview, offset: int) -> int:
         done = 0
-        while done < len(buf):
-            n = os.preadv(self.fd, [buf[done:]], offset + done)
+        while done < len(view):
+            n = os.preadv(fd, [view[done:]], offset + done)
             if n == 0:
                 break
             done += n
-        if self._regular and offset + done - self._uncached_to >= _DROP_CACHE_EVERY:
-            _fadvise(
-                self.fd, self._uncached_to, offset + done - self._uncached_to, "POSIX_FADV_DONTNEED"
-            )
-            self._uncached_to = offset + done
         return done
 
     def close(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
         self._handle.close()
 
     def __enter__(self) -> VolumeReader:
@@ -241,6 +277,51 @@ def _open(path: Path, mode: int) -> _Fd:
     return handle
 
 
+class _CachestatRange(ctypes.Structure):
+    _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]
+
+
+class _Cachestat(ctypes.Structure):
+    _fields_ = [
+        ("nr_cache", ctypes.c_uint64),
+        ("nr_dirty", ctypes.c_uint64),
+        ("nr_writeback", ctypes.c_uint64),
+        ("nr_evicted", ctypes.c_uint64),
+        ("nr_recently_evicted", ctypes.c_uint64),
+    ]
+
+
+_SYS_CACHESTAT = 451  # the same number on every architecture
+
+
+def cached_pages(fd: int, offset: int, length: int) -> int | None:
+    """How many pages of [offset, offset+length) the page cache holds, or None
+    where the kernel cannot tell (before Linux 6.5)."""
+    global _cachestat_works
+    if not _cachestat_works or _libc is None:
+        return None
+    if length <= 0:
+        return 0
+    span = _CachestatRange(offset, length)
+    found = _Cachestat()
+    if _libc.syscall(_SYS_CACHESTAT, fd, ctypes.byref(span), ctypes.byref(found), 0) != 0:
+        if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):
+            _cachestat_works = False
+        return None
+    return int(found.nr_cache)
+
+
+def _open_direct(path: Path) -> _Fd | None:
+    """A second descriptor with O_DIRECT, or None where the filesystem refuses it."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return None
+    try:
+        return _Fd(os.open(path, os.O_RDONLY | os.O_CLOEXEC | flag))
+    except OSError:
+        return None
+
+
 def _size(fd: int, path: Path) -> int:
     st = os.fstat(fd)
     if stat.S_ISREG(st.st_mode):
@@ -263,12 +344,20 @@ def _fadvise(fd: int, offset: int, length: int, advice: str) -> None:
             raise
 
 
-def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
-    name = ctypes.util.find_library("c")
+def _load_libc() -> ctypes.CDLL | None:
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        func = libc.fallocate
-    except (OSError, AttributeError):
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    except OSError:
+        return None
+
+
+_libc = _load_libc()
+_cachestat_works = True
+
+
+def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
+    func = getattr(_libc, "fallocate", None)
+    if func is None:
         return None
     func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     func.restype = ctypes.c_int
