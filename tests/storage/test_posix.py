@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from ashbox.errors import InvalidInput, StoreError
 from ashbox.storage import PosixStore, open_store
+from ashbox.volumes.file import cached_pages
 
 
 def test_open_store_maps_a_file_url_to_a_posix_store(tmp_path: Path) -> None:
@@ -78,3 +80,33 @@ def test_a_store_root_that_cannot_be_created_is_a_store_error(tmp_path: Path) ->
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(StoreError, match="cannot create the store directory"):
         PosixStore(tmp_path / "file" / "store")
+
+
+@pytest.mark.parametrize("aligned", [True, False], ids=["page-aligned", "unaligned"])
+def test_a_large_object_reads_back_whole_and_leaves_the_page_cache(
+    tmp_path: Path, aligned: bool
+) -> None:
+    size = 3 * 1024 * 1024 + 123  # whole pages written directly, the tail through the cache
+    content = os.urandom(size)
+    if aligned:
+        buffer = mmap.mmap(-1, 4 * 1024 * 1024)
+        buffer[:size] = content
+        data: bytes | memoryview = memoryview(buffer)[:size]
+    else:
+        data = memoryview(bytearray(b"x" + content))[1:]
+    store = PosixStore(tmp_path)
+    store.put("c/data/pack", data)
+    assert store.get("c/data/pack") == content
+    assert store.get("c/data/pack", size - 200, 150) == content[-200:-50]
+    fd = os.open(tmp_path / "c" / "data" / "pack", os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # what get read back
+        store.put("c/data/pack2", data)
+    finally:
+        os.close(fd)
+    fd = os.open(tmp_path / "c" / "data" / "pack2", os.O_RDONLY)
+    try:
+        cached = cached_pages(fd, 0, size)
+    finally:
+        os.close(fd)
+    assert cached in (None, 0)

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import blake3
 import numpy as np
-import numpy.typing as npt
+import xxhash
 import zstandard
 
 from ashbox.errors import CorruptBlob
@@ -25,39 +24,23 @@ from ashbox.repository.blob import FLAG_DELTA, FLAG_ZSTD, BlobCodec
 PAGE_SIZE = 4096
 FINGERPRINT_SIZE = 8
 MAX_DEPTH = 3  # deltas on deltas: a restore reads at most MAX_DEPTH + 1 blobs per block
-_WORDS = PAGE_SIZE // 4
-_KEY_CONTEXT = "ashbox 2026 page fingerprint coefficients"
 
 
 class PageHasher:
-    """Page fingerprints: for each page, Σ kᵢ·wᵢ mod 2⁶⁴ over its 1024
-    little-endian 32-bit words wᵢ, with 64-bit coefficients kᵢ derived from
-    `seed` (a keyed multilinear hash). Thread-safe."""
+    """Page fingerprints: for each page, its XXH3-64 digest (8 bytes, big-endian)
+    with the seed read from `seed` (docs/format.md §4.1 says why this hash).
+    Thread-safe."""
 
     def __init__(self, seed: bytes) -> None:
-        stream = blake3.blake3(seed, derive_key_context=_KEY_CONTEXT).digest(length=_WORDS * 8)
-        self._coefficients = np.frombuffer(stream, dtype="<u8").astype(np.uint64)
+        self._seed = int.from_bytes(seed[:8], "little")
 
     def table(self, block: bytes | bytearray | memoryview) -> bytes:
         """The page table of a block: FINGERPRINT_SIZE bytes per page."""
         view = memoryview(block).cast("B")
-        full = len(view) // PAGE_SIZE
-        parts = []
-        if full:
-            words = np.frombuffer(view, dtype="<u4", count=full * _WORDS).reshape(full, _WORDS)
-            parts.append(self._sums(words))
-        if len(view) % PAGE_SIZE:
-            last = bytearray(PAGE_SIZE)
-            tail = view[full * PAGE_SIZE :]
-            last[: len(tail)] = tail
-            parts.append(self._sums(np.frombuffer(last, dtype="<u4").reshape(1, _WORDS)))
-        return b"".join(parts)
-
-    def _sums(self, words: npt.NDArray[np.uint32]) -> bytes:
-        products = words.astype(np.uint64)
-        products *= self._coefficients
-        sums: npt.NDArray[np.uint64] = products.sum(axis=1, dtype=np.uint64)
-        return sums.astype("<u8").tobytes()
+        digest, seed = xxhash.xxh3_64_digest, self._seed
+        return b"".join(
+            [digest(view[at : at + PAGE_SIZE], seed) for at in range(0, len(view), PAGE_SIZE)]
+        )
 
 
 def page_count(length: int) -> int:

@@ -8,6 +8,7 @@ layout: docs/format.md, "Pack" and "Encryption". Change both in one commit.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 
@@ -70,12 +71,14 @@ class PackBuilder:
     """Appends blobs to a pack in memory, then seals it with its trailer
     (encrypted with `cipher` in an encrypted repository)."""
 
-    def __init__(self, cipher: Cipher | None = None, *, buffer: bytearray | None = None) -> None:
+    def __init__(
+        self, cipher: Cipher | None = None, *, buffer: bytearray | mmap.mmap | None = None
+    ) -> None:
         """`buffer`: memory to build the pack in (its bytes are overwritten; it
         is never resized, a pack that outgrows it moves to a bigger one), so
         each blob is copied once and a caller can reuse the buffer after the
         sealed pack is uploaded."""
-        self._data = bytearray(HEADER_SIZE) if buffer is None else buffer
+        self._data: bytearray | mmap.mmap = bytearray(HEADER_SIZE) if buffer is None else buffer
         self._data[:HEADER_SIZE] = HEADER
         self._end = HEADER_SIZE
         self._entries: list[PackEntry] = []

@@ -201,7 +201,7 @@ class _Run:
     _delta_blobs: int = 0
     _stored_bytes: int = 0
     _packs: int = 0
-    _pack_buffers: list[bytearray] = field(default_factory=list)  # free, of pack_size bytes
+    _pack_buffers: list[mmap.mmap] = field(default_factory=list)  # free, of pack_size bytes
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -218,7 +218,7 @@ class _Run:
             codec=s.codec,
             backup_id=self.backup_id,
         )
-        self._pack = PackBuilder(s.codec.cipher, buffer=bytearray(s.pack_size))
+        self._pack = PackBuilder(s.codec.cipher, buffer=self._pack_buffer())
         self._tables = PackBuilder(s.codec.cipher)
         self._cpu = ThreadPoolExecutor(s.threads, thread_name_prefix="ashbox-backup")
         self._io = ThreadPoolExecutor(s.upload_threads, thread_name_prefix="ashbox-upload")
@@ -427,12 +427,20 @@ class _Run:
         if len(builder) and builder.size + len(payload) > s.pack_size:
             self._upload(builder.seal())
             if builder is self._pack:
-                buffer = self._pack_buffers.pop() if self._pack_buffers else bytearray(s.pack_size)
+                buffer = (
+                    self._pack_buffers.pop() if self._pack_buffers else aligned_buffer(s.pack_size)
+                )
                 builder = PackBuilder(s.codec.cipher, buffer=buffer)
             else:
                 builder = PackBuilder(s.codec.cipher)
         builder.add(blob_id, flags, payload, raw_length, base_id=base_id)
         return builder
+
+    def _pack_buffer(self) -> mmap.mmap:
+        """A free pack buffer: page-aligned, so the store can write it with O_DIRECT."""
+        if self._pack_buffers:
+            return self._pack_buffers.pop()
+        return aligned_buffer(self.settings.pack_size)
 
     def _upload(self, sealed: SealedPack) -> None:
         s = self.settings
@@ -456,7 +464,7 @@ class _Run:
         self._pending_ids.difference_update(e.blob_id for e in sealed.entries)
         self._stored_bytes += len(sealed.data)
         buffer = sealed.data.obj
-        if isinstance(buffer, bytearray) and len(buffer) == s.pack_size:
+        if isinstance(buffer, mmap.mmap):
             self._pack_buffers.append(buffer)
         self._packs += 1
         log.debug(
