@@ -111,3 +111,86 @@ def test_a_delta_whose_base_died_is_dropped_and_never_reused(db: Database) -> No
     assert index.locate(C, [delta]) == {}
     assert index.reuse(C, "b4", [delta]) == set()
     assert index.reuse(C, "b4", [other]) == {other}
+
+
+def _delta(blob: bytes, base: bytes, offset: int = 0) -> BlobLocation:
+    return BlobLocation(
+        blob_id=blob, pack_id="", offset=offset, length=10, raw_length=20, flags=1, base_id=base
+    )
+
+
+def test_reuse_and_commit_on_a_container_never_ensured_create_it(db: Database) -> None:
+    index = DbIndex(db)
+    assert index.reuse("fresh", "b1", [b"a" * 32]) == set()
+    index.begin_pack("other", "p1", "b1")
+    index.commit_pack("other", "p1", 100, [_loc(b"a" * 32)], "b1")
+    assert index.containers() == ["fresh", "other"]
+    assert index.reuse("other", "b2", [b"a" * 32]) == {b"a" * 32}
+
+
+def test_backups_racing_on_a_new_container_all_lock_it(db: Database) -> None:
+    index = DbIndex(db)
+    blob = b"x" * 32
+    errors: list[BaseException] = []
+
+    def backup(n: int) -> None:
+        try:
+            index.begin_pack("new", f"p{n}", f"b{n}")
+            index.commit_pack("new", f"p{n}", 100, [_loc(blob)], f"b{n}")
+            index.reuse("new", f"b{n}", [blob])
+        except Exception as e:  # reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=backup, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert index.containers() == ["new"]
+    assert set(index.references("new")) == {"b0", "b1", "b2", "b3"}
+
+
+def test_asking_for_no_blobs_finds_none(db: Database) -> None:
+    index = DbIndex(db)
+    assert index.reuse(C, "b1", []) == set()
+    assert index.locate(C, []) == {}
+    assert index.references(C) == {}
+
+
+def test_reusing_a_delta_references_its_whole_chain(db: Database) -> None:
+    index = DbIndex(db)
+    whole, d1, d2, d3, other = (bytes([i]) * 32 for i in range(5))
+    index.begin_pack(C, "p1", "b1")
+    chain = [_loc(whole), _delta(d1, whole, 10), _delta(d2, d1, 20), _delta(d3, d2, 30)]
+    index.commit_pack(C, "p1", 100, [*chain, _loc(other, 40)], "b1")
+    assert index.reuse(C, "b2", [d3, b"n" * 32]) == {d3}
+    assert index.reuse(C, "b3", [d1, other]) == {d1, other}
+    refs = index.references(C)
+    assert refs["b2"] == {whole, d1, d2, d3}
+    assert refs["b3"] == {whole, d1, other}
+    assert index.locate(C, [d3])[d3].base_id == d2
+
+
+def test_committing_a_delta_references_its_bases_in_earlier_packs(db: Database) -> None:
+    index = DbIndex(db)
+    whole, d1, d2 = (bytes([i]) * 32 for i in range(3))
+    index.begin_pack(C, "p1", "b1")
+    index.commit_pack(C, "p1", 100, [_loc(whole), _delta(d1, whole, 10)], "b1")
+    index.begin_pack(C, "p2", "b2")
+    index.commit_pack(C, "p2", 100, [_delta(d2, d1)], "b2")
+    assert index.references(C)["b2"] == {whole, d1, d2}
+    assert index.release(C, "b1") == []  # b2 holds p1 through d2's chain
+
+
+def test_a_blob_already_indexed_keeps_its_first_location_and_base(db: Database) -> None:
+    index = DbIndex(db)
+    base, blob = b"b" * 32, b"x" * 32
+    _commit(index, "p1", "b1", [blob])
+    index.begin_pack(C, "p2", "b2")
+    index.commit_pack(C, "p2", 100, [_loc(base), _delta(blob, base, 10)], "b2")
+    assert index.locate(C, [blob])[blob] == BlobLocation(
+        blob_id=blob, pack_id="p1", offset=0, length=10, raw_length=20, flags=1
+    )
+    assert index.reuse(C, "b3", [blob]) == {blob}
+    assert index.references(C)["b3"] == {blob}
