@@ -10,7 +10,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,6 +46,14 @@ class Database:
                 yield session
         finally:
             session.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection in one transaction, as `transaction()` but without a
+        session, for db/'s Core statements on a hot path (the repository index):
+        committed on success, rolled back on error, BEGIN IMMEDIATE on SQLite."""
+        with self.engine.begin() as conn:
+            yield conn
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""

@@ -2,9 +2,14 @@
 
 Each method is one transaction. Those that decide liveness (`reuse`,
 `commit_pack`, `release`, `sweep`, `begin_repack`, `commit_repack`, `rebuild`)
-first lock the container's row, so a blob can never be reused by one backup
+first lock the container's row (`SELECT ... FOR UPDATE`, inserting the row
+first only when it is missing), so a blob can never be reused by one backup
 while another backup's delete or the garbage collector declares its pack dead
 (DESIGN.md §3). On SQLite, BEGIN IMMEDIATE gives the same order.
+
+The backup calls `reuse`, `locate`, `begin_pack` and `commit_pack` for every
+few blocks: they run prebuilt Core statements (`index_sql`) on a bare
+connection, no ORM session (bench/index_calls.py measures them).
 
 A reference to a page delta brings references to its bases with it
 (`index_sql.add_refs`), so "referenced" alone decides whether a blob is live.
@@ -14,23 +19,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select
 
 from ashbox.db.engine import Database
 from ashbox.db.index_maintenance import IndexMaintenance
 from ashbox.db.index_sql import (
+    BLOBS,
+    CONTAINERS,
+    PACKS,
+    REFS,
     add_refs,
     blob_row,
     chunks,
+    find,
+    has_blob,
     has_live_blob,
-    location,
     lock,
     mark_dead,
-    utc_now,
+    settle_pack,
 )
-from ashbox.db.models import Blob, BlobRef, Container, Pack
+from ashbox.db.index_sql import locate as locate_blobs
 from ashbox.db.upsert import insert_ignore
 from ashbox.repository.index import (
     DEAD,
@@ -38,9 +47,6 @@ from ashbox.repository.index import (
     PENDING,
     BlobLocation,
 )
-
-_BATCH = 500
-_T = TypeVar("_T")
 
 __all__ = ["DEAD", "LIVE", "PENDING", "DbIndex"]
 
@@ -50,43 +56,32 @@ class DbIndex(IndexMaintenance):
         self._db = db
 
     def ensure_container(self, container: str) -> None:
-        with self._db.transaction() as s:
-            insert_ignore(s, Container, [{"name": container}])
+        with self._db.connection() as conn:
+            insert_ignore(conn, CONTAINERS, [{"name": container}])
 
     def containers(self) -> list[str]:
         """Every container the index knows (not part of the protocol: for the worker's gc)."""
-        with self._db.transaction() as s:
-            return list(s.scalars(select(Container.name).order_by(Container.name)))
+        with self._db.connection() as conn:
+            return list(conn.scalars(select(CONTAINERS.c.name).order_by(CONTAINERS.c.name)))
 
     def reuse(self, container: str, backup_id: str, blob_ids: Sequence[bytes]) -> set[bytes]:
-        found: set[bytes] = set()
-        with self._db.transaction() as s:
-            lock(s, container)
-            for chunk in chunks(blob_ids):
-                rows = s.scalars(
-                    select(Blob.blob_id)
-                    .join(Pack, (Pack.container == Blob.container) & (Pack.id == Blob.pack_id))
-                    .where(Blob.container == container, Blob.blob_id.in_(chunk))
-                    .where(Pack.state == LIVE)
-                )
-                found.update(rows)
-            add_refs(s, container, backup_id, found)
-        return found
+        if not blob_ids:
+            return set()
+        with self._db.connection() as conn:
+            lock(conn, container)
+            found = find(conn, container, blob_ids, live=True)
+            add_refs(conn, container, backup_id, found.packs.keys(), bases=found.bases)
+        return set(found.packs)
 
     def begin_pack(self, container: str, pack_id: str, backup_id: str) -> None:
-        with self._db.transaction() as s:
-            insert_ignore(
-                s,
-                Pack,
-                [
-                    {
-                        "container": container,
-                        "id": pack_id,
-                        "state": PENDING,
-                        "owner_backup_id": backup_id,
-                    }
-                ],
-            )
+        row = {
+            "container": container,
+            "id": pack_id,
+            "state": PENDING,
+            "owner_backup_id": backup_id,
+        }
+        with self._db.connection() as conn:
+            insert_ignore(conn, PACKS, [row])
 
     def commit_pack(
         self,
@@ -96,50 +91,32 @@ class DbIndex(IndexMaintenance):
         entries: Sequence[BlobLocation],
         backup_id: str,
     ) -> None:
-        with self._db.transaction() as s:
-            lock(s, container)
-            insert_ignore(
-                s,
-                Blob,
-                [blob_row(container, pack_id, e) for e in entries],
-            )
-            owns_a_blob = s.scalar(
-                select(Blob.blob_id)
-                .where(Blob.container == container, Blob.pack_id == pack_id)
-                .limit(1)
-            )
+        rows = [blob_row(container, pack_id, e) for e in entries]
+        with self._db.connection() as conn:
+            lock(conn, container)
+            insert_ignore(conn, BLOBS, rows)
+            # Every entry is indexed now: here, or where it was first stored.
+            indexed = find(conn, container, [e.blob_id for e in entries])
+            owns_a_blob = pack_id in indexed.packs.values() or has_blob(conn, container, pack_id)
             # A pack whose every blob was stored meanwhile by another backup holds
             # nothing the index points to: it is dead from birth.
-            s.execute(
-                update(Pack)
-                .where(Pack.container == container, Pack.id == pack_id)
-                .values(
-                    state=LIVE if owns_a_blob is not None else DEAD,
-                    size=size,
-                    owner_backup_id=None,
-                    dead_at=None if owns_a_blob is not None else utc_now(),
-                )
-            )
-            add_refs(s, container, backup_id, {e.blob_id for e in entries})
+            settle_pack(conn, container, pack_id, size=size, live=owns_a_blob)
+            add_refs(conn, container, backup_id, indexed.packs.keys(), bases=indexed.bases)
 
     def locate(self, container: str, blob_ids: Sequence[bytes]) -> dict[bytes, BlobLocation]:
-        out: dict[bytes, BlobLocation] = {}
-        with self._db.transaction() as s:
-            for chunk in chunks(blob_ids):
-                for b in s.scalars(
-                    select(Blob).where(Blob.container == container, Blob.blob_id.in_(chunk))
-                ):
-                    out[b.blob_id] = location(b)
-        return out
+        if not blob_ids:
+            return {}
+        with self._db.connection() as conn:
+            return {loc.blob_id: loc for loc in locate_blobs(conn, container, blob_ids)}
 
     def pending_packs(self, container: str, backup_id: str) -> list[str]:
-        with self._db.transaction() as s:
+        with self._db.connection() as conn:
             return list(
-                s.scalars(
-                    select(Pack.id).where(
-                        Pack.container == container,
-                        Pack.state == PENDING,
-                        Pack.owner_backup_id == backup_id,
+                conn.scalars(
+                    select(PACKS.c.id).where(
+                        PACKS.c.container == container,
+                        PACKS.c.state == PENDING,
+                        PACKS.c.owner_backup_id == backup_id,
                     )
                 )
             )
@@ -147,55 +124,42 @@ class DbIndex(IndexMaintenance):
     def abandoned_packs(
         self, container: str, owner_prefix: str, begun_before: datetime
     ) -> list[str]:
-        with self._db.transaction() as s:
+        with self._db.connection() as conn:
             return list(
-                s.scalars(
-                    select(Pack.id).where(
-                        Pack.container == container,
-                        Pack.state == PENDING,
-                        Pack.owner_backup_id.startswith(owner_prefix, autoescape=True),
-                        Pack.created_at < begun_before,
+                conn.scalars(
+                    select(PACKS.c.id).where(
+                        PACKS.c.container == container,
+                        PACKS.c.state == PENDING,
+                        PACKS.c.owner_backup_id.startswith(owner_prefix, autoescape=True),
+                        PACKS.c.created_at < begun_before,
                     )
                 )
             )
 
     def release(self, container: str, backup_id: str) -> list[str]:
-        with self._db.transaction() as s:
-            lock(s, container)
-            released = list(
-                s.scalars(
-                    select(BlobRef.blob_id).where(
-                        BlobRef.container == container, BlobRef.backup_id == backup_id
-                    )
-                )
-            )
-            s.execute(
-                delete(BlobRef).where(
-                    BlobRef.container == container, BlobRef.backup_id == backup_id
-                )
-            )
-            candidates: set[str] = set()
-            for chunk in chunks(released):
-                candidates.update(
-                    s.scalars(
-                        select(Blob.pack_id).where(
-                            Blob.container == container, Blob.blob_id.in_(chunk)
-                        )
-                    )
-                )
-            dead = [p for p in sorted(candidates) if not has_live_blob(s, container, p)]
-            mark_dead(s, container, dead)
+        mine = (REFS.c.container == container) & (REFS.c.backup_id == backup_id)
+        with self._db.connection() as conn:
+            lock(conn, container)
+            released = list(conn.scalars(select(REFS.c.blob_id).where(mine)))
+            conn.execute(delete(REFS).where(mine))
+            candidates = set(find(conn, container, released).packs.values())
+            dead = [p for p in sorted(candidates) if not has_live_blob(conn, container, p)]
+            mark_dead(conn, container, dead)
             return dead
 
     def dead_packs(self, container: str, *, dead_before: datetime | None = None) -> list[str]:
-        query = select(Pack.id).where(Pack.container == container, Pack.state == DEAD)
+        query = select(PACKS.c.id).where(PACKS.c.container == container, PACKS.c.state == DEAD)
         if dead_before is not None:
-            query = query.where(or_(Pack.dead_at.is_(None), Pack.dead_at <= dead_before))
-        with self._db.transaction() as s:
-            return list(s.scalars(query.order_by(Pack.id)))
+            query = query.where(or_(PACKS.c.dead_at.is_(None), PACKS.c.dead_at <= dead_before))
+        with self._db.connection() as conn:
+            return list(conn.scalars(query.order_by(PACKS.c.id)))
 
     def forget_packs(self, container: str, pack_ids: Sequence[str]) -> None:
-        with self._db.transaction() as s:
+        with self._db.connection() as conn:
             for chunk in chunks(pack_ids):
-                s.execute(delete(Blob).where(Blob.container == container, Blob.pack_id.in_(chunk)))
-                s.execute(delete(Pack).where(Pack.container == container, Pack.id.in_(chunk)))
+                conn.execute(
+                    delete(BLOBS).where(BLOBS.c.container == container, BLOBS.c.pack_id.in_(chunk))
+                )
+                conn.execute(
+                    delete(PACKS).where(PACKS.c.container == container, PACKS.c.id.in_(chunk))
+                )

@@ -1,131 +1,245 @@
 """SQL building blocks of the database index, shared by `index` and `index_maintenance`.
 
-Callers own the transaction. Liveness rules: docs/format.md §7.
+Callers own the transaction (`Database.connection()`). Liveness rules:
+docs/format.md §7. The statements of the backup's hot path (`reuse`,
+`locate`, `begin_pack`, `commit_pack`) are SQLAlchemy Core, built once here, so
+each call costs a cache lookup rather than an ORM compile; measured by
+bench/index_calls.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import BindParameter
 
 from ashbox.db.models import Blob, BlobRef, Container, Pack
 from ashbox.db.upsert import insert_ignore
-from ashbox.repository.index import DEAD, BlobLocation
+from ashbox.repository.index import DEAD, LIVE, BlobLocation
+
+CONTAINERS = cast(Table, Container.__table__)
+PACKS = cast(Table, Pack.__table__)
+BLOBS = cast(Table, Blob.__table__)
+REFS = cast(Table, BlobRef.__table__)
+# A blob's location, in `BlobLocation`'s order (`location`).
+LOCATION = (
+    BLOBS.c.blob_id,
+    BLOBS.c.pack_id,
+    BLOBS.c.offset,
+    BLOBS.c.length,
+    BLOBS.c.raw_length,
+    BLOBS.c.flags,
+    BLOBS.c.base_blob_id,
+)
 
 _BATCH = 500
 _T = TypeVar("_T")
 
-
-def lock(s: Session, container: str) -> None:
-    insert_ignore(s, Container, [{"name": container}])
-    s.execute(select(Container.name).where(Container.name == container).with_for_update())
-
-
-def add_refs(s: Session, container: str, backup_id: str, blob_ids: Iterable[bytes]) -> None:
-    """Reference the blobs for the backup, and the bases of the deltas among them."""
-    rows: list[dict[str, Any]] = [
-        {"backup_id": backup_id, "container": container, "blob_id": b}
-        for b in sorted(with_bases(s, container, set(blob_ids)))
-    ]
-    for i in range(0, len(rows), _BATCH):
-        insert_ignore(s, BlobRef, rows[i : i + _BATCH])
-
-
-def has_live_blob(s: Session, container: str, pack_id: str) -> bool:
-    ref = s.scalar(
-        select(BlobRef.blob_id)
-        .join(Blob, (Blob.container == BlobRef.container) & (Blob.blob_id == BlobRef.blob_id))
-        .where(Blob.container == container, Blob.pack_id == pack_id)
-        .limit(1)
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_CONTAINER: BindParameter[str] = bindparam("container")
+# SQLite leaves out FOR UPDATE: its BEGIN IMMEDIATE holds the lock already.
+_LOCK = select(CONTAINERS.c.name).where(CONTAINERS.c.name == _CONTAINER).with_for_update()
+_BASES = select(BLOBS.c.base_blob_id).where(
+    BLOBS.c.container == _CONTAINER,
+    BLOBS.c.blob_id.in_(_IDS),
+    BLOBS.c.base_blob_id.is_not(None),
+)
+_LOCATE = select(*LOCATION).where(BLOBS.c.container == _CONTAINER, BLOBS.c.blob_id.in_(_IDS))
+_BASE = BLOBS.alias("base")
+# Indexed blobs among `ids`: pack, base and base's base (what `with_bases` needs).
+_INDEXED = (
+    select(BLOBS.c.blob_id, BLOBS.c.pack_id, BLOBS.c.base_blob_id, _BASE.c.base_blob_id)
+    .join_from(
+        BLOBS,
+        _BASE,
+        (_BASE.c.container == BLOBS.c.container) & (_BASE.c.blob_id == BLOBS.c.base_blob_id),
+        isouter=True,
     )
-    return ref is not None
+    .where(BLOBS.c.container == _CONTAINER, BLOBS.c.blob_id.in_(_IDS))
+)
+_LIVE = _INDEXED.join_from(
+    BLOBS,
+    PACKS,
+    (PACKS.c.container == BLOBS.c.container) & (PACKS.c.id == BLOBS.c.pack_id),
+).where(PACKS.c.state == LIVE)
+_PACK_HAS_BLOB = (
+    select(BLOBS.c.blob_id)
+    .where(BLOBS.c.container == _CONTAINER, BLOBS.c.pack_id == bindparam("pack_id"))
+    .limit(1)
+)
+_PACK_HAS_REFERENCED_BLOB = (
+    select(REFS.c.blob_id)
+    .join_from(
+        REFS,
+        BLOBS,
+        (BLOBS.c.container == REFS.c.container) & (BLOBS.c.blob_id == REFS.c.blob_id),
+    )
+    .where(BLOBS.c.container == _CONTAINER, BLOBS.c.pack_id == bindparam("pack_id"))
+    .limit(1)
+)
+_SETTLE_PACK = (
+    update(PACKS)
+    .where(PACKS.c.container == bindparam("p_container"), PACKS.c.id == bindparam("p_id"))
+    .values(
+        state=bindparam("new_state"),
+        size=bindparam("new_size"),
+        owner_backup_id=None,
+        dead_at=bindparam("new_dead_at", type_=PACKS.c.dead_at.type),
+    )
+)
 
 
-def with_bases(s: Session, container: str, blob_ids: set[bytes]) -> set[bytes]:
-    """`blob_ids` and, transitively, the bases of the indexed deltas among them."""
+def lock(conn: Connection, container: str) -> None:
+    """Lock the container's row, creating it first if missing."""
+    if conn.execute(_LOCK, {"container": container}).first() is None:
+        insert_ignore(conn, CONTAINERS, [{"name": container}])
+        conn.execute(_LOCK, {"container": container})
+
+
+def locate(conn: Connection, container: str, blob_ids: Sequence[bytes]) -> list[BlobLocation]:
+    """Locations of the indexed blobs among `blob_ids`."""
+    return [
+        location(row)
+        for chunk in chunks(blob_ids)
+        for row in conn.execute(_LOCATE, {"container": container, "ids": chunk})
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """Blobs found in the index: the pack of each, and the base (None: whole) of
+    each and of each of their bases, so `with_bases` need not ask for those."""
+
+    packs: dict[bytes, str]
+    bases: dict[bytes, bytes | None]
+
+
+def find(
+    conn: Connection, container: str, blob_ids: Sequence[bytes], *, live: bool = False
+) -> Found:
+    """The indexed blobs among `blob_ids`; with `live`, only those in a live pack."""
+    found = Found({}, {})
+    stmt = _LIVE if live else _INDEXED
+    for chunk in chunks(blob_ids):
+        for blob_id, pack_id, base_id, base_base_id in conn.execute(
+            stmt, {"container": container, "ids": chunk}
+        ):
+            found.packs[blob_id] = pack_id
+            found.bases[blob_id] = base_id
+            if base_id is not None:
+                found.bases[base_id] = base_base_id
+    return found
+
+
+def add_refs(
+    conn: Connection,
+    container: str,
+    backup_id: str,
+    blob_ids: Collection[bytes],
+    *,
+    bases: Mapping[bytes, bytes | None] | None = None,
+) -> None:
+    """Reference the blobs for the backup, and the bases of the deltas among
+    them. `bases`: the base of some indexed blobs, read already (`Found.bases`)."""
+    rows = [
+        {"backup_id": backup_id, "container": container, "blob_id": b}
+        for b in sorted(with_bases(conn, container, blob_ids, bases=bases))
+    ]
+    insert_ignore(conn, REFS, rows)
+
+
+def has_live_blob(conn: Connection, container: str, pack_id: str) -> bool:
+    """Whether some backup references a blob indexed in the pack."""
+    params = {"container": container, "pack_id": pack_id}
+    return conn.execute(_PACK_HAS_REFERENCED_BLOB, params).first() is not None
+
+
+def has_blob(conn: Connection, container: str, pack_id: str) -> bool:
+    """Whether some blob is indexed in the pack."""
+    params = {"container": container, "pack_id": pack_id}
+    return conn.execute(_PACK_HAS_BLOB, params).first() is not None
+
+
+def with_bases(
+    conn: Connection,
+    container: str,
+    blob_ids: Collection[bytes],
+    *,
+    bases: Mapping[bytes, bytes | None] | None = None,
+) -> set[bytes]:
+    """`blob_ids` and, transitively, the bases of the indexed deltas among them.
+    `bases`: the base (None: none) of some indexed blobs, known already; the
+    others' are asked."""
+    known = bases or {}
     out = set(blob_ids)
-    frontier = sorted(blob_ids)
+    frontier = out
     while frontier:
-        bases: set[bytes] = set()
-        for chunk in chunks(frontier):
-            bases.update(
-                b
-                for b in s.scalars(
-                    select(Blob.base_blob_id).where(
-                        Blob.container == container,
-                        Blob.blob_id.in_(chunk),
-                        Blob.base_blob_id.is_not(None),
-                    )
-                )
-                if b is not None
-            )
-        frontier = sorted(bases - out)
-        out.update(frontier)
+        found = {b for b in (known.get(f) for f in frontier if f in known) if b is not None}
+        for chunk in chunks(sorted(f for f in frontier if f not in known)):
+            found.update(conn.scalars(_BASES, {"container": container, "ids": chunk}))
+        frontier = found - out
+        out |= frontier
     return out
 
 
-def referenced_blobs(s: Session, container: str, blob_ids: Sequence[bytes]) -> set[bytes]:
+def referenced_blobs(conn: Connection, container: str, blob_ids: Sequence[bytes]) -> set[bytes]:
     found: set[bytes] = set()
     for chunk in chunks(blob_ids):
         found.update(
-            s.scalars(
-                select(BlobRef.blob_id)
+            conn.scalars(
+                select(REFS.c.blob_id)
                 .distinct()
-                .where(BlobRef.container == container, BlobRef.blob_id.in_(chunk))
+                .where(REFS.c.container == container, REFS.c.blob_id.in_(chunk))
             )
         )
     return found
 
 
-def mark_dead(s: Session, container: str, pack_ids: Sequence[str]) -> None:
+def mark_dead(conn: Connection, container: str, pack_ids: Sequence[str]) -> None:
     """Mark the packs dead as of now and drop their blobs from the index, and with
     them every delta left without its base: such a delta has no reference (a
     reference on a delta holds its base too), and reusing it could not restore."""
     now = utc_now()
     for ids in chunks(pack_ids):
-        s.execute(
-            update(Pack)
-            .where(Pack.container == container, Pack.id.in_(ids))
+        conn.execute(
+            update(PACKS)
+            .where(PACKS.c.container == container, PACKS.c.id.in_(ids))
             .values(state=DEAD, dead_at=now, owner_backup_id=None)
         )
-        s.execute(delete(Blob).where(Blob.container == container, Blob.pack_id.in_(ids)))
+        conn.execute(delete(BLOBS).where(BLOBS.c.container == container, BLOBS.c.pack_id.in_(ids)))
     if pack_ids:
-        drop_orphan_deltas(s, container)
+        drop_orphan_deltas(conn, container)
 
 
-def drop_orphan_deltas(s: Session, container: str) -> None:
-    base = aliased(Blob)
-    indexed = select(base.blob_id).where(base.container == container)
+def drop_orphan_deltas(conn: Connection, container: str) -> None:
+    base = BLOBS.alias("base")
+    indexed = select(base.c.blob_id).where(base.c.container == container)
     while True:
         orphans = list(
-            s.scalars(
-                select(Blob.blob_id).where(
-                    Blob.container == container,
-                    Blob.base_blob_id.is_not(None),
-                    Blob.base_blob_id.not_in(indexed),
+            conn.scalars(
+                select(BLOBS.c.blob_id).where(
+                    BLOBS.c.container == container,
+                    BLOBS.c.base_blob_id.is_not(None),
+                    BLOBS.c.base_blob_id.not_in(indexed),
                 )
             )
         )
         if not orphans:
             return
         for chunk in chunks(orphans):
-            s.execute(delete(Blob).where(Blob.container == container, Blob.blob_id.in_(chunk)))
+            conn.execute(
+                delete(BLOBS).where(BLOBS.c.container == container, BLOBS.c.blob_id.in_(chunk))
+            )
 
 
-def location(b: Blob) -> BlobLocation:
-    return BlobLocation(
-        blob_id=b.blob_id,
-        pack_id=b.pack_id,
-        offset=b.offset,
-        length=b.length,
-        raw_length=b.raw_length,
-        flags=b.flags,
-        base_id=b.base_blob_id,
-    )
+def location(row: Sequence[Any]) -> BlobLocation:
+    """The location in a row of `LOCATION` columns."""
+    return BlobLocation(*row)
 
 
 def blob_row(container: str, pack_id: str, e: BlobLocation) -> dict[str, Any]:
@@ -141,6 +255,19 @@ def blob_row(container: str, pack_id: str, e: BlobLocation) -> dict[str, Any]:
     }
 
 
+def settle_pack(conn: Connection, container: str, pack_id: str, *, size: int, live: bool) -> None:
+    """A pending pack is uploaded: live, or dead from birth (now) if it holds no
+    indexed blob."""
+    params: Mapping[str, Any] = {
+        "p_container": container,
+        "p_id": pack_id,
+        "new_state": LIVE if live else DEAD,
+        "new_size": size,
+        "new_dead_at": None if live else utc_now(),
+    }
+    conn.execute(_SETTLE_PACK, params)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -150,16 +277,17 @@ def chunks(items: Sequence[_T]) -> Iterable[Sequence[_T]]:
         yield items[i : i + _BATCH]
 
 
-def packs_with_referenced_blobs(s: Session, container: str) -> set[str]:
+def packs_with_referenced_blobs(conn: Connection, container: str) -> set[str]:
     """Packs holding at least one indexed blob that some backup references."""
     return set(
-        s.scalars(
-            select(Blob.pack_id)
+        conn.scalars(
+            select(BLOBS.c.pack_id)
             .distinct()
-            .join(
-                BlobRef,
-                (BlobRef.container == Blob.container) & (BlobRef.blob_id == Blob.blob_id),
+            .join_from(
+                BLOBS,
+                REFS,
+                (REFS.c.container == BLOBS.c.container) & (REFS.c.blob_id == BLOBS.c.blob_id),
             )
-            .where(Blob.container == container)
+            .where(BLOBS.c.container == container)
         )
     )

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
 
-from ashbox.db.models import Base
+_STATEMENTS: dict[tuple[str, str], Insert] = {}
 
 
-def insert_ignore(s: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-    """Insert the rows; those whose primary key exists already are skipped."""
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert the rows (one executemany, every row with the same keys); those
+    whose primary key exists already are skipped."""
     if not rows:
         return
-    dialect = s.get_bind().dialect.name
-    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(model)
-    s.execute(stmt.on_conflict_do_nothing(), list(rows))
+    conn.execute(_statement(conn.dialect.name, table), list(rows))
+
+
+def _statement(dialect: str, table: Table) -> Insert:
+    """One statement per dialect and table, built once, so its compiled form is
+    cached by the engine."""
+    key = (dialect, table.name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        module = postgresql if dialect == "postgresql" else sqlite
+        stmt = _STATEMENTS[key] = module.insert(table).on_conflict_do_nothing()
+    return stmt
