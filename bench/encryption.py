@@ -31,6 +31,7 @@ from run import CACHE, GiB, MiB, prepare_images, sha256
 
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
+from ashbox.malloc import keep_freed_memory
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.crypto import RepositoryKeys, new_master_key
 from ashbox.repository.repository import Repository
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20240501)
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as `ashbox serve` does
     images = prepare_images(max(1, round(args.size_gib * GiB / MiB)) * MiB, args.seed)
     times: dict[tuple[str, str, str], list[float]] = {}
     for run in range(args.runs):

@@ -177,5 +177,8 @@ def test_a_damaged_base_fails_the_verify_of_the_delta_naming_its_offset(
             damaged = bytearray(data)
             damaged[20] ^= 0xFF
             store.objects[key] = bytes(damaged)
-    with pytest.raises(CorruptData, match="Backup b2: the block at offset 0"):
+    assert base is not None
+    pack_id = repo.index.locate(CONTAINER, [base])[base].pack_id
+    with pytest.raises(CorruptData, match="Backup b2: the block at offset 0") as failure:
         repo.verify("b2")
+    assert f"rests on blob {base.hex()} in pack {pack_id}, which is corrupt" in str(failure.value)

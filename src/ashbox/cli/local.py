@@ -21,6 +21,7 @@ from typing import TextIO
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.config import Settings, load_settings
 from ashbox.db.engine import Database
+from ashbox.malloc import keep_freed_memory
 from ashbox.manager.job import open_repository
 from ashbox.repository.repository import Repository
 from ashbox.storage import open_store
@@ -98,5 +99,6 @@ def open_local(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> Iter
 def run_local(
     run: LocalCommand, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
 ) -> ExitCode:
+    keep_freed_memory()  # a local command may read a whole repository
     with open_local(args, stdout, stderr) as local:
         return run(local, args)

@@ -18,6 +18,7 @@ from types import FrameType
 
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.config import Settings, load_settings
+from ashbox.malloc import keep_freed_memory
 
 log = logging.getLogger(__name__)
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -37,6 +38,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
 
 
 def serve(args: argparse.Namespace) -> ExitCode:
+    keep_freed_memory()
     settings = settings_for(args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -151,21 +151,23 @@ def read_backup(
     increasing order, once every write to the sink below `end` has returned."""
     window = window_blocks or max(1, _WINDOW_BYTES // manifest.block_size)
     total = manifest.volume_size
+    limit = 2 * settings.threads  # tasks queued or running at once
     with ThreadPoolExecutor(settings.threads, thread_name_prefix="ashbox-restore") as pool:
         restore = _Restore(settings, manifest, sink)
         in_flight: set[Future[int]] = set()
         windows: deque[tuple[int, list[Future[int]]]] = deque()  # (end offset, its tasks)
         done = 0
 
-        def submit(task: Callable[[], int]) -> None:
+        def submit(task: Callable[[], int]) -> Future[int]:
             nonlocal in_flight, done
-            if len(in_flight) >= 2 * settings.threads:
+            while len(in_flight) >= limit:
                 finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 done += sum(f.result() for f in finished)
                 progress(done, total)
             future = pool.submit(task)
             in_flight.add(future)
             windows[-1][1].append(future)
+            return future
 
         def settle() -> None:
             while windows and all(f.done() for f in windows[0][1]):
@@ -173,27 +175,22 @@ def read_backup(
                 if settled is not None:
                     settled(end)
 
-        def drain() -> None:
-            nonlocal in_flight, done
-            for future in in_flight:
-                done += future.result()
-            in_flight = set()
-
         try:
             for start in range(0, manifest.block_count, window):
                 blocks = range(start, min(start + window, manifest.block_count))
                 windows.append((min(blocks.stop * manifest.block_size, total), []))
                 done += restore.holes(blocks, zero=zero_holes)
                 plan = restore.plan(blocks)
-                for one in plan.ranges:
-                    submit(partial(restore.fetch, one, plan))
-                if plan.deltas:
-                    drain()  # every base of the window's deltas is decoded
-                    for blob_id, indices in plan.deltas.items():
-                        submit(partial(restore.rebuild, blob_id, indices, plan))
-                    drain()
+                fetches = [submit(partial(restore.fetch, one, plan)) for one in plan.ranges]
+                # A rebuild waits for its window's fetches, all submitted before it:
+                # the pool runs tasks in order, so they are running or done, and the
+                # next window's reads go on meanwhile.
+                for blob_id, indices in plan.deltas.items():
+                    submit(partial(restore.rebuild, blob_id, indices, plan, fetches))
                 settle()
-            drain()
+            for future in in_flight:
+                done += future.result()
+            in_flight = set()
             settle()
         except BaseException:
             for future in in_flight:
@@ -385,10 +382,12 @@ class _Restore:
             if loc.base_id is not None:
                 plan.decoded[loc.blob_id] = bytes(payload)
                 continue
+            # A block that is only a base is checked by the blocks rebuilt on it.
+            verify = loc.blob_id in plan.users
             try:
                 if len(payload) != loc.length:
                     raise CorruptBlob(f"Blob {loc.blob_id.hex()} is cut short by the pack's end.")
-                raw = s.codec.decode(loc.blob_id, payload, loc.flags, loc.raw_length)
+                raw = s.codec.decode(loc.blob_id, payload, loc.flags, loc.raw_length, verify=verify)
             except CorruptBlob as e:
                 raise CorruptData(
                     f"Backup {m.backup_id}: the block at offset {self._offset(plan, loc.blob_id)} "
@@ -399,9 +398,13 @@ class _Restore:
             written += self._write(raw, plan.users.get(loc.blob_id, []), one.pack_id)
         return written
 
-    def rebuild(self, blob_id: bytes, indices: list[int], plan: _Plan) -> int:
-        """Apply the delta `blob_id` (and those under it) to its base; verify and
-        write it; the bytes written."""
+    def rebuild(
+        self, blob_id: bytes, indices: list[int], plan: _Plan, fetches: list[Future[int]]
+    ) -> int:
+        """Once `fetches` are done, apply the delta `blob_id` (and those under it)
+        to its base; verify and write it; the bytes written."""
+        for fetch in fetches:
+            fetch.result()
         raw = self._rebuilt(blob_id, plan)
         return self._write(raw, indices, plan.found[blob_id].pack_id)
 
@@ -410,12 +413,20 @@ class _Restore:
         if loc.base_id is None:
             return plan.decoded[blob_id]
         base = self._rebuilt(loc.base_id, plan)
+        codec = self.settings.codec
         try:
             return decode_delta_blob(
-                self.settings.codec, blob_id, plan.decoded[blob_id], loc.flags, loc.raw_length, base
+                codec, blob_id, plan.decoded[blob_id], loc.flags, loc.raw_length, base
             )
         except CorruptBlob as e:
             m = self.manifest
+            if codec.blob_id(base) != loc.base_id:  # the base is to blame
+                base_loc = plan.found[loc.base_id]
+                raise CorruptData(
+                    f"Backup {m.backup_id}: the block at offset {self._offset(plan, blob_id)} "
+                    f"rests on blob {loc.base_id.hex()} in pack {base_loc.pack_id}, which is "
+                    "corrupt: it does not match its id."
+                ) from e
             raise CorruptData(
                 f"Backup {m.backup_id}: the block at offset {self._offset(plan, blob_id)} in "
                 f"pack {loc.pack_id} is corrupt: {e.message}"
