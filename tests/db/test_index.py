@@ -194,3 +194,21 @@ def test_a_blob_already_indexed_keeps_its_first_location_and_base(db: Database) 
     )
     assert index.reuse(C, "b3", [blob]) == {blob}
     assert index.references(C)["b3"] == {blob}
+
+
+def test_locate_reads_while_another_transaction_holds_the_lock(db: Database) -> None:
+    from ashbox.db.index_sql import lock
+
+    index = DbIndex(db)
+    blob = b"a" * 32
+    _commit(index, "p1", "b1", [blob])
+    found: list[dict[bytes, BlobLocation]] = []
+    with db.connection() as conn:
+        lock(conn, C)  # on SQLite: BEGIN IMMEDIATE, the write lock
+        reader = threading.Thread(target=lambda: found.append(index.locate(C, [blob])))
+        reader.start()
+        reader.join(timeout=10)
+        waited = reader.is_alive()
+    reader.join()
+    assert not waited
+    assert found[0][blob].pack_id == "p1"

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_NO_BEGIN = "ashbox_no_begin"  # execution option: `Database.autocommit()` on SQLite
 
 
 class Database:
@@ -54,6 +55,18 @@ class Database:
         committed on success, rolled back on error, BEGIN IMMEDIATE on SQLite."""
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection on which every statement is its own transaction: for db/
+        calls of one statement (one read, one insert), which then save the BEGIN
+        and COMMIT (two round trips on PostgreSQL) and, on SQLite, read without
+        taking the write lock."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                yield conn.execution_options(**{_NO_BEGIN: True})
+            else:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -96,5 +109,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Without BEGIN, the driver (isolation_level None) commits every statement.
+    if not conn.get_execution_options().get(_NO_BEGIN):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

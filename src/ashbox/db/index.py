@@ -1,6 +1,8 @@
 """The repository index in the database: implements `ashbox.repository.index.Index`.
 
-Each method is one transaction. Those that decide liveness (`reuse`,
+Each method is one transaction, except `locate`, which only reads, and
+`begin_pack`, one insert: they run without BEGIN (`Database.autocommit()`),
+so on SQLite a `locate` does not wait for a writer. Those that decide liveness (`reuse`,
 `commit_pack`, `release`, `sweep`, `begin_repack`, `commit_repack`, `rebuild`)
 first lock the container's row (`SELECT ... FOR UPDATE`, inserting the row
 first only when it is missing), so a blob can never be reused by one backup
@@ -80,7 +82,7 @@ class DbIndex(IndexMaintenance):
             "state": PENDING,
             "owner_backup_id": backup_id,
         }
-        with self._db.connection() as conn:
+        with self._db.autocommit() as conn:
             insert_ignore(conn, PACKS, [row])
 
     def commit_pack(
@@ -106,7 +108,7 @@ class DbIndex(IndexMaintenance):
     def locate(self, container: str, blob_ids: Sequence[bytes]) -> dict[bytes, BlobLocation]:
         if not blob_ids:
             return {}
-        with self._db.connection() as conn:
+        with self._db.autocommit() as conn:
             return {loc.blob_id: loc for loc in locate_blobs(conn, container, blob_ids)}
 
     def pending_packs(self, container: str, backup_id: str) -> list[str]:
