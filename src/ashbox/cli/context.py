@@ -9,7 +9,7 @@ from typing import TextIO
 
 from ashbox.cli.client import CinderClient
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.1
 
 
 @dataclass(slots=True)

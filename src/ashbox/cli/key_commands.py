@@ -14,14 +14,17 @@ import getpass
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ashbox.cli import local
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.cli.local import Local
 from ashbox.cli.output import Format
 from ashbox.errors import InvalidInput, KeyRequired
-from ashbox.repository.crypto import KeySlot
 from ashbox.repository.keys import add_key, list_keys, read_secret, remove_key
+
+if TYPE_CHECKING:
+    from ashbox.repository.crypto import KeySlot
 
 
 def add_key_parsers(parser: argparse.ArgumentParser) -> None:

@@ -16,16 +16,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.config import Settings, load_settings
-from ashbox.db.engine import Database
 from ashbox.malloc import keep_freed_memory
-from ashbox.manager.job import open_repository
-from ashbox.repository.repository import Repository
-from ashbox.storage import open_store
-from ashbox.storage.base import Store
+
+if TYPE_CHECKING:  # imported when a local command runs, so the HTTP commands start fast
+    from ashbox.db.engine import Database
+    from ashbox.repository.repository import Repository
+    from ashbox.storage.base import Store
 
 
 @dataclass(slots=True)
@@ -41,6 +41,8 @@ class Local:
 
     def repository(self, container: str | None = None) -> Repository:
         """The repository of `container` (default: the `--container` flag)."""
+        from ashbox.manager.job import open_repository
+
         return open_repository(self.settings, self.store, self.db, container or self.container)
 
     def print(self, text: str) -> None:
@@ -80,6 +82,9 @@ def settings_for(args: argparse.Namespace) -> Settings:
 @contextmanager
 def open_local(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> Iterator[Local]:
     """The database (migrated) and store the flags and configuration name."""
+    from ashbox.db.engine import Database
+    from ashbox.storage import open_store
+
     settings = settings_for(args)
     db = Database(settings.resolved_database_url)
     try:

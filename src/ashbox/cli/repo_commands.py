@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.cli.local import Local
 from ashbox.cli.output import Format
-from ashbox.db.models import Backup
-from ashbox.repository.check import check_repository
-from ashbox.repository.gc import collect_garbage
-from ashbox.repository.rebuild import rebuild_index
-from ashbox.repository.stats import RepositoryStats, repository_stats
+
+# Each command imports what it runs, so `ashbox` starts fast for the HTTP commands.
+if TYPE_CHECKING:
+    from ashbox.repository.stats import RepositoryStats
 
 
 def stats(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.repository.stats import repository_stats
+
     result = repository_stats(local.repository())
     if args.format == Format.JSON:
         local.print(json.dumps(stats_document(result), indent=2))
@@ -88,6 +88,8 @@ def _bytes(size: int) -> str:
 
 
 def check(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.repository.check import check_repository
+
     progress = local.error if args.verbose else None
     report = check_repository(local.repository(), read_data=args.read_data, progress=progress)
     what = "packs, blobs and manifests" if args.read_data else "packs and manifests"
@@ -107,14 +109,14 @@ def check(local: Local, args: argparse.Namespace) -> ExitCode:
 
 
 def rebuild(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.db.backups import backup_ids_in_container
+    from ashbox.repository.rebuild import rebuild_index
+
     known: set[str] | None = None
     if args.known_backups:
-        in_container = Backup.container == local.container
-        if local.container == local.settings.default_container:
-            in_container = in_container | Backup.container.is_(None)
+        default = local.container == local.settings.default_container
         with local.db.transaction() as s:
-            query = select(Backup.id).where(Backup.deleted.is_(False), in_container)
-            known = set(s.scalars(query))
+            known = backup_ids_in_container(s, local.container, or_unset=default)
     report = rebuild_index(local.repository(), backup_ids=known)
     local.print(
         f"index of {report.container} rebuilt: {report.packs} packs, {report.blobs} blobs, "
@@ -129,6 +131,8 @@ def rebuild(local: Local, args: argparse.Namespace) -> ExitCode:
 
 
 def gc(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.repository.gc import collect_garbage
+
     fraction = local.settings.gc_repack_live_fraction
     report = collect_garbage(local.repository(), repack_live_fraction=fraction)
     local.print(
@@ -143,10 +147,12 @@ def gc(local: Local, args: argparse.Namespace) -> ExitCode:
 
 
 def verify(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.db.backups import get_backup
+
     container = args.container
     if container is None:
         with local.db.transaction() as s:
-            row = s.get(Backup, args.backup)
+            row = get_backup(s, args.backup)
             container = row.container if row is not None else None
     local.repository(container or local.container).verify(args.backup)
     local.print(f"backup {args.backup} verified: every block reads back and matches its id")

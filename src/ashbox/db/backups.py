@@ -61,6 +61,15 @@ def get_backup(s: Session, backup_id: str, project_id: str | None = None) -> Bac
     return s.scalar(stmt)
 
 
+def backup_ids_in_container(s: Session, container: str, *, or_unset: bool) -> set[str]:
+    """The ids of the backups (not deleted) stored in `container`; with
+    `or_unset`, also those that name no container (the default one's)."""
+    where = Backup.container == container
+    if or_unset:
+        where = where | Backup.container.is_(None)
+    return set(s.scalars(select(Backup.id).where(Backup.deleted.is_(False), where)))
+
+
 def list_backups(
     s: Session, project_id: str | None, query: ListQuery, marker: Backup | None
 ) -> tuple[list[Backup], int]:
