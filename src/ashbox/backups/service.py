@@ -119,11 +119,11 @@ class Service(VolumeOps):
         return record
 
     def get_backup(self, ctx: RequestContext, backup_id: str) -> BackupRecord:
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             return _record(s, _load_backup(s, ctx, backup_id))
 
     def list_backups(self, ctx: RequestContext, query: ListQuery) -> tuple[list[BackupRecord], int]:
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             marker = None
             if query.marker is not None:
                 marker = _load_backup(s, ctx, query.marker)

@@ -141,11 +141,11 @@ class VolumeOps:
             return volume_record(volume)
 
     def get_volume(self, ctx: RequestContext, volume_id: str) -> VolumeRecord:
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             return volume_record(self._load(s, ctx, volume_id))
 
     def list_volumes(self, ctx: RequestContext, query: ListQuery) -> tuple[list[VolumeRecord], int]:
-        with self.db.transaction() as s:
+        with self.db.reading() as s:
             marker = self._load(s, ctx, query.marker) if query.marker is not None else None
             project = None if (ctx.is_admin and query.all_tenants) else ctx.project_id
             rows, total = volume_rows.list_volumes(s, project, query, marker)

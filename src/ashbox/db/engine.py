@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _NO_BEGIN = "ashbox_no_begin"  # execution option: `Database.autocommit()` on SQLite
+_READ = "ashbox_read"  # execution option: `Database.reading()`
 
 
 class Database:
@@ -34,6 +35,9 @@ class Database:
         else:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=20)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{_READ: True}), expire_on_commit=False
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -43,6 +47,18 @@ class Database:
         lock from its first statement: read-then-write races cannot happen.
         """
         session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session in one transaction that only reads (the API's GETs): on
+        SQLite a plain BEGIN, a snapshot that neither takes nor waits for the
+        write lock, so a client polling a backup never holds up its worker."""
+        session = self._readers()
         try:
             with session.begin():
                 yield session
@@ -116,5 +132,6 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(conn: Connection) -> None:
     # Without BEGIN, the driver (isolation_level None) commits every statement.
-    if not conn.get_execution_options().get(_NO_BEGIN):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    options = conn.get_execution_options()
+    if not options.get(_NO_BEGIN):
+        conn.exec_driver_sql("BEGIN" if options.get(_READ) else "BEGIN IMMEDIATE")
