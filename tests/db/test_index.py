@@ -119,12 +119,14 @@ def _delta(blob: bytes, base: bytes, offset: int = 0) -> BlobLocation:
     )
 
 
-def test_reuse_and_commit_on_a_container_never_ensured_create_it(db: Database) -> None:
+def test_reuse_finds_nothing_in_an_unknown_container_and_commit_creates_it(
+    db: Database,
+) -> None:
     index = DbIndex(db)
     assert index.reuse("fresh", "b1", [b"a" * 32]) == set()
     index.begin_pack("other", "p1", "b1")
     index.commit_pack("other", "p1", 100, [_loc(b"a" * 32)], "b1")
-    assert index.containers() == ["fresh", "other"]
+    assert index.containers() == ["other"]
     assert index.reuse("other", "b2", [b"a" * 32]) == {b"a" * 32}
 
 

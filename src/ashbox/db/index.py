@@ -67,11 +67,19 @@ class DbIndex(IndexMaintenance):
             return list(conn.scalars(select(CONTAINERS.c.name).order_by(CONTAINERS.c.name)))
 
     def reuse(self, container: str, backup_id: str, blob_ids: Sequence[bytes]) -> set[bytes]:
+        # Most blocks of a backup are new: a read without the lock finds which ids
+        # are indexed at all, and only those are checked and referenced under it.
+        # A blob indexed meanwhile by another backup is stored twice, harmlessly
+        # (commit_pack keeps the first copy).
         if not blob_ids:
+            return set()
+        with self._db.autocommit() as conn:
+            indexed = list(find(conn, container, blob_ids).packs)
+        if not indexed:
             return set()
         with self._db.connection() as conn:
             lock(conn, container)
-            found = find(conn, container, blob_ids, live=True)
+            found = find(conn, container, indexed, live=True)
             add_refs(conn, container, backup_id, found.packs.keys(), bases=found.bases)
         return set(found.packs)
 
