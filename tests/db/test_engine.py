@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from sqlalchemy import select
 
-from ashbox.db.engine import Database
+from ashbox.db.engine import HEAD_REVISION, Database
 from ashbox.db.models import Container
 
 
@@ -29,3 +30,21 @@ def test_a_read_sees_committed_rows_while_a_writer_holds_the_lock(db: Database) 
     reader.join()
     assert not waited, "a read waited for the writer"
     assert names == [["before"]]
+
+
+def test_head_revision_names_the_newest_migration(db: Database) -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(db._alembic_config()).get_current_head() == HEAD_REVISION
+    assert db.revision() == HEAD_REVISION  # the fixture migrated it
+
+
+def test_an_empty_database_has_no_revision_until_migrated(tmp_path: Path) -> None:
+    fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        assert fresh.revision() is None
+        fresh.migrate()
+        assert fresh.revision() == HEAD_REVISION
+        fresh.migrate()  # up to date: nothing to do
+    finally:
+        fresh.dispose()

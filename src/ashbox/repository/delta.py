@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import xxhash
 import zstandard
 
@@ -50,12 +49,13 @@ def page_count(length: int) -> int:
 def changed_pages(table: bytes, base_table: bytes) -> list[int]:
     """Indices of the pages whose fingerprints differ between two page tables
     of blocks of the same length."""
-    if len(table) != len(base_table):
+    if len(table) != len(base_table) or len(table) % FINGERPRINT_SIZE:
         raise ValueError("page tables of blocks of different lengths")
-    new = np.frombuffer(table, dtype="<u8")
-    old = np.frombuffer(base_table, dtype="<u8")
-    indices: list[int] = np.flatnonzero(new != old).tolist()
-    return indices
+    if table == base_table:
+        return []
+    new = memoryview(table).cast("Q")  # fingerprints compared as 8-byte words
+    old = memoryview(base_table).cast("Q")
+    return [page for page, (a, b) in enumerate(zip(new, old, strict=True)) if a != b]
 
 
 def encode_delta(block: bytes | bytearray | memoryview, pages: Sequence[int]) -> bytes:
@@ -83,9 +83,8 @@ def apply_delta(base: bytes | bytearray | memoryview, delta: bytes | memoryview)
     view = memoryview(delta).cast("B")
     if len(view) < size:
         raise CorruptBlob(f"Delta of {len(view)} bytes is shorter than its page bitmap.")
-    bits = np.unpackbits(np.frombuffer(view[:size], dtype=np.uint8), bitorder="little")
     pos = size
-    for page in np.flatnonzero(bits).tolist():
+    for page in _pages_of(view[:size]):
         start = page * PAGE_SIZE
         if start >= len(block):
             raise CorruptBlob(f"Delta names page {page}, past its base of {len(block)} bytes.")
@@ -97,6 +96,17 @@ def apply_delta(base: bytes | bytearray | memoryview, delta: bytes | memoryview)
     if pos != len(view):
         raise CorruptBlob(f"Delta has {len(view) - pos} bytes past its last page.")
     return block
+
+
+def _pages_of(bitmap: memoryview) -> list[int]:
+    """The pages a delta's bitmap names, ascending."""
+    return [
+        index * 8 + bit
+        for index, byte in enumerate(bitmap)
+        if byte
+        for bit in range(8)
+        if byte >> bit & 1
+    ]
 
 
 def encode_delta_blob(
