@@ -38,7 +38,7 @@ class Settings:
     poll_seconds: float = 0.5
     max_attempts: int = 3
     block_size: int = 1 * MiB
-    pack_size: int = 32 * MiB
+    pack_size: int = 16 * MiB
     compression_level: int = 1
     pipeline_threads: int = 2
     upload_threads: int = 2

@@ -84,7 +84,7 @@ class Repository:
         index: Index,
         *,
         block_size: int = 1 << 20,
-        pack_size: int = 32 << 20,
+        pack_size: int = 16 << 20,
         compression_level: int = 3,
         threads: int = 2,
         upload_threads: int = 2,

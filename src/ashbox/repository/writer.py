@@ -20,7 +20,7 @@ backup that needs it. Page tables go to packs of their own, so the next
 backup reads them in a few ranged gets.
 
 At most three batches of blocks and `max_uploads + 1` pack buffers (one
-being filled, the others uploading, 32 MiB of them or one) are in memory at
+being filled, the others uploading, 16 MiB of them or one) are in memory at
 once, whatever the volume size. The index is only called from the thread
 that runs the backup.
 """
@@ -59,7 +59,7 @@ from ashbox.volumes.file import VolumeReader, aligned_buffer, open_for_read
 log = logging.getLogger(__name__)
 
 _BATCH_BYTES = 8 << 20
-_UPLOAD_BYTES = 32 << 20  # of sealed packs in flight, beside the one being filled
+_UPLOAD_BYTES = 16 << 20  # of sealed packs in flight, beside the one being filled
 
 
 @dataclass(frozen=True, slots=True)
