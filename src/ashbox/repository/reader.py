@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 MAX_RANGE_SIZE = 4 << 20
 MAX_RANGE_GAP = 256 << 10
-_WINDOW_BYTES = 32 << 20
+_WINDOW_BYTES = 16 << 20
 _WRITE_BEHIND_BYTES = 32 << 20  # written bytes sent to the disk at once
 _SYNC_WAIT_BEFORE = 1
 _SYNC_WRITE = 2
