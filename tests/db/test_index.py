@@ -214,3 +214,26 @@ def test_locate_reads_while_another_transaction_holds_the_lock(db: Database) -> 
     reader.join()
     assert not waited
     assert found[0][blob].pack_id == "p1"
+
+
+def test_keep_references_drops_what_the_backup_did_not_need(db: Database) -> None:
+    index = DbIndex(db)
+    spare, kept, new = (bytes([i]) * 32 for i in range(3))
+    _commit(index, "p1", "b0", [spare, kept])
+    assert index.reuse(C, "b2", [spare, kept]) == {spare, kept}
+    _commit(index, "p2", "b2", [new])
+    assert index.keep_references(C, "b2", [kept, new]) == []  # b0 holds p1 still
+    assert index.references(C)["b2"] == {kept, new}
+    assert index.release(C, "b0") == []  # b2 holds p1 through `kept`
+    assert index.references(C) == {"b2": {kept, new}}
+
+
+def test_keep_references_keeps_the_chain_of_a_kept_delta(db: Database) -> None:
+    index = DbIndex(db)
+    whole, delta, spare = (bytes([i]) * 32 for i in range(3))
+    index.begin_pack(C, "p1", "b1")
+    index.commit_pack(C, "p1", 100, [_loc(whole), _delta(delta, whole, 10)], "b1")
+    _commit(index, "p2", "b1", [spare])
+    assert index.keep_references(C, "b1", [delta]) == ["p2"]
+    assert index.references(C)["b1"] == {whole, delta}
+    assert index.dead_packs(C) == ["p2"]

@@ -53,7 +53,7 @@ class MemoryIndex:
             found = {
                 b for b in blob_ids if b in c.blobs and c.packs[c.blobs[b].pack_id].state == LIVE
             }
-            c.refs.setdefault(backup_id, set()).update(found)
+            c.refs.setdefault(backup_id, set()).update(_with_bases(c, found))
             return found
 
     def begin_pack(self, container: str, pack_id: str, backup_id: str) -> None:
@@ -82,7 +82,7 @@ class MemoryIndex:
             row.dead_at = None if owns_a_blob else datetime.now(UTC)
             row.size = size
             row.owner = None
-            c.refs.setdefault(backup_id, set()).update(e.blob_id for e in entries)
+            c.refs.setdefault(backup_id, set()).update(_with_bases(c, {e.blob_id for e in entries}))
 
     def locate(self, container: str, blob_ids: Sequence[bytes]) -> dict[bytes, BlobLocation]:
         with self._lock:
@@ -94,22 +94,40 @@ class MemoryIndex:
             c = self._container(container)
             return [p for p, r in c.packs.items() if r.state == PENDING and r.owner == backup_id]
 
+    def references(self, container: str) -> dict[str, set[bytes]]:
+        """Each backup's referenced blobs (as `DbIndex.references`)."""
+        with self._lock:
+            return {b: set(ids) for b, ids in self._container(container).refs.items()}
+
+    def keep_references(
+        self, container: str, backup_id: str, blob_ids: Sequence[bytes]
+    ) -> list[str]:
+        with self._lock:
+            c = self._container(container)
+            held = c.refs.get(backup_id, set())
+            needed = _with_bases(c, set(blob_ids))
+            c.refs[backup_id] = held & needed
+            return self._kill_unreferenced(c, held - needed)
+
     def release(self, container: str, backup_id: str) -> list[str]:
         with self._lock:
             c = self._container(container)
-            released = c.refs.pop(backup_id, set())
-            referenced = set().union(*c.refs.values())
-            candidates = {c.blobs[b].pack_id for b in released if b in c.blobs}
-            dead = sorted(
-                p
-                for p in candidates
-                if not any(loc.pack_id == p and b in referenced for b, loc in c.blobs.items())
-            )
-            for p in dead:
-                c.packs[p].state = DEAD
-                c.packs[p].dead_at = datetime.now(UTC)
-            c.blobs = {b: loc for b, loc in c.blobs.items() if loc.pack_id not in dead}
-            return dead
+            return self._kill_unreferenced(c, c.refs.pop(backup_id, set()))
+
+    def _kill_unreferenced(self, c: ContainerRows, released: set[bytes]) -> list[str]:
+        """Mark dead the packs of `released` blobs that hold no referenced blob."""
+        referenced = set().union(*c.refs.values())
+        candidates = {c.blobs[b].pack_id for b in released if b in c.blobs}
+        dead = sorted(
+            p
+            for p in candidates
+            if not any(loc.pack_id == p and b in referenced for b, loc in c.blobs.items())
+        )
+        for p in dead:
+            c.packs[p].state = DEAD
+            c.packs[p].dead_at = datetime.now(UTC)
+        c.blobs = {b: loc for b, loc in c.blobs.items() if loc.pack_id not in dead}
+        return dead
 
     def dead_packs(self, container: str, *, dead_before: datetime | None = None) -> list[str]:
         with self._lock:
@@ -147,3 +165,14 @@ class MemoryIndex:
 
     def _touch(self) -> None:
         self.threads.add(threading.get_ident())
+
+
+def _with_bases(c: ContainerRows, blob_ids: set[bytes]) -> set[bytes]:
+    """The blobs and, transitively, the bases of the indexed deltas among them."""
+    out = set(blob_ids)
+    frontier = set(blob_ids)
+    while frontier:
+        bases = {c.blobs[b].base_id for b in frontier if b in c.blobs}
+        frontier = {b for b in bases if b is not None} - out
+        out |= frontier
+    return out

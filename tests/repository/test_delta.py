@@ -182,3 +182,20 @@ def test_a_damaged_base_fails_the_verify_of_the_delta_naming_its_offset(
     with pytest.raises(CorruptData, match="Backup b2: the block at offset 0") as failure:
         repo.verify("b2")
     assert f"rests on blob {base.hex()} in pack {pack_id}, which is corrupt" in str(failure.value)
+
+
+def test_a_changed_block_found_stored_leaves_no_reference_to_its_unused_base(
+    repo: Repository, index: MemoryIndex, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    first, second = os.urandom(BLOCK), os.urandom(BLOCK)
+    source.write_bytes(first + second)
+    repo.backup("b1", source)
+    old = repo.read_manifest("b1")
+    with open_for_write(source) as w:  # block 1 becomes a copy of block 0: stored already
+        w.write(first, BLOCK)
+    repo.backup("b2", source, parent_id="b1")
+    refs = index.references(CONTAINER)["b2"]
+    assert old.blob_id(0) in refs
+    assert old.blob_id(1) not in refs, "b2 keeps the base it planned on but did not use"
+    assert refs == repo.read_manifest("b2").blob_ids()

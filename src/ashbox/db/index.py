@@ -40,6 +40,7 @@ from ashbox.db.index_sql import (
     lock,
     mark_dead,
     settle_pack,
+    with_bases,
 )
 from ashbox.db.index_sql import locate as locate_blobs
 from ashbox.db.upsert import insert_ignore
@@ -145,6 +146,21 @@ class DbIndex(IndexMaintenance):
                     )
                 )
             )
+
+    def keep_references(
+        self, container: str, backup_id: str, blob_ids: Sequence[bytes]
+    ) -> list[str]:
+        mine = (REFS.c.container == container) & (REFS.c.backup_id == backup_id)
+        with self._db.connection() as conn:
+            lock(conn, container)
+            needed = with_bases(conn, container, set(blob_ids))
+            extra = sorted(set(conn.scalars(select(REFS.c.blob_id).where(mine))) - needed)
+            for chunk in chunks(extra):
+                conn.execute(delete(REFS).where(mine, REFS.c.blob_id.in_(chunk)))
+            candidates = set(find(conn, container, extra).packs.values())
+            dead = [p for p in sorted(candidates) if not has_live_blob(conn, container, p)]
+            mark_dead(conn, container, dead)
+            return dead
 
     def release(self, container: str, backup_id: str) -> list[str]:
         mine = (REFS.c.container == container) & (REFS.c.backup_id == backup_id)

@@ -3,10 +3,14 @@
 docs/format.md §4.1. The writer (writer.py) hands over, for each new block
 whose offset holds a block of the same length in the parent backup, the
 parent's blob id, the parent's page table id and the new page table; this
-module locates the parent's chains and tables in the index, reads the tables
-in a few ranged gets, and keeps the deltas whose whole chain the backup could
-reference (`index.reuse`), so a base lives as long as a backup that needs it.
-Called only from the thread that runs the backup, like the index.
+module keeps the deltas whose whole chain the backup could reference
+(`index.reuse`), so a base lives as long as a backup that needs it.
+
+The parent's chains and page tables are read ahead from its manifest, a
+window of WINDOW_BLOCKS blocks at a time: one `locate` and a few ranged gets
+per window rather than per batch. What they say may age (a gc may kill a
+base meanwhile): the `reuse` that references a chain is what decides. Called
+only from the thread that runs the backup, like the index.
 """
 
 from __future__ import annotations
@@ -18,35 +22,48 @@ from ashbox.errors import CorruptData, ObjectNotFound
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.delta import FINGERPRINT_SIZE, MAX_DEPTH, changed_pages
 from ashbox.repository.index import BlobLocation, Index
+from ashbox.repository.manifest import Manifest
 from ashbox.repository.pack import pack_key
 from ashbox.storage.base import Store
 
 log = logging.getLogger(__name__)
 
+WINDOW_BLOCKS = 256
+
 
 class DeltaBases:
     def __init__(
-        self, *, store: Store, container: str, index: Index, codec: BlobCodec, backup_id: str
+        self,
+        *,
+        store: Store,
+        container: str,
+        index: Index,
+        codec: BlobCodec,
+        backup_id: str,
+        parent: Manifest | None,
     ) -> None:
         self.store = store
         self.container = container
         self.index = index
         self.codec = codec
         self.backup_id = backup_id
+        self.parent = parent
+        self._read_to = 0  # parent blocks before this index were read ahead
+        self._windows: list[tuple[int, dict[bytes, list[bytes]], dict[bytes, bytes]]] = []
 
-    def plan(self, candidates: Mapping[int, tuple[bytes, bytes, bytes]]) -> dict[int, list[int]]:
-        """The pages to store as a delta, by block index, for those `candidates`
-        (block index → parent blob id, parent page table id, new page table) where
-        a delta pays and its chain is short and still stored; the chains of the
-        kept ones are referenced for the backup."""
+    def plan(
+        self, candidates: Mapping[int, tuple[bytes, bytes, bytes]]
+    ) -> dict[int, tuple[list[int], list[bytes]]]:
+        """The pages to store as a delta and the chain it rests on, by block
+        index, for those `candidates` (block index → parent blob id, parent page
+        table id, new page table) where a delta pays and the chain is short and
+        was stored. The caller references the chain (`index.reuse`) and keeps
+        the delta only if all of it is still stored. Block indices only grow
+        from one call to the next."""
         if not candidates:
             return {}
-        parents = [c[0] for c in candidates.values()]
-        parent_tables = [c[1] for c in candidates.values()]
-        found = self.index.locate(self.container, sorted({*parents, *parent_tables}))
-        chains = self.chains(parents, found)
-        tables = self.fetch_tables(parent_tables, found)
-        plans: dict[int, list[int]] = {}
+        chains, tables = self._read_ahead(min(candidates), max(candidates) + 1)
+        plans: dict[int, tuple[list[int], list[bytes]]] = {}
         for index, (parent_id, parent_table, table) in candidates.items():
             chain = chains.get(parent_id)
             base_table = tables.get(parent_table)
@@ -56,10 +73,41 @@ class DeltaBases:
                 continue
             pages = changed_pages(table, base_table)
             if 2 * len(pages) <= len(table) // FINGERPRINT_SIZE:
-                plans[index] = pages
-        needed = {b for i in plans for b in chains[candidates[i][0]]}
-        kept = self.index.reuse(self.container, self.backup_id, sorted(needed))
-        return {i: p for i, p in plans.items() if set(chains[candidates[i][0]]) <= kept}
+                plans[index] = (pages, chain)
+        return plans
+
+    def _read_ahead(
+        self, start: int, stop: int
+    ) -> tuple[dict[bytes, list[bytes]], dict[bytes, bytes]]:
+        """The chains and page tables of the parent's blocks, read ahead for the
+        windows that blocks [start, stop) fall in; windows before `start` are
+        dropped."""
+        parent = self.parent
+        if parent is None:
+            return {}, {}
+        while self._read_to < min(stop, parent.block_count):
+            first = self._read_to
+            self._read_to = min(first + WINDOW_BLOCKS, parent.block_count)
+            ids = {parent.blob_id(i) for i in range(first, self._read_to)}
+            tables = {parent.page_table_id(i) for i in range(first, self._read_to)}
+            ids.discard(None)
+            tables.discard(None)
+            known = sorted(b for b in ids | tables if b is not None)
+            found = self.index.locate(self.container, known) if known else {}
+            self._windows.append(
+                (
+                    self._read_to,
+                    self.chains(sorted(b for b in ids if b is not None), found),
+                    self.fetch_tables(sorted(t for t in tables if t is not None), found),
+                )
+            )
+        self._windows = [w for w in self._windows if w[0] > start]
+        chains: dict[bytes, list[bytes]] = {}
+        read: dict[bytes, bytes] = {}
+        for _, window_chains, window_tables in self._windows:
+            chains.update(window_chains)
+            read.update(window_tables)
+        return chains, read
 
     def chains(
         self, blob_ids: list[bytes], located: Mapping[bytes, BlobLocation] | None = None
@@ -95,20 +143,6 @@ class DeltaBases:
             elif current not in found and chain:
                 chains[blob_id] = [*chain, current]  # a missing base: caught by reuse
         return chains
-
-    def reference_chains(self, reused: list[bytes]) -> None:
-        """Reference for the backup the bases of the reused blobs that are deltas."""
-        ids = list(dict.fromkeys(reused))
-        chains = self.chains(ids) if ids else {}
-        bases = {b for chain in chains.values() for b in chain[1:]}
-        if not bases:
-            return
-        kept = self.index.reuse(self.container, self.backup_id, sorted(bases))
-        if missing := bases - kept:
-            raise CorruptData(
-                f"Backup {self.backup_id}: delta base blob {min(missing).hex()} of a reused "
-                "blob is no longer stored."
-            )
 
     def fetch_tables(
         self, table_ids: list[bytes], found: Mapping[bytes, BlobLocation]

@@ -80,8 +80,9 @@ class Index(Protocol):
         """Create the container's index entry if missing (idempotent)."""
 
     def reuse(self, container: str, backup_id: str, blob_ids: Sequence[bytes]) -> set[bytes]:
-        """Reference for `backup_id` those of `blob_ids` already stored in a live pack;
-        return them. Idempotent."""
+        """Reference for `backup_id` those of `blob_ids` already stored in a live pack,
+        and, transitively, the bases of the deltas among them; return them (the
+        bases not included). Idempotent."""
 
     def begin_pack(self, container: str, pack_id: str, backup_id: str) -> None:
         """Record a pack about to be uploaded, owned by `backup_id`."""
@@ -108,6 +109,14 @@ class Index(Protocol):
     ) -> list[str]:
         """Pending packs whose owner starts with `owner_prefix`, begun before
         `begun_before`: their writer (a collector) died before committing them."""
+
+    def keep_references(
+        self, container: str, backup_id: str, blob_ids: Sequence[bytes]
+    ) -> list[str]:
+        """Drop the references of `backup_id` to blobs that are neither among
+        `blob_ids` nor, transitively, bases of deltas among them (a writer may
+        reference more than it ends up needing); mark dead and return the packs
+        left with no referenced blob, as `release` does."""
 
     def release(self, container: str, backup_id: str) -> list[str]:
         """Drop every reference of `backup_id`; mark dead and return the packs

@@ -121,6 +121,11 @@ def write_backup(
             entries=run.entries,
             metadata=dict(metadata),
         )
+    dead = settings.index.keep_references(
+        settings.container, backup_id, sorted(manifest.blob_ids())
+    )
+    if dead:
+        log.info("backup %s left %d packs dead (bases it did not use)", backup_id, len(dead))
     encoded = manifest.encode()
     if settings.codec.cipher is not None:
         encoded = seal_manifest(encoded, backup_id, settings.codec.cipher)
@@ -217,6 +222,7 @@ class _Run:
             index=s.index,
             codec=s.codec,
             backup_id=self.backup_id,
+            parent=self.parent,
         )
         self._pack = PackBuilder(s.codec.cipher, buffer=self._pack_buffer())
         self._tables = PackBuilder(s.codec.cipher)
@@ -325,9 +331,11 @@ class _Run:
         return _Digest(blob_id, table, self.settings.codec.blob_id(table))
 
     def _classify(self, batch: _Batch) -> _Batch:
-        """Name each block; reference the blobs already stored (with their delta
-        chains); start encoding the others (each new blob once), as deltas where
-        that pays."""
+        """Name each block; reference in one `reuse` the blobs already stored and
+        the delta chains the changed blocks may rest on; start encoding the new
+        blobs (each once), as deltas where that pays. A chain referenced for a
+        block that turns out stored already is dropped at the end of the
+        backup (`index.keep_references`)."""
         s = self.settings
         asked: list[bytes] = []
         for block in batch.blocks:
@@ -344,9 +352,9 @@ class _Run:
             for blob_id in (block.blob_id, block.table_id):
                 if blob_id is not None and blob_id not in self._pending_ids:
                     asked.append(blob_id)
+        plans = self._plan_deltas(batch.blocks)
+        asked.extend(b for _, chain in plans.values() for b in chain)
         stored = s.index.reuse(s.container, self.backup_id, list(dict.fromkeys(asked)))
-        reused = [b.blob_id for b in batch.blocks if b.blob_id in stored]
-        self._bases.reference_chains(reused)
         new = []
         for block in batch.blocks:
             blob_id = block.blob_id
@@ -371,7 +379,7 @@ class _Run:
             self._pending_ids.add(blob_id)
             self._new_blobs += 1
             new.append(block)
-        deltas = self._plan_deltas(new)
+        deltas = {i: pages for i, (pages, chain) in plans.items() if set(chain) <= stored}
         for block in new:
             view = memoryview(block.buf)[: block.length]
             pages = deltas.get(block.index)
@@ -383,13 +391,15 @@ class _Run:
                 block.encoded = self._cpu.submit(encode_delta_blob, s.codec, view, pages)
         return batch
 
-    def _plan_deltas(self, new: list[_Block]) -> dict[int, list[int]]:
-        """For the new blocks whose parent block can be a base: the pages to
-        store, by block index. The bases' chains are referenced for the backup."""
+    def _plan_deltas(self, blocks: list[_Block]) -> dict[int, tuple[list[int], list[bytes]]]:
+        """For the changed blocks whose parent block can be a base: the pages to
+        store and the chain to reference, by block index."""
         candidates: dict[int, tuple[bytes, bytes, bytes]] = {}
-        for block in new:
+        for block in blocks:
+            if block.blob_id is None or block.table is None:
+                continue
             parent_id, parent_table = self._parent_block(block.index, block.length)
-            if parent_id is not None and parent_table is not None and block.table is not None:
+            if parent_id is not None and parent_table is not None:
                 candidates[block.index] = (parent_id, parent_table, block.table)
         return self._bases.plan(candidates)
 
