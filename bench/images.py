@@ -190,7 +190,15 @@ def sha256(path: Path) -> str:
 
 
 def copy_sparse(src: Path, dst: Path) -> None:
+    """A sparse copy, written back to the disk before it returns: a timed step
+    must not share the machine with the kernel flushing this setup's gigabytes
+    (the reference commands read settled files)."""
     subprocess.run(["cp", "--sparse=always", "--reflink=auto", str(src), str(dst)], check=True)
+    fd = os.open(dst, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _timed(what: str, step: Callable[[], None]) -> None:
