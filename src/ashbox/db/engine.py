@@ -47,24 +47,16 @@ class Database:
         On SQLite the transaction starts with BEGIN IMMEDIATE, so it holds the write
         lock from its first statement: read-then-write races cannot happen.
         """
-        session = self._sessions()
-        try:
-            with session.begin():
-                yield session
-        finally:
-            session.close()
+        with _in_transaction(self._sessions()) as session:
+            yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A session in one transaction that only reads (the API's GETs): on
         SQLite a plain BEGIN, a snapshot that neither takes nor waits for the
         write lock, so a client polling a backup never holds up its worker."""
-        session = self._readers()
-        try:
-            with session.begin():
-                yield session
-        finally:
-            session.close()
+        with _in_transaction(self._readers()) as session:
+            yield session
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -117,6 +109,16 @@ class Database:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+@contextmanager
+def _in_transaction(session: Session) -> Iterator[Session]:
+    """`session` in one transaction, committed on success, then closed."""
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.close()
 
 
 def _normalise(url: str) -> str:
