@@ -7,7 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ashbox.errors import CorruptManifest
-from ashbox.repository.manifest import Manifest, entry_of, manifest_key
+from ashbox.repository.manifest import (
+    ENTRY_SIZE,
+    BlockEntries,
+    Manifest,
+    entry_of,
+    manifest_key,
+)
 
 from .strategies import manifests
 
@@ -61,3 +67,31 @@ def test_garbage_is_not_a_manifest() -> None:
 
 def test_manifest_keys_live_under_backups() -> None:
     assert manifest_key("volumebackups", "b1") == "volumebackups/backups/b1"
+
+
+@given(st.integers(0, 3 * BlockEntries.CHUNK_BLOCKS + 7), st.data())
+def test_sparse_entries_encode_as_the_whole_array_does(count: int, data: st.DataObject) -> None:
+    sparse = BlockEntries(count)
+    whole = bytearray(count * ENTRY_SIZE)
+    indices = data.draw(st.sets(st.integers(0, count - 1), max_size=20)) if count else set()
+    for index in sorted(indices):
+        entry = entry_of(bytes([index % 251 + 1]) * 32, bytes([7]) * 32 if index % 2 else None)
+        sparse.set(index, entry)
+        whole[index * ENTRY_SIZE : (index + 1) * ENTRY_SIZE] = entry
+    assert len(sparse) == len(whole)
+    assert b"".join(sparse.parts()) == whole
+
+    def manifest(entries: bytes | BlockEntries) -> Manifest:
+        return Manifest(
+            backup_id="b",
+            parent_id=None,
+            volume_size=count * 4096,
+            block_size=4096,
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            entries=entries,
+        )
+
+    from_sparse, from_whole = manifest(sparse), manifest(bytes(whole))
+    assert from_sparse.encode() == from_whole.encode()
+    assert list(from_sparse.blocks()) == list(from_whole.blocks())
+    assert from_sparse.blob_ids() == from_whole.blob_ids()

@@ -46,7 +46,7 @@ from ashbox.repository.delta import (
 from ashbox.repository.delta_bases import DeltaBases
 from ashbox.repository.index import Index
 from ashbox.repository.manifest import (
-    ENTRY_SIZE,
+    BlockEntries,
     Manifest,
     block_count_for,
     entry_of,
@@ -190,7 +190,7 @@ class _Run:
     volume: VolumeReader
     progress: Callable[[int, int], None]
     parent: Manifest | None
-    entries: bytearray = field(init=False)
+    entries: BlockEntries = field(init=False)
     _cpu: ThreadPoolExecutor = field(init=False)
     _io: ThreadPoolExecutor = field(init=False)
     _free: list[mmap.mmap] = field(init=False)
@@ -210,7 +210,7 @@ class _Run:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.entries = bytearray(block_count_for(self.volume.size, s.block_size) * ENTRY_SIZE)
+        self.entries = BlockEntries(block_count_for(self.volume.size, s.block_size))
         self._free = []
         self._zero_ids = {
             n: s.codec.blob_id(bytes(n)) for n in {s.block_size, self.volume.size % s.block_size}
@@ -266,7 +266,7 @@ class _Run:
         self._io.shutdown(wait=True, cancel_futures=True)
 
     def stats(self) -> BackupStats:
-        count = len(self.entries) // ENTRY_SIZE
+        count = self.entries.block_count
         return BackupStats(
             volume_size=self.volume.size,
             stored_bytes=self._stored_bytes,
@@ -361,7 +361,6 @@ class _Run:
             if blob_id is None:
                 continue
             self._data_blocks += 1
-            start = block.index * ENTRY_SIZE
             table_id = block.table_id
             if (
                 table_id is not None
@@ -373,7 +372,7 @@ class _Run:
                 else:
                     self._pending_ids.add(table_id)
                     batch.tables.append((table_id, block.table))
-            self.entries[start : start + ENTRY_SIZE] = entry_of(blob_id, table_id)
+            self.entries.set(block.index, entry_of(blob_id, table_id))
             if blob_id in stored or blob_id in self._pending_ids:
                 continue
             self._pending_ids.add(blob_id)
