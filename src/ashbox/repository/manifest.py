@@ -33,7 +33,6 @@ _FIXED = struct.Struct("<QIQq")  # volume size, block size, block count, created
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _CHECKSUM_SIZE = 32
-_ZSTD_UNUSED_BIT = 0x10  # of the frame header descriptor (RFC 8878 §3.1.1.1.1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOLE = bytes(ENTRY_SIZE)
 _NO_ID = bytes(ID_SIZE)
@@ -138,10 +137,6 @@ class Manifest:
             raise CorruptManifest(f"Manifest has unsupported flags {flags:#04x}.")
         body = memoryview(data)[_HEADER.size :]
         if flags & FLAG_ZSTD:
-            # The frame header's unused bit is the one bit zstd ignores: a flip
-            # there would decode to the same bytes, unnoticed by the checksum.
-            if len(body) > 4 and body[4] & _ZSTD_UNUSED_BIT:
-                raise CorruptManifest("Manifest's zstd frame header sets its unused bit.")
             body = memoryview(_decompress(body))
         if len(body) < _CHECKSUM_SIZE or (
             blake3.blake3(body[:-_CHECKSUM_SIZE]).digest() != body[-_CHECKSUM_SIZE:]
