@@ -6,9 +6,8 @@ import random
 import resource
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from ashbox.malloc import keep_freed_memory
+from tests.needs import unavailable
 
 MiB = 1 << 20
 
@@ -35,7 +34,7 @@ def _faults_of_blocks(rounds: int) -> int:
 
 def test_freed_blocks_are_reused_without_new_page_faults() -> None:
     if not keep_freed_memory():
-        pytest.skip("this C library has no mallopt")
+        unavailable("glibc's mallopt")
     _faults_of_blocks(2)  # the heaps grow once
     faults = _faults_of_blocks(30)
     # Without the tuning this touched about 90,000 new pages here.

@@ -129,7 +129,7 @@ def _cached(path: Path, offset: int, length: int) -> bool:
     finally:
         os.close(fd)
     if pages is None:
-        pytest.skip("this kernel cannot tell what the page cache holds (cachestat, Linux 6.5)")
+        unavailable("cachestat (Linux 6.5), to tell what the page cache holds")
     return pages * 4096 >= length
 
 
