@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from images import CACHE, GiB, Images, MiB, apply_changes, copy_sparse, prepare_images, sha256
-from run import ASHBOX_STEPS, MB, ashbox_steps
+from run import ASHBOX_STEPS, MB, ashbox_steps, print_table
 from service import BenchError, Measure, run_command
 
 TOOLS = ("ashbox", "restic", "borg")
@@ -148,14 +148,7 @@ def print_report(images: Images, results: dict[str, list[dict[str, Measure]]]) -
                 _fmt(statistics.median(peaks) or None, "{:.0f}", MiB),
             )
         )
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    for cells in (headers, *rows):
-        print(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-            )
-        )
+    print_table(headers, rows)
     print("peak RSS: ashbox's service process, the command for restic and borg (max of the steps)")
 
 

@@ -234,7 +234,7 @@ def print_report(
                 _fmt(_median([x.stored for x in m]), "{:.1f}", scale=MB),
             )
         )
-    _print_table(headers, rows)
+    print_table(headers, rows)
     print("\nissue 3 targets (each run's figure, then their median)")
     checks = []
     for target in targets(images, encrypted=encrypted):
@@ -251,10 +251,11 @@ def print_report(
                 verdict,
             )
         )
-    _print_table(("figure", "target", "median", "runs", ""), checks)
+    print_table(("figure", "target", "median", "runs", ""), checks)
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns sized to their widest cell, the first left-aligned."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     for cells in (headers, *rows):
         print(

@@ -13,8 +13,9 @@ holds at once, as before. Called once by each long-running command.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
+
+from ashbox import libc
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,9 @@ TRIM_THRESHOLD = 256 << 20
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc as the module docstring says; False where the C
     library has no `mallopt` (musl, other systems) or refuses."""
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
-    except (OSError, AttributeError):
+    mallopt = libc.function("mallopt", [ctypes.c_int, ctypes.c_int])
+    if mallopt is None:
         return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
     done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ashbox.errors import CorruptData, ObjectNotFound
 from ashbox.repository.blob import BlobCodec
@@ -29,6 +30,15 @@ from ashbox.storage.base import Store
 log = logging.getLogger(__name__)
 
 WINDOW_BLOCKS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The parent's chains and page tables for its blocks before `end`."""
+
+    end: int
+    chains: dict[bytes, list[bytes]]
+    tables: dict[bytes, bytes]
 
 
 class DeltaBases:
@@ -49,7 +59,7 @@ class DeltaBases:
         self.backup_id = backup_id
         self.parent = parent
         self._read_to = 0  # parent blocks before this index were read ahead
-        self._windows: list[tuple[int, dict[bytes, list[bytes]], dict[bytes, bytes]]] = []
+        self._windows: list[_Window] = []  # read ahead, oldest first
 
     def plan(
         self, candidates: Mapping[int, tuple[bytes, bytes, bytes]]
@@ -62,11 +72,15 @@ class DeltaBases:
         from one call to the next."""
         if not candidates:
             return {}
-        chains, tables = self._read_ahead(min(candidates), max(candidates) + 1)
+        self._read_ahead(min(candidates), max(candidates) + 1)
         plans: dict[int, tuple[list[int], list[bytes]]] = {}
         for index, (parent_id, parent_table, table) in candidates.items():
-            chain = chains.get(parent_id)
-            base_table = tables.get(parent_table)
+            chain = next(
+                (w.chains[parent_id] for w in self._windows if parent_id in w.chains), None
+            )
+            base_table = next(
+                (w.tables[parent_table] for w in self._windows if parent_table in w.tables), None
+            )
             if chain is None or len(chain) > MAX_DEPTH or base_table is None:
                 continue
             if len(base_table) != len(table):
@@ -76,38 +90,22 @@ class DeltaBases:
                 plans[index] = (pages, chain)
         return plans
 
-    def _read_ahead(
-        self, start: int, stop: int
-    ) -> tuple[dict[bytes, list[bytes]], dict[bytes, bytes]]:
-        """The chains and page tables of the parent's blocks, read ahead for the
-        windows that blocks [start, stop) fall in; windows before `start` are
-        dropped."""
+    def _read_ahead(self, start: int, stop: int) -> None:
+        """Read ahead the chains and page tables of the parent's blocks for the
+        windows that blocks [start, stop) fall in; drop the windows before."""
         parent = self.parent
         if parent is None:
-            return {}, {}
+            return
         while self._read_to < min(stop, parent.block_count):
-            first = self._read_to
-            self._read_to = min(first + WINDOW_BLOCKS, parent.block_count)
-            ids = {parent.blob_id(i) for i in range(first, self._read_to)}
-            tables = {parent.page_table_id(i) for i in range(first, self._read_to)}
-            ids.discard(None)
-            tables.discard(None)
-            known = sorted(b for b in ids | tables if b is not None)
-            found = self.index.locate(self.container, known) if known else {}
+            window = range(self._read_to, min(self._read_to + WINDOW_BLOCKS, parent.block_count))
+            self._read_to = window.stop
+            ids = sorted({b for i in window if (b := parent.blob_id(i)) is not None})
+            tables = sorted({t for i in window if (t := parent.page_table_id(i)) is not None})
+            found = self.index.locate(self.container, [*ids, *tables]) if ids else {}
             self._windows.append(
-                (
-                    self._read_to,
-                    self.chains(sorted(b for b in ids if b is not None), found),
-                    self.fetch_tables(sorted(t for t in tables if t is not None), found),
-                )
+                _Window(window.stop, self.chains(ids, found), self.fetch_tables(tables, found))
             )
-        self._windows = [w for w in self._windows if w[0] > start]
-        chains: dict[bytes, list[bytes]] = {}
-        read: dict[bytes, bytes] = {}
-        for _, window_chains, window_tables in self._windows:
-            chains.update(window_chains)
-            read.update(window_tables)
-        return chains, read
+        self._windows = [w for w in self._windows if w.end > start]
 
     def chains(
         self, blob_ids: list[bytes], located: Mapping[bytes, BlobLocation] | None = None

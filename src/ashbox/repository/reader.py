@@ -19,8 +19,6 @@ restore neither fills the page cache nor stalls on it.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import errno
 import logging
 import os
 from collections import deque
@@ -31,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from ashbox import libc
 from ashbox.errors import CorruptBlob, CorruptData, InvalidVolume, ObjectNotFound
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.delta import MAX_DEPTH, decode_delta_blob
@@ -449,23 +448,10 @@ class _Restore:
         return plan.first_user.get(blob_id, 0) * self.manifest.block_size
 
 
-def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    try:
-        func = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    func.restype = ctypes.c_int
-    sync_file_range: Callable[[int, int, int, int], int] = func
-    return sync_file_range
-
-
-_sync_file_range = _load_sync_file_range()
+_sync_file_range = libc.function(
+    "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+)
 
 
 def _sync_range(fd: int, offset: int, length: int, flags: int) -> None:
-    if _sync_file_range is None:
-        raise OSError(errno.ENOSYS, "sync_file_range is not available")
-    if _sync_file_range(fd, offset, length, flags) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+    libc.call(_sync_file_range, "sync_file_range", fd, offset, length, flags)

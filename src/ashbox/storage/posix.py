@@ -152,13 +152,15 @@ class PosixStore:
 def _create(path: Path, direct: int) -> int:
     """A new file open for writing, with O_DIRECT (`direct`) if the filesystem allows."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    if direct:
-        try:
-            return os.open(path, flags | direct, 0o644)
-        except OSError as e:
-            if e.errno != errno.EINVAL:
-                raise
-    return os.open(path, flags & ~os.O_EXCL if path.exists() else flags, 0o644)
+    if not direct:
+        return os.open(path, flags, 0o644)
+    try:
+        return os.open(path, flags | direct, 0o644)
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+    # The refusal may come after the file was created: open it as it is.
+    return os.open(path, flags & ~os.O_EXCL, 0o644)
 
 
 def _write_direct(fd: int, view: memoryview) -> int:

@@ -18,15 +18,15 @@ read through the cache and, unless it was cached, dropped from it
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import mmap
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from ashbox import libc
 from ashbox.errors import InvalidVolume
 
 _FALLOC_FL_KEEP_SIZE = 0x01
@@ -298,13 +298,13 @@ def cached_pages(fd: int, offset: int, length: int) -> int | None:
     """How many pages of [offset, offset+length) the page cache holds, or None
     where the kernel cannot tell (before Linux 6.5)."""
     global _cachestat_works
-    if not _cachestat_works or _libc is None:
+    if not _cachestat_works or _syscall is None:
         return None
     if length <= 0:
         return 0
     span = _CachestatRange(offset, length)
     found = _Cachestat()
-    if _libc.syscall(_SYS_CACHESTAT, fd, ctypes.byref(span), ctypes.byref(found), 0) != 0:
+    if _syscall(_SYS_CACHESTAT, fd, ctypes.byref(span), ctypes.byref(found), 0) != 0:
         if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):
             _cachestat_works = False
         return None
@@ -344,33 +344,12 @@ def _fadvise(fd: int, offset: int, length: int, advice: str) -> None:
             raise
 
 
-def _load_libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    except OSError:
-        return None
-
-
-_libc = _load_libc()
 _cachestat_works = True
-
-
-def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
-    func = getattr(_libc, "fallocate", None)
-    if func is None:
-        return None
-    func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    func.restype = ctypes.c_int
-    fallocate: Callable[[int, int, int, int], int] = func
-    return fallocate
-
-
-_libc_fallocate = _load_fallocate()
+_syscall = libc.function("syscall", None)
+_fallocate_call = libc.function(
+    "fallocate", [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+)
 
 
 def _fallocate(fd: int, mode: int, offset: int, length: int) -> None:
-    if _libc_fallocate is None:
-        raise OSError(errno.ENOSYS, "fallocate is not available")
-    if _libc_fallocate(fd, mode, offset, length) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+    libc.call(_fallocate_call, "fallocate", fd, mode, offset, length)
