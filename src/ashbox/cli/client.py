@@ -4,17 +4,24 @@ Project-less URLs (`/v3/volumes`, `/v3/backups`), Cinder's noauth token
 (`user:project`) and microversion 3.64. A non-2xx answer raises `ApiError` with
 the message of Cinder's fault body (`{"badRequest": {"code": 400, "message": ...}}`);
 no answer at all raises `ServerUnreachable`.
+
+Built on `http.client` rather than httpx: importing httpx and building its
+client (an SSL context) cost ~100 ms of every `ashbox` run. One keep-alive
+connection serves all the calls of a command.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
+import select
+import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict, TypeVar, cast
-
-import httpx
+from urllib.parse import urlencode, urlsplit
 
 DEFAULT_URL = "http://127.0.0.1:8776"
 DEFAULT_TOKEN = "admin:admin"
@@ -73,47 +80,53 @@ class ApiError(ClientError):
 
 
 class ServerUnreachable(ClientError):
+    """No answer: connection refused, reset or timed out, or a URL that cannot be reached."""
+
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"cannot reach the ashbox service at {url}: {reason}")
         self.url = url
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An answer of the service, read whole."""
+
+    status_code: int
+    reason: str
+    body: bytes
+
+    @property
+    def is_error(self) -> bool:
+        return not 200 <= self.status_code < 300
 
 
 class CinderClient:
     """The volume and backup calls of the Cinder v3 API that the CLI makes."""
 
     def __init__(
-        self,
-        url: str = DEFAULT_URL,
-        token: str = DEFAULT_TOKEN,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float = 30.0,
+        self, url: str = DEFAULT_URL, token: str = DEFAULT_TOKEN, *, timeout: float = 30.0
     ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url,
-            headers={
-                "X-Auth-Token": token,
-                "OpenStack-API-Version": API_VERSION,
-                "Accept": "application/json",
-            },
-            transport=transport,
-            timeout=timeout,
-        )
+        self._parts = urlsplit(self.url)
+        self._timeout = timeout
+        self._headers = {
+            "X-Auth-Token": token,
+            "OpenStack-API-Version": API_VERSION,
+            "Accept": "application/json",
+        }
+        self._connection: http.client.HTTPConnection | None = None
 
     @classmethod
-    def from_environment(
-        cls, url: str | None = None, *, transport: httpx.BaseTransport | None = None
-    ) -> CinderClient:
+    def from_environment(cls, url: str | None = None) -> CinderClient:
         """A client for `url`, else `ASHBOX_URL`, with the token of `ASHBOX_TOKEN`."""
         return cls(
             url or os.environ.get("ASHBOX_URL") or DEFAULT_URL,
             os.environ.get("ASHBOX_TOKEN") or DEFAULT_TOKEN,
-            transport=transport,
         )
 
     def close(self) -> None:
-        self._http.close()
+        if self._connection is not None:
+            self._connection.close()
 
     # Volumes
 
@@ -216,27 +229,86 @@ class CinderClient:
         body: Mapping[str, object] | None = None,
         *,
         params: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
+        target = self._parts.path + path + (f"?{urlencode(params)}" if params else "")
+        headers = dict(self._headers)
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
         try:
-            response = self._http.request(method, path, json=body, params=params)
-        except httpx.TransportError as exc:
+            response = self._send(method, target, content, headers)
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from exc
         if response.is_error:
             raise ApiError(response.status_code, fault_message(response))
         return response
 
+    def _send(
+        self, method: str, target: str, content: bytes | None, headers: dict[str, str]
+    ) -> Response:
+        """One exchange on the kept connection. A kept connection may have been closed
+        by the service while idle (uvicorn does after 5 s): then a GET is sent
+        again, once, on a new connection. Other requests are not: the service
+        may have acted on them before the connection broke."""
+        connection = self._connection or self._connect()
+        if connection.sock is not None and _closed_by_peer(connection.sock):
+            connection.close()
+        reused = connection.sock is not None
+        try:
+            return _exchange(connection, method, target, content, headers)
+        except ConnectionError:
+            if not reused or method != "GET":
+                raise
+            connection.close()  # the next request opens a new socket
+            return _exchange(connection, method, target, content, headers)
 
-def fault_message(response: httpx.Response) -> str:
+    def _connect(self) -> http.client.HTTPConnection:
+        """The connection, made on first use: an https one builds an SSL context."""
+        scheme, host = self._parts.scheme, self._parts.hostname
+        if scheme not in ("http", "https") or not host:
+            raise ServerUnreachable(self.url, "the URL must be http://HOST[:PORT] or https://...")
+        try:
+            port = self._parts.port
+        except ValueError as exc:
+            raise ServerUnreachable(self.url, str(exc)) from None
+        kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        self._connection = kind(host, port, timeout=self._timeout)
+        return self._connection
+
+
+def fault_message(response: Response) -> str:
     """The message of Cinder's fault body, else the status line."""
     try:
-        body = response.json()
+        body = json.loads(response.body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
     if isinstance(body, dict) and len(body) == 1:
         (fault,) = body.values()
         if isinstance(fault, dict) and isinstance(fault.get("message"), str):
             return str(fault["message"])
-    return f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    return f"HTTP {response.status_code} {response.reason}".strip()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether an idle kept connection was closed by the service: it then
+    reads as ready (end of file), since no answer is owed on it."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
+def _exchange(
+    connection: http.client.HTTPConnection,
+    method: str,
+    target: str,
+    content: bytes | None,
+    headers: dict[str, str],
+) -> Response:
+    """Sends a request and reads its whole answer, which frees the connection for the next."""
+    connection.request(method, target, body=content, headers=headers)
+    answer = connection.getresponse()
+    return Response(answer.status, answer.reason, answer.read())
 
 
 def _only(kind: str, ref: str, matches: list[_T]) -> _T:
@@ -248,9 +320,9 @@ def _only(kind: str, ref: str, matches: list[_T]) -> _T:
     return matches[0]
 
 
-def _decode(response: httpx.Response) -> dict[str, object]:
+def _decode(response: Response) -> dict[str, object]:
     try:
-        body = response.json()
+        body = json.loads(response.body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(502, f"the service answered with no JSON body: {exc}") from exc
     if not isinstance(body, dict):

@@ -21,8 +21,8 @@ from ashbox.cli.exit_codes import ExitCode
 from ashbox.cli.local import Local
 from ashbox.cli.output import Format
 from ashbox.errors import InvalidInput, KeyRequired
-from ashbox.repository.keys import add_key, list_keys, read_secret, remove_key
 
+# Each command imports what it runs (cryptography among it), so `ashbox` starts fast.
 if TYPE_CHECKING:
     from ashbox.repository.crypto import KeySlot
 
@@ -51,6 +51,8 @@ def add_key_parsers(parser: argparse.ArgumentParser) -> None:
 
 
 def list_(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.repository.keys import list_keys
+
     slots = list_keys(local.store, local.container)
     if args.format == Format.JSON:
         local.print(json.dumps([slot_document(s) for s in slots], indent=2))
@@ -65,6 +67,8 @@ def list_(local: Local, args: argparse.Namespace) -> ExitCode:
 
 
 def add(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.repository.keys import add_key, read_secret
+
     secret = current_secret(local, args)
     if args.new_key_file:
         new_secret = read_secret(Path(args.new_key_file))
@@ -76,6 +80,8 @@ def add(local: Local, args: argparse.Namespace) -> ExitCode:
 
 
 def remove(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.repository.keys import remove_key
+
     remove_key(local.store, local.container, current_secret(local, args), args.slot_id)
     local.print(f"removed key slot {args.slot_id} from repository {local.container}")
     return ExitCode.OK
@@ -96,6 +102,8 @@ def slot_document(slot: KeySlot) -> dict[str, object]:
 def current_secret(local: Local, args: argparse.Namespace) -> bytes:
     """The key that opens the repository now: --key-file, the key_file setting,
     else typed at a terminal; KeyRequired when there is no way to get one."""
+    from ashbox.repository.keys import read_secret
+
     path = args.key_file or local.settings.key_file
     if path:
         return read_secret(Path(path))

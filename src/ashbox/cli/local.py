@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ashbox.cli.exit_codes import ExitCode
-from ashbox.config import Settings, load_settings
-from ashbox.malloc import keep_freed_memory
 
 if TYPE_CHECKING:  # imported when a local command runs, so the HTTP commands start fast
+    from ashbox.config import Settings
     from ashbox.db.engine import Database
     from ashbox.repository.repository import Repository
     from ashbox.storage.base import Store
@@ -70,6 +69,8 @@ def add_local_flags(parser: argparse.ArgumentParser, *, container: bool = True) 
 
 def settings_for(args: argparse.Namespace) -> Settings:
     """The settings of the configuration, overridden by the flags that were given."""
+    from ashbox.config import load_settings
+
     settings = load_settings(Path(args.config) if args.config else None)
     given: dict[str, object] = {}
     if args.data_dir:
@@ -104,6 +105,8 @@ def open_local(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> Iter
 def run_local(
     run: LocalCommand, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
 ) -> ExitCode:
+    from ashbox.malloc import keep_freed_memory
+
     keep_freed_memory()  # a local command may read a whole repository
     with open_local(args, stdout, stderr) as local:
         return run(local, args)

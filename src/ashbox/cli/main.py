@@ -12,16 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-import httpx
-
-from ashbox.cli import (
-    backup_commands,
-    key_commands,
-    local,
-    repo_commands,
-    serve_command,
-    volume_commands,
-)
+from ashbox.cli import backup_commands, key_commands, local, repo_commands, volume_commands
 from ashbox.cli.client import DEFAULT_URL, ApiError, CinderClient, ServerUnreachable
 from ashbox.cli.context import Context
 from ashbox.cli.exit_codes import ExitCode, exit_code_for_error, exit_code_for_status
@@ -34,7 +25,6 @@ Command = Callable[[Context, argparse.Namespace], ExitCode]
 def main(
     argv: Sequence[str] | None = None,
     *,
-    transport: httpx.BaseTransport | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -51,11 +41,13 @@ def main(
         return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
     try:
         if args.command == "serve":
+            from ashbox.cli import serve_command  # the service's settings, logging, signals
+
             return serve_command.serve(args)
         local_run: local.LocalCommand | None = getattr(args, "local_run", None)
         if local_run is not None:
             return local.run_local(local_run, args, out, err)
-        client = CinderClient.from_environment(args.url, transport=transport)
+        client = CinderClient.from_environment(args.url)
         try:
             run: Command = args.run
             return run(Context(client, out, err, sleep=sleep, clock=clock), args)

@@ -1,0 +1,146 @@
+"""The HTTP side of `CinderClient`: one keep-alive connection, reconnects, timeouts."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ashbox.cli.client import ApiError, CinderClient, ServerUnreachable
+from ashbox.cli.exit_codes import ExitCode
+
+from .fake_cinder import FakeCinder, Run, served
+
+
+def test_the_calls_of_a_command_share_one_connection(fake):
+    fake.add_volume("v1")
+    fake.next_timeline = [{}, {"status": "available"}]
+    assert Run("backup", "create", "v1", "--wait").code == ExitCode.OK
+    assert len(fake.requests) == 4  # find the volume, create, then two polls
+    assert len({r.client_port for r in fake.requests}) == 1
+
+
+def test_a_connection_the_server_closed_after_an_answer_is_made_again(fake):
+    fake.drop_connections = True
+    fake.add_volume("v1")
+    client = CinderClient(fake.url)
+    try:
+        assert client.list_volumes() == client.list_volumes()
+    finally:
+        client.close()
+    first, second = fake.requests
+    assert first.client_port != second.client_port
+
+
+def test_a_command_works_when_every_connection_is_dropped_after_an_answer(fake):
+    fake.drop_connections = True
+    fake.add_volume("v1")
+    fake.next_timeline = [{}, {"status": "available"}]
+    run = Run("backup", "create", "v1", "--wait", "-f", "json")
+    assert run.code == ExitCode.OK, run.err
+    assert run.json()["status"] == "available"
+    assert len({r.client_port for r in fake.requests}) == len(fake.requests)
+
+
+def test_a_get_whose_connection_breaks_is_sent_again_once(fake):
+    fake.add_volume("v1")
+    client = CinderClient(fake.url)
+    try:
+        client.list_volumes()
+        fake.unanswered = {"GET"}
+        with pytest.raises(ServerUnreachable):
+            client.list_volumes()
+    finally:
+        client.close()
+    assert [r.method for r in fake.requests] == ["GET", "GET", "GET"]
+
+
+def test_a_post_whose_connection_breaks_is_not_sent_again(fake):
+    volume = fake.add_volume("v1")
+    client = CinderClient(fake.url)
+    try:
+        client.list_volumes()  # the POST goes on the kept connection
+        fake.unanswered = {"POST"}
+        with pytest.raises(ServerUnreachable):
+            client.create_backup(volume["id"])
+    finally:
+        client.close()
+    assert [r.method for r in fake.requests] == ["GET", "POST"]
+
+
+def test_a_service_that_does_not_answer_in_time_is_unreachable():
+    with socket.socket() as silent:  # accepts connections in its backlog, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        client = CinderClient(url, timeout=0.1)
+        with pytest.raises(ServerUnreachable) as caught:
+            client.list_backups()
+        client.close()
+    assert caught.value.message == f"cannot reach the ashbox service at {url}: timed out"
+
+
+def test_the_path_of_the_url_prefixes_every_request(fake):
+    client = CinderClient(fake.url + "/block-storage/")
+    with pytest.raises(ApiError):  # the fake serves no such path
+        client.list_volumes()
+    client.close()
+    assert fake.requests[0].path == "/block-storage/v3/volumes/detail"
+
+
+def test_an_https_url_is_served_over_tls_checked_against_the_trusted_certificates(
+    tmp_path, monkeypatch
+):
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    fake = FakeCinder()
+    fake.add_volume("v1")
+    with served(fake, tls) as url:
+        assert url.startswith("https://")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert Run("--url", url, "volume", "show", "v1").code == ExitCode.OK
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "none.pem"))
+        untrusted = Run("--url", url, "volume", "show", "v1")
+    assert untrusted.code == ExitCode.UNREACHABLE
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.err
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
