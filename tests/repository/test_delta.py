@@ -199,3 +199,25 @@ def test_a_changed_block_found_stored_leaves_no_reference_to_its_unused_base(
     assert old.blob_id(0) in refs
     assert old.blob_id(1) not in refs, "b2 keeps the base it planned on but did not use"
     assert refs == repo.read_manifest("b2").blob_ids()
+
+
+def test_an_incremental_whose_parent_packs_died_stores_its_blocks_whole(
+    repo: Repository, index: MemoryIndex, tmp_path: Path
+) -> None:
+    # The parent's manifest still names its blocks, but no backup holds them
+    # and their packs are dead: the workers encode the changed blocks as deltas
+    # ahead, the `reuse` finds their bases gone, and they are stored whole.
+    size = 4 * BLOCK
+    source = tmp_path / "src"
+    source.write_bytes(os.urandom(size))
+    repo.backup("b1", source)
+    assert index.release(CONTAINER, "b1")
+    write_pages(source, [1, 20], seed=4)
+    stats = repo.backup("b2", source, parent_id="b1")
+    assert (stats.new_blobs, stats.delta_blobs) == (4, 0)
+    blobs = index.containers[CONTAINER].blobs
+    assert all(blobs[b].base_id is None for b in repo.read_manifest("b2").blob_ids())
+    target = tmp_path / "dst"
+    create_volume_file(target, size)
+    repo.restore("b2", target, new_volume=True)
+    assert sha256(target) == sha256(source)

@@ -1,16 +1,20 @@
 """Which new blocks of a backup become page deltas, and the delta chains it relies on.
 
-docs/format.md §4.1. The writer (writer.py) hands over, for each new block
-whose offset holds a block of the same length in the parent backup, the
-parent's blob id, the parent's page table id and the new page table; this
-module keeps the deltas whose whole chain the backup could reference
-(`index.reuse`), so a base lives as long as a backup that needs it.
+docs/format.md §4.1. For each block whose offset holds a block of the same
+length in the parent backup, the writer (writer.py) asks for that block as a
+`Base`: its chain, short enough to rest on, and its page table. The writer's
+workers then pick the pages to store (`delta_pages`), and the writer keeps
+the delta only if the backup references the whole chain (`index.reuse`), so
+a base lives as long as a backup that needs it.
 
 The parent's chains and page tables are read ahead from its manifest, a
-window of WINDOW_BLOCKS blocks at a time: one `locate` and a few ranged gets
-per window rather than per batch. What they say may age (a gc may kill a
-base meanwhile): the `reuse` that references a chain is what decides. Called
-only from the thread that runs the backup, like the index.
+window of WINDOW_BLOCKS blocks at a time: one `locate`, a few ranged gets and
+one `reuse` per window rather than per batch. That `reuse` references for the
+backup every blob of the window's chains and page tables that is still
+stored (`held`): the blocks that did not change and the bases of those that
+did need no index call of their own, and the references a backup turns out
+not to need are dropped at its end (`index.keep_references`). Called only
+from the thread that runs the backup, like the index.
 """
 
 from __future__ import annotations
@@ -34,11 +38,32 @@ WINDOW_BLOCKS = 256
 
 @dataclass(frozen=True, slots=True)
 class _Window:
-    """The parent's chains and page tables for its blocks before `end`."""
+    """The parent's chains and page tables for its blocks before `end`, and
+    which of their blobs the backup references already."""
 
     end: int
     chains: dict[bytes, list[bytes]]
     tables: dict[bytes, bytes]
+    held: set[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Base:
+    """A parent block a changed block may be stored as a delta against: its
+    blob id, its chain (itself, then its bases) and its page table."""
+
+    blob_id: bytes
+    chain: list[bytes]
+    table: bytes
+
+
+def delta_pages(table: bytes, base_table: bytes) -> list[int] | None:
+    """The pages to store if a block with page table `table` pays as a delta on
+    a base with `base_table`: at most half of its pages changed. Thread-safe."""
+    if len(table) != len(base_table):
+        return None
+    pages = changed_pages(table, base_table)
+    return pages if 2 * len(pages) <= len(table) // FINGERPRINT_SIZE else None
 
 
 class DeltaBases:
@@ -61,38 +86,28 @@ class DeltaBases:
         self._read_to = 0  # parent blocks before this index were read ahead
         self._windows: list[_Window] = []  # read ahead, oldest first
 
-    def plan(
-        self, candidates: Mapping[int, tuple[bytes, bytes, bytes]]
-    ) -> dict[int, tuple[list[int], list[bytes]]]:
-        """The pages to store as a delta and the chain it rests on, by block
-        index, for those `candidates` (block index → parent blob id, parent page
-        table id, new page table) where a delta pays and the chain is short and
-        was stored. The caller references the chain (`index.reuse`) and keeps
-        the delta only if all of it is still stored. Block indices only grow
-        from one call to the next."""
-        if not candidates:
-            return {}
-        self._read_ahead(min(candidates), max(candidates) + 1)
-        plans: dict[int, tuple[list[int], list[bytes]]] = {}
-        for index, (parent_id, parent_table, table) in candidates.items():
-            chain = next(
-                (w.chains[parent_id] for w in self._windows if parent_id in w.chains), None
-            )
-            base_table = next(
-                (w.tables[parent_table] for w in self._windows if parent_table in w.tables), None
-            )
-            if chain is None or len(chain) > MAX_DEPTH or base_table is None:
-                continue
-            if len(base_table) != len(table):
-                continue
-            pages = changed_pages(table, base_table)
-            if 2 * len(pages) <= len(table) // FINGERPRINT_SIZE:
-                plans[index] = (pages, chain)
-        return plans
+    def held(self, blob_id: bytes) -> bool:
+        """Whether the backup references `blob_id` already, through a window
+        read ahead: the blob is stored and stays so while the backup runs."""
+        return any(blob_id in w.held for w in self._windows)
 
-    def _read_ahead(self, start: int, stop: int) -> None:
-        """Read ahead the chains and page tables of the parent's blocks for the
-        windows that blocks [start, stop) fall in; drop the windows before."""
+    def base(self, parent_id: bytes, parent_table_id: bytes) -> Base | None:
+        """What a changed block needs to become a delta on the parent's block
+        `parent_id`: its chain (short enough to rest on) and page table, if
+        read ahead (`read_ahead` past the block first)."""
+        chain = next((w.chains[parent_id] for w in self._windows if parent_id in w.chains), None)
+        table = next(
+            (w.tables[parent_table_id] for w in self._windows if parent_table_id in w.tables),
+            None,
+        )
+        if chain is None or len(chain) > MAX_DEPTH or table is None:
+            return None
+        return Base(parent_id, chain, table)
+
+    def read_ahead(self, stop: int) -> None:
+        """Read ahead the chains and page tables of the parent's blocks before
+        block `stop`, a window at a time, and reference what is still stored
+        of them (`held`)."""
         parent = self.parent
         if parent is None:
             return
@@ -102,9 +117,16 @@ class DeltaBases:
             ids = sorted({b for i in window if (b := parent.blob_id(i)) is not None})
             tables = sorted({t for i in window if (t := parent.page_table_id(i)) is not None})
             found = self.index.locate(self.container, [*ids, *tables]) if ids else {}
+            chains = self.chains(ids, found)
+            members = {b for chain in chains.values() for b in chain}
+            members.update(t for t in tables if t in found)
+            held = self.index.reuse(self.container, self.backup_id, sorted(members))
             self._windows.append(
-                _Window(window.stop, self.chains(ids, found), self.fetch_tables(tables, found))
+                _Window(window.stop, chains, self.fetch_tables(tables, found), held)
             )
+
+    def forget_before(self, start: int) -> None:
+        """Drop the windows of the parent's blocks before block `start`."""
         self._windows = [w for w in self._windows if w.end > start]
 
     def chains(

@@ -3,13 +3,20 @@
 Implements DESIGN.md §4 and the write order of docs/format.md, "Write order".
 Stages, overlapped on bounded batches of blocks:
 
-    read into reused buffers, hash and page table (thread pool; reads leave
-    the page cache as they found it: volumes/file.py) → delta or whole,
-    against the parent's page tables read ahead (caller thread) → one
-    `index.reuse` per batch (caller thread) → compressed (thread pool) →
-    copied once into a reused pack buffer (caller thread) → upload (upload
-    pool) → `index.commit_pack` (caller thread) → ... →
-    `index.keep_references` → manifest put
+    read into reused buffers, hash, page table and encoded ahead (thread
+    pool; reads leave the page cache as they found it: volumes/file.py) →
+    one `index.reuse` per batch (caller thread) → copied once into a reused
+    pack buffer (caller thread) → upload (upload pool) →
+    `index.commit_pack` (caller thread) → ... → `index.keep_references` →
+    manifest put
+
+The worker that hashes a block also encodes it: as a page delta against
+the parent's block when its page table (read ahead) says that pays, else
+whole while most recent blocks were new; so the caller thread mostly
+collects finished work. A block found stored already costs its encoding
+only in a batch that began while blocks were new; the others are encoded
+after the `reuse` that found them new (measured on the bench images: docs/
+performance.md).
 
 A block not in the repository whose offset holds a block of the same length
 in the parent backup is stored as a page delta against it (docs/format.md,
@@ -44,7 +51,7 @@ from ashbox.repository.delta import (
     PageHasher,
     encode_delta_blob,
 )
-from ashbox.repository.delta_bases import DeltaBases
+from ashbox.repository.delta_bases import Base, DeltaBases, delta_pages
 from ashbox.repository.index import Index
 from ashbox.repository.manifest import (
     BlockEntries,
@@ -148,14 +155,22 @@ def write_backup(
     return stats
 
 
+Encoded = tuple[int, bytes | memoryview]  # (flags, payload) of a blob
+
+
 @dataclass(slots=True)
 class _Digest:
-    """A block's blob id (None for a hole) and, unless it is the parent's block
-    at the same offset, its page table and that table's blob id."""
+    """What the worker that read a block made of it: its blob id (None for a
+    hole) and, unless it is the parent's block at the same offset, its page
+    table, that table's blob id and encoding; and the block itself encoded
+    ahead, as a delta on its `Base` when that pays, else whole if asked."""
 
     blob_id: bytes | None
     table: bytes | None = None
     table_id: bytes | None = None
+    table_encoded: Encoded | None = None
+    encoded: Encoded | None = None
+    is_delta: bool = False
 
 
 @dataclass(slots=True)
@@ -163,11 +178,10 @@ class _Block:
     index: int
     buf: mmap.mmap
     length: int
+    base: Base | None  # the parent's block, if this one may be a delta on it
     digest: Future[_Digest]
     blob_id: bytes | None = None
-    table: bytes | None = None
-    table_id: bytes | None = None
-    encoded: Future[tuple[int, bytes | memoryview]] | None = None
+    encoded: Future[Encoded] | Encoded | None = None
     base_id: bytes | None = None
 
 
@@ -175,7 +189,7 @@ class _Block:
 class _Batch:
     blocks: list[_Block]
     end: int  # volume offset where the batch's last block ends
-    tables: list[tuple[bytes, bytes]] = field(default_factory=list)  # new page tables
+    tables: list[tuple[bytes, int, Encoded]] = field(default_factory=list)  # id, length, blob
 
 
 @dataclass(slots=True)
@@ -208,6 +222,7 @@ class _Run:
     _stored_bytes: int = 0
     _packs: int = 0
     _pack_buffers: list[mmap.mmap] = field(default_factory=list)  # free, of pack_size bytes
+    _encode_ahead: bool = True  # whether workers compress whole blocks before the index is asked
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -302,9 +317,11 @@ class _Run:
         return p.blob_id(index), p.page_table_id(index)
 
     def _read(self, indices: list[int]) -> _Batch:
-        """Start reading and hashing a batch of blocks in the thread pool."""
+        """Start reading, hashing and encoding ahead a batch of blocks in the
+        thread pool."""
         bs = self.settings.block_size
         size = self.volume.size
+        self._bases.read_ahead(indices[-1] + 1)
         blocks = []
         for index in indices:
             buf = self._free.pop() if self._free else aligned_buffer(bs)
@@ -312,113 +329,129 @@ class _Run:
             length = min(bs, size - offset)
             parent_id, parent_table = self._parent_block(index, length)
             same = parent_id if parent_table is not None else None
-            digest = self._cpu.submit(self._digest, buf, offset, length, same)
-            blocks.append(_Block(index, buf, length, digest))
+            base = None
+            if parent_id is not None and parent_table is not None:
+                base = self._bases.base(parent_id, parent_table)
+            digest = self._cpu.submit(
+                self._digest, buf, offset, length, same, base, self._encode_ahead
+            )
+            blocks.append(_Block(index, buf, length, base, digest))
         return _Batch(blocks, min(size, (indices[-1] + 1) * bs))
 
-    def _digest(self, buf: mmap.mmap, offset: int, length: int, parent_id: bytes | None) -> _Digest:
-        """Read a block and hash it; its page table too unless it is `parent_id`.
-        A block of zeros is a hole: it is known by its id, which costs less than
-        comparing it with zeros."""
+    def _digest(
+        self,
+        buf: mmap.mmap,
+        offset: int,
+        length: int,
+        parent_id: bytes | None,
+        base: Base | None,
+        encode_whole: bool,
+    ) -> _Digest:
+        """Read a block and hash it; unless it is `parent_id`, its page table too,
+        and encode it ahead: as a delta on `base` if that pays, else whole if
+        `encode_whole`. A block of zeros is a hole: it is known by its id, which
+        costs less than comparing it with zeros."""
         if self.volume.read(buf, offset, length) != length:
             raise InvalidVolume(f"{self.volume.path} shrank while backup {self.backup_id} ran")
+        codec = self.settings.codec
         view = memoryview(buf)[:length]
-        blob_id = self.settings.codec.blob_id(view)
+        blob_id = codec.blob_id(view)
         if blob_id == parent_id:
             return _Digest(blob_id)
         if blob_id == self._zero_ids.get(length):
             return _Digest(None)
         table = self._hasher.table(view)
-        return _Digest(blob_id, table, self.settings.codec.blob_id(table))
+        digest = _Digest(blob_id, table, codec.blob_id(table), codec.encode(table))
+        pages = None if base is None else delta_pages(table, base.table)
+        if pages is not None:
+            digest.encoded, digest.is_delta = encode_delta_blob(codec, view, pages), True
+        elif encode_whole:
+            digest.encoded = codec.encode(view)
+        return digest
 
     def _classify(self, batch: _Batch) -> _Batch:
         """Name each block; reference in one `reuse` the blobs already stored and
-        the delta chains the changed blocks may rest on; start encoding the new
-        blobs (each once), as deltas where that pays. A chain referenced for a
-        block that turns out stored already is dropped at the end of the
-        backup (`index.keep_references`)."""
+        the delta chains the changed blocks rest on, but for those the parent's
+        window referenced already (`DeltaBases.held`); keep the encodings the
+        workers made ahead for the new blobs (each stored once), and encode
+        the others. A reference the backup turns out not to need is dropped at
+        its end (`index.keep_references`)."""
         s = self.settings
+        blocks = batch.blocks
+        self._bases.forget_before(blocks[0].index)
+        held = self._bases.held
+        digests = [block.digest.result() for block in blocks]
         asked: list[bytes] = []
-        for block in batch.blocks:
-            digest = block.digest.result()
-            block.blob_id, block.table, block.table_id = (
-                digest.blob_id,
-                digest.table,
-                digest.table_id,
-            )
-            if block.blob_id is None:
+        for block, digest in zip(blocks, digests, strict=True):
+            if digest.blob_id is None:
                 continue
-            if block.table_id is None:
-                block.table_id = self._parent_block(block.index, block.length)[1]
-            for blob_id in (block.blob_id, block.table_id):
-                if blob_id is not None and blob_id not in self._pending_ids:
-                    asked.append(blob_id)
-        plans = self._plan_deltas(batch.blocks)
-        asked.extend(b for _, chain in plans.values() for b in chain)
+            if digest.table_id is None:  # the parent's block: its table too
+                digest.table_id = self._parent_block(block.index, block.length)[1]
+            ids = [digest.blob_id, digest.table_id]
+            if digest.is_delta and block.base is not None:
+                ids.extend(block.base.chain)
+            asked.extend(b for b in ids if b and b not in self._pending_ids and not held(b))
         stored = s.index.reuse(s.container, self.backup_id, list(dict.fromkeys(asked)))
-        new = []
-        for block in batch.blocks:
-            blob_id = block.blob_id
+        new = 0
+        for block, digest in zip(blocks, digests, strict=True):
+            blob_id = block.blob_id = digest.blob_id
             if blob_id is None:
                 continue
             self._data_blocks += 1
-            table_id = block.table_id
-            if (
-                table_id is not None
-                and table_id not in stored
-                and table_id not in self._pending_ids
-            ):
-                if block.table is None:  # the parent's table is gone: none for this block
-                    table_id = block.table_id = None
-                else:
-                    self._pending_ids.add(table_id)
-                    batch.tables.append((table_id, block.table))
+            table_id = self._keep_table(batch, digest, stored)
             self.entries.set(block.index, entry_of(blob_id, table_id))
-            if blob_id in stored or blob_id in self._pending_ids:
+            if blob_id in stored or blob_id in self._pending_ids or held(blob_id):
                 continue
             self._pending_ids.add(blob_id)
             self._new_blobs += 1
-            new.append(block)
-        deltas = {i: pages for i, (pages, chain) in plans.items() if set(chain) <= stored}
-        for block in new:
-            view = memoryview(block.buf)[: block.length]
-            pages = deltas.get(block.index)
-            if pages is None:
-                block.encoded = self._cpu.submit(s.codec.encode, view)
-            else:
-                block.base_id = self._parent_block(block.index, block.length)[0]
-                self._delta_blobs += 1
-                block.encoded = self._cpu.submit(encode_delta_blob, s.codec, view, pages)
+            new += 1
+            block.encoded = self._encoding(block, digest, stored)
+        self._encode_ahead = 2 * new >= len(blocks)
         return batch
 
-    def _plan_deltas(self, blocks: list[_Block]) -> dict[int, tuple[list[int], list[bytes]]]:
-        """For the changed blocks whose parent block can be a base: the pages to
-        store and the chain to reference, by block index."""
-        candidates: dict[int, tuple[bytes, bytes, bytes]] = {}
-        for block in blocks:
-            if block.blob_id is None or block.table is None:
-                continue
-            parent_id, parent_table = self._parent_block(block.index, block.length)
-            if parent_id is not None and parent_table is not None:
-                candidates[block.index] = (parent_id, parent_table, block.table)
-        return self._bases.plan(candidates)
+    def _keep_table(self, batch: _Batch, digest: _Digest, stored: set[bytes]) -> bytes | None:
+        """The page table id for a block's manifest entry; a new table is queued
+        for the batch's table pack."""
+        table_id = digest.table_id
+        if table_id is None or table_id in stored or table_id in self._pending_ids:
+            return table_id
+        if self._bases.held(table_id):
+            return table_id
+        if digest.table is None or digest.table_encoded is None:
+            return None  # the parent's table is gone: none for this block
+        self._pending_ids.add(table_id)
+        batch.tables.append((table_id, len(digest.table), digest.table_encoded))
+        return table_id
+
+    def _encoding(
+        self, block: _Block, digest: _Digest, stored: set[bytes]
+    ) -> Future[Encoded] | Encoded:
+        """A new block's blob: the delta encoded ahead if its whole chain is
+        referenced, else the whole block encoded ahead, else encoded now."""
+        base, held = block.base, self._bases.held
+        if digest.is_delta and base is not None and digest.encoded is not None:
+            if all(b in stored or held(b) for b in base.chain):
+                block.base_id = base.blob_id
+                self._delta_blobs += 1
+                return digest.encoded
+        elif digest.encoded is not None:
+            return digest.encoded
+        return self._cpu.submit(self.settings.codec.encode, memoryview(block.buf)[: block.length])
 
     def _append(self, batch: _Batch) -> None:
         """Put the new blobs of a batch into packs, in order; free the buffers."""
-        s = self.settings
         for block in batch.blocks:
-            if block.encoded is not None and block.blob_id is not None:
-                flags, payload = block.encoded.result()
+            encoded = block.encoded
+            if encoded is not None and block.blob_id is not None:
+                flags, payload = encoded.result() if isinstance(encoded, Future) else encoded
                 self._pack = self._add(
                     self._pack, block.blob_id, flags, payload, block.length, block.base_id
                 )
                 del payload
             block.encoded = None
-            block.table = None
             self._free.append(block.buf)
-        for table_id, table in batch.tables:
-            flags, payload = s.codec.encode(table)
-            self._tables = self._add(self._tables, table_id, flags, payload, len(table), None)
+        for table_id, length, (flags, payload) in batch.tables:
+            self._tables = self._add(self._tables, table_id, flags, payload, length, None)
         batch.tables = []
         self.progress(batch.end, self.volume.size)
 
