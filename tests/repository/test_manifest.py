@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
@@ -121,3 +122,30 @@ def test_sparse_entries_encode_as_the_whole_array_does(count: int, data: st.Data
     assert from_sparse.encode() == from_whole.encode()
     assert list(from_sparse.blocks()) == list(from_whole.blocks())
     assert from_sparse.blob_ids() == from_whole.blob_ids()
+    assert Manifest.decode(from_whole.encode()) == from_whole
+
+
+def test_a_decoded_sparse_manifest_keeps_only_the_chunks_with_blobs() -> None:
+    count = 200_000  # 13 MB of entries, two of them blobs
+    entries = BlockEntries(count)
+    entries.set(5, entry_of(b"a" * 32, b"t" * 32))
+    entries.set(count - 1, entry_of(b"b" * 32))
+    manifest = Manifest(
+        backup_id="b",
+        parent_id=None,
+        volume_size=count * 4096,
+        block_size=4096,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        entries=entries,
+    )
+    encoded = manifest.encode()
+    tracemalloc.start()
+    try:
+        decoded = Manifest.decode(encoded)
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept < 4 * BlockEntries.CHUNK_BLOCKS * ENTRY_SIZE
+    assert decoded == manifest
+    assert (decoded.blob_id(5), decoded.page_table_id(5)) == (b"a" * 32, b"t" * 32)
+    assert (decoded.blob_id(count - 1), decoded.blob_id(6)) == (b"b" * 32, None)

@@ -42,9 +42,9 @@ _NO_ID = bytes(ID_SIZE)
 class Manifest:
     """One backup. `entries` holds `block_count` records of ENTRY_SIZE bytes:
     a type byte, a blob id and a page table id (zeros for a hole; a zero page
-    table id means the block has none). It is kept as given (the writer's
-    buffer, or a view of the decoded manifest), never copied: for a large
-    volume it is most of the manifest's memory."""
+    table id means the block has none). It is kept as given, never copied:
+    for a large volume it is most of the manifest's memory, so the writer
+    and `decode` keep it in chunks that cost nothing where all are holes."""
 
     backup_id: str
     parent_id: str | None
@@ -187,6 +187,20 @@ class BlockEntries:
         length = key.stop - key.start
         return bytes(chunk[at : at + length]) if chunk is not None else bytes(length)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to entries of the same bytes, chunked or not."""
+        if isinstance(other, BlockEntries):
+            other = b"".join(other.parts())
+        if not isinstance(other, bytes | bytearray | memoryview):
+            return NotImplemented
+        return len(self) == len(other) and b"".join(self.parts()) == other
+
+    def put_chunk(self, number: int, data: bytes | bytearray | memoryview) -> None:
+        """Set the entries of chunk `number` at once (a decoded manifest's)."""
+        if len(data) != self._chunk_length(number):
+            raise ValueError(f"chunk {number} of {len(data)} bytes")
+        self._chunks[number] = bytearray(data)
+
     def parts(self) -> Iterator[bytes | bytearray]:
         """The whole array, chunk by chunk; a zero chunk for the ones never set."""
         zeros = bytes(self.CHUNK_BLOCKS * ENTRY_SIZE)
@@ -243,15 +257,18 @@ def _parse_body(body: memoryview) -> Manifest:
         raise CorruptManifest(
             f"Manifest has {block_count} blocks of {block_size} for {volume_size} bytes."
         )
-    entries = body[pos:]
-    if len(entries) != block_count * ENTRY_SIZE:
-        raise CorruptManifest(f"Manifest entries take {len(entries)} bytes, not {block_count}.")
-    for start in range(0, len(entries), ENTRY_SIZE):
-        kind = entries[start]
-        if kind == ENTRY_HOLE and entries[start : start + ENTRY_SIZE] != _HOLE:
-            raise CorruptManifest(f"Manifest hole entry {start // ENTRY_SIZE} names a blob.")
-        if kind not in (ENTRY_HOLE, ENTRY_BLOB):
-            raise CorruptManifest(f"Manifest entry {start // ENTRY_SIZE} has type {kind}.")
+    raw = body[pos:]
+    if len(raw) != block_count * ENTRY_SIZE:
+        raise CorruptManifest(f"Manifest entries take {len(raw)} bytes, not {block_count}.")
+    entries = BlockEntries(block_count)
+    step = BlockEntries.CHUNK_BLOCKS * ENTRY_SIZE
+    zeros = bytes(step)
+    for first in range(0, len(raw), step):
+        chunk = raw[first : first + step]
+        if chunk == zeros[: len(chunk)]:
+            continue  # holes only: no memory, like the writer's
+        _check_entries(chunk, first // ENTRY_SIZE)
+        entries.put_chunk(first // step, chunk)
     return Manifest(
         backup_id=backup_id,
         parent_id=parent_id or None,
@@ -261,6 +278,18 @@ def _parse_body(body: memoryview) -> Manifest:
         entries=entries,
         metadata=metadata,
     )
+
+
+def _check_entries(chunk: memoryview, first: int) -> None:
+    """CorruptManifest for an entry of an unknown type or a hole naming a blob."""
+    for start in range(0, len(chunk), ENTRY_SIZE):
+        kind = chunk[start]
+        if kind == ENTRY_HOLE and chunk[start : start + ENTRY_SIZE] != _HOLE:
+            raise CorruptManifest(
+                f"Manifest hole entry {first + start // ENTRY_SIZE} names a blob."
+            )
+        if kind not in (ENTRY_HOLE, ENTRY_BLOB):
+            raise CorruptManifest(f"Manifest entry {first + start // ENTRY_SIZE} has type {kind}.")
 
 
 def _decompress(body: memoryview) -> bytes:
