@@ -176,18 +176,29 @@ class _Digest:
 @dataclass(slots=True)
 class _Block:
     index: int
-    buf: mmap.mmap
+    buf: mmap.mmap | None  # None once nothing needs the block's bytes
     length: int
     base: Base | None  # the parent's block, if this one may be a delta on it
-    digest: Future[_Digest]
     blob_id: bytes | None = None
     encoded: Future[Encoded] | Encoded | None = None
     base_id: bytes | None = None
 
 
+def _needs_buffer(block: _Block) -> bool:
+    """Whether a classified block's buffer is still needed: by an encoding
+    under way, or by a payload that is a view of it (a raw blob)."""
+    encoded = block.encoded
+    if isinstance(encoded, Future):
+        return True
+    return (
+        encoded is not None and isinstance(encoded[1], memoryview) and encoded[1].obj is block.buf
+    )
+
+
 @dataclass(slots=True)
 class _Batch:
     blocks: list[_Block]
+    digests: list[Future[_Digest]]  # of the blocks, until the batch is classified
     end: int  # volume offset where the batch's last block ends
     tables: list[tuple[bytes, int, Encoded]] = field(default_factory=list)  # id, length, blob
 
@@ -322,7 +333,7 @@ class _Run:
         bs = self.settings.block_size
         size = self.volume.size
         self._bases.read_ahead(indices[-1] + 1)
-        blocks = []
+        blocks, digests = [], []
         for index in indices:
             buf = self._free.pop() if self._free else aligned_buffer(bs)
             offset = index * bs
@@ -335,8 +346,9 @@ class _Run:
             digest = self._cpu.submit(
                 self._digest, buf, offset, length, same, base, self._encode_ahead
             )
-            blocks.append(_Block(index, buf, length, base, digest))
-        return _Batch(blocks, min(size, (indices[-1] + 1) * bs))
+            blocks.append(_Block(index, buf, length, base))
+            digests.append(digest)
+        return _Batch(blocks, digests, min(size, (indices[-1] + 1) * bs))
 
     def _digest(
         self,
@@ -380,7 +392,8 @@ class _Run:
         blocks = batch.blocks
         self._bases.forget_before(blocks[0].index)
         held = self._bases.held
-        digests = [block.digest.result() for block in blocks]
+        digests = [digest.result() for digest in batch.digests]
+        batch.digests = []  # until it is appended, a batch holds only what packs need
         asked: list[bytes] = []
         for block, digest in zip(blocks, digests, strict=True):
             if digest.blob_id is None:
@@ -407,6 +420,10 @@ class _Run:
             new += 1
             block.encoded = self._encoding(block, digest, stored)
         self._encode_ahead = 2 * new >= len(blocks)
+        for block in blocks:
+            if block.buf is not None and not _needs_buffer(block):
+                self._free.append(block.buf)
+                block.buf = None
         return batch
 
     def _keep_table(self, batch: _Batch, digest: _Digest, stored: set[bytes]) -> bytes | None:
@@ -436,6 +453,7 @@ class _Run:
                 return digest.encoded
         elif digest.encoded is not None:
             return digest.encoded
+        assert block.buf is not None
         return self._cpu.submit(self.settings.codec.encode, memoryview(block.buf)[: block.length])
 
     def _append(self, batch: _Batch) -> None:
@@ -449,7 +467,8 @@ class _Run:
                 )
                 del payload
             block.encoded = None
-            self._free.append(block.buf)
+            if block.buf is not None:
+                self._free.append(block.buf)
         for table_id, length, (flags, payload) in batch.tables:
             self._tables = self._add(self._tables, table_id, flags, payload, length, None)
         batch.tables = []
