@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 
 _BATCH_BYTES = 8 << 20
 _UPLOAD_BYTES = 16 << 20  # of sealed packs in flight, beside the one being filled
+# Page tables (2 KiB per 1 MiB block) fill packs of their own, in a buffer that
+# grows: capped, so that a volume with much data does not hold them all.
+_TABLE_PACK_BYTES = 2 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,7 +489,8 @@ class _Run:
         """Add a blob to `builder`, or to a new pack if it is full; the builder
         to add to next."""
         s = self.settings
-        if len(builder) and builder.size + len(payload) > s.pack_size:
+        limit = s.pack_size if builder is self._pack else min(s.pack_size, _TABLE_PACK_BYTES)
+        if len(builder) and builder.size + len(payload) > limit:
             self._upload(builder.seal())
             if builder is self._pack:
                 builder = PackBuilder(s.codec.cipher, buffer=self._pack_buffer())
