@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ashbox.repository.index import BlobLocation
+from ashbox.repository.index import BlobLocation, ContainerUsage, PackInfo
 
 PENDING = "pending"
 LIVE = "live"
@@ -97,7 +97,43 @@ class MemoryIndex:
     def references(self, container: str) -> dict[str, set[bytes]]:
         """Each backup's referenced blobs (as `DbIndex.references`)."""
         with self._lock:
-            return {b: set(ids) for b, ids in self._container(container).refs.items()}
+            return {b: set(ids) for b, ids in self._container(container).refs.items() if ids}
+
+    def packs(self, container: str) -> list[PackInfo]:
+        with self._lock:
+            c = self._container(container)
+            return [
+                PackInfo(pack_id=p, state=r.state, size=r.size, dead_at=r.dead_at)
+                for p, r in sorted(c.packs.items())
+            ]
+
+    def blobs(self, container: str) -> list[BlobLocation]:
+        with self._lock:
+            return [loc for _, loc in sorted(self._container(container).blobs.items())]
+
+    def pack_blobs(self, container: str, pack_id: str) -> list[BlobLocation]:
+        with self._lock:
+            c = self._container(container)
+            return [loc for b, loc in sorted(c.blobs.items()) if loc.pack_id == pack_id]
+
+    def usage(self, container: str) -> ContainerUsage:
+        with self._lock:
+            c = self._container(container)
+            users: dict[bytes, list[str]] = {}
+            for backup_id, ids in c.refs.items():
+                for b in ids:
+                    users.setdefault(b, []).append(backup_id)
+            referenced = [c.blobs[b] for b in users if b in c.blobs]
+            unique = {backup_id: 0 for backup_id, ids in c.refs.items() if ids}
+            for b, holders in users.items():
+                if len(holders) == 1 and b in c.blobs:
+                    unique[holders[0]] += c.blobs[b].length
+            return ContainerUsage(
+                blobs=len(referenced),
+                raw_size=sum(loc.raw_length for loc in referenced),
+                blob_size=sum(loc.length for loc in referenced),
+                unique_sizes=unique,
+            )
 
     def keep_references(
         self, container: str, backup_id: str, blob_ids: Sequence[bytes]

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from ashbox.db.engine import Database
+from ashbox.db.index import DbIndex
 from ashbox.errors import CorruptData
 from ashbox.repository.blob import FLAG_DELTA
 from ashbox.repository.check import check_repository
-from ashbox.repository.index import BlobLocation
+from ashbox.repository.index import LIVE, BlobLocation
 from ashbox.repository.manifest import manifest_key
 from ashbox.repository.pack import pack_key
 from ashbox.repository.repository import Repository
@@ -135,3 +136,40 @@ def test_a_trailer_that_disagrees_with_the_index_is_found_without_reading_data(
     report = check_repository(repo)
     assert report.damaged_packs == (loc.pack_id,)
     assert "b1" in report.affected_backups
+
+
+class PackByPackIndex(DbIndex):
+    """The database index, recording which packs' blobs are asked for, and
+    failing whoever lists every blob: a check must hold one pack's rows at a time."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.asked: list[str] = []
+
+    def pack_blobs(self, container: str, pack_id: str) -> list[BlobLocation]:
+        self.asked.append(pack_id)
+        return super().pack_blobs(container, pack_id)
+
+    def blobs(self, container: str) -> list[BlobLocation]:
+        raise AssertionError("a check listed every blob of the container")
+
+
+def test_a_check_asks_the_index_for_one_pack_at_a_time_and_finds_the_same_damage(
+    store: MemoryStore, db: Database, tmp_path: Path
+) -> None:
+    index = PackByPackIndex(db)
+    repo = Repository.open(
+        store, CONTAINER, index, block_size=BLOCK, pack_size=8 * BLOCK, gc_grace_seconds=0
+    )
+    shared, _ = three_backups(repo, tmp_path)
+    live = [p.pack_id for p in index.packs(CONTAINER) if p.state == LIVE]
+    assert check_repository(repo, read_data=True).ok
+    assert index.asked == live
+    loc = location_of(repo, shared[2])
+    key = pack_key(CONTAINER, loc.pack_id)
+    data = bytearray(store.get(key))
+    data[loc.offset + loc.length // 2] ^= 0x10
+    store.put(key, bytes(data))
+    report = check_repository(repo, read_data=True)
+    assert report.damaged_packs == (loc.pack_id,)
+    assert set(report.affected_backups) >= {"b1", "b2"}

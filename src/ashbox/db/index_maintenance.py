@@ -1,5 +1,9 @@
 """The database index's maintenance side: listing, sweep, repack and rebuild for
-`ashbox repo check|stats|gc|rebuild-index` (docs/format.md §11). `DbIndex` inherits it."""
+`ashbox repo check|stats|gc|rebuild-index` (docs/format.md §11). `DbIndex` inherits it.
+
+`pack_blobs` and `usage` only read, without the write lock (on SQLite): `repo
+check` asks for one pack's rows at a time and `repo stats` gets sums, so
+neither holds a row per blob of the container."""
 
 from __future__ import annotations
 
@@ -12,8 +16,12 @@ from ashbox.db.engine import Database
 from ashbox.db.index_sql import (
     BLOBS,
     LOCATION,
+    PACK_BLOBS,
     PACKS,
+    REFERENCED_TOTALS,
+    REFERENCING_BACKUPS,
     REFS,
+    UNIQUE_SIZES,
     add_refs,
     blob_row,
     chunks,
@@ -31,6 +39,7 @@ from ashbox.repository.index import (
     LIVE,
     PENDING,
     BlobLocation,
+    ContainerUsage,
     PackContents,
     PackInfo,
     PackUsage,
@@ -68,6 +77,12 @@ class IndexMaintenance:
         with self._db.connection() as conn:
             return [location(row) for row in conn.execute(query)]
 
+    def pack_blobs(self, container: str, pack_id: str) -> list[BlobLocation]:
+        with self._db.autocommit() as conn:
+            params = {"container": container, "pack_id": pack_id}
+            rows = [location(row) for row in conn.execute(PACK_BLOBS, params)]
+        return sorted(rows, key=lambda loc: loc.blob_id)
+
     def references(self, container: str) -> dict[str, set[bytes]]:
         out: dict[str, set[bytes]] = {}
         query = select(REFS.c.backup_id, REFS.c.blob_id).where(REFS.c.container == container)
@@ -75,6 +90,21 @@ class IndexMaintenance:
             for backup_id, blob_id in conn.execute(query):
                 out.setdefault(backup_id, set()).add(blob_id)
         return out
+
+    def usage(self, container: str) -> ContainerUsage:
+        params = {"container": container}
+        # One read transaction (on SQLite a snapshot that takes no write lock).
+        with self._db.reading() as session:
+            blobs, raw_size, blob_size = session.execute(REFERENCED_TOTALS, params).one()
+            unique = {b: 0 for b in session.scalars(REFERENCING_BACKUPS, params)}
+            for backup_id, size in session.execute(UNIQUE_SIZES, params):
+                unique[backup_id] = int(size)
+        return ContainerUsage(
+            blobs=int(blobs),
+            raw_size=int(raw_size),
+            blob_size=int(blob_size),
+            unique_sizes=unique,
+        )
 
     def sweep(self, container: str) -> list[str]:
         with self._db.connection() as conn:

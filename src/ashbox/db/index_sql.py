@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import BindParameter
 
@@ -91,6 +91,45 @@ _SETTLE_PACK = (
         owner_backup_id=None,
         dead_at=bindparam("new_dead_at", type_=PACKS.c.dead_at.type),
     )
+)
+
+# `repo check` and `repo stats` (index_maintenance): one pack's rows, or sums,
+# never a row per blob of the container. Parameters: `container` (and `pack_id`).
+# No ORDER BY: on SQLite, ordering by blob id picks the primary key and scans
+# every blob of the container instead of ix_blobs_pack; the caller sorts.
+PACK_BLOBS = select(*LOCATION).where(
+    BLOBS.c.container == _CONTAINER, BLOBS.c.pack_id == bindparam("pack_id")
+)
+# Indexed blobs some backup references, each once: how many, raw and stored bytes.
+REFERENCED_TOTALS = select(
+    func.count(),
+    func.coalesce(func.sum(BLOBS.c.raw_length), 0),
+    func.coalesce(func.sum(BLOBS.c.length), 0),
+).where(
+    BLOBS.c.container == _CONTAINER,
+    select(REFS.c.blob_id)
+    .where(REFS.c.container == BLOBS.c.container, REFS.c.blob_id == BLOBS.c.blob_id)
+    .exists(),
+)
+# Backups holding a reference.
+REFERENCING_BACKUPS = select(REFS.c.backup_id).where(REFS.c.container == _CONTAINER).distinct()
+# Blobs one backup alone references (the min of one backup id is that id).
+_ONLY_ONE = (
+    select(REFS.c.blob_id, func.min(REFS.c.backup_id).label("backup_id"))
+    .where(REFS.c.container == _CONTAINER)
+    .group_by(REFS.c.blob_id)
+    .having(func.count() == 1)
+    .subquery("only_one")
+)
+# Per backup, the stored bytes of the indexed blobs only it references.
+UNIQUE_SIZES = (
+    select(_ONLY_ONE.c.backup_id, func.sum(BLOBS.c.length))
+    .join_from(
+        _ONLY_ONE,
+        BLOBS,
+        (BLOBS.c.container == _CONTAINER) & (BLOBS.c.blob_id == _ONLY_ONE.c.blob_id),
+    )
+    .group_by(_ONLY_ONE.c.backup_id)
 )
 
 

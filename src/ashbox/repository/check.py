@@ -9,6 +9,11 @@ pack hash; `Repository.verify` rebuilds its block). Then every manifest in
 the store must decode and every blob it needs, and the bases of its deltas,
 must be indexed in a live pack. The report lists every backup a damaged or
 missing pack touches, through the manifests.
+
+Memory: the index is asked for one pack's blobs at a time (`Index.pack_blobs`)
+and manifests are read one at a time, so a check holds one pack (read whole
+with `read_data`), one manifest's blob ids and the list of packs, never a row
+per blob of the repository.
 """
 
 from __future__ import annotations
@@ -71,17 +76,13 @@ def check_repository(
     """Check the repository; the report, never an exception for damage found."""
     container = repo.container
     damages: list[Damage] = []
-    by_pack: dict[str, list[BlobLocation]] = {}
-    for location in repo.index.blobs(container):
-        by_pack.setdefault(location.pack_id, []).append(location)
     live = [p for p in repo.index.packs(container) if p.state == LIVE]
     blobs_checked = 0
     for number, info in enumerate(live, 1):
         if progress is not None:
             progress(f"pack {number}/{len(live)} {info.pack_id}")
-        found, checked = _check_pack(
-            repo, info.pack_id, info.size, by_pack.get(info.pack_id, []), read_data
-        )
+        indexed = repo.index.pack_blobs(container, info.pack_id)
+        found, checked = _check_pack(repo, info.pack_id, info.size, indexed, read_data)
         damages.extend(found)
         blobs_checked += checked
     damaged_packs = {d.pack_id for d in damages if d.pack_id is not None}

@@ -67,6 +67,19 @@ class PackUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerUsage:
+    """What the referenced blobs of a container hold (`ashbox repo stats`): how
+    many are indexed, their raw and stored bytes, each counted once, and per
+    backup holding a reference the stored bytes of the indexed blobs only it
+    references (0 if none)."""
+
+    blobs: int
+    raw_size: int
+    blob_size: int
+    unique_sizes: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class PackContents:
     """A pack as its trailer describes it: what `rebuild` indexes."""
 
@@ -134,10 +147,19 @@ class Index(Protocol):
         """Every pack row of the container, in any state."""
 
     def blobs(self, container: str) -> list[BlobLocation]:
-        """Every indexed blob of the container."""
+        """Every indexed blob of the container (one row per blob: for tests and
+        small repositories only; `pack_blobs` and `usage` scale)."""
+
+    def pack_blobs(self, container: str, pack_id: str) -> list[BlobLocation]:
+        """The blobs indexed in one pack, by blob id: `repo check` asks pack by
+        pack, so it holds one pack's rows at a time, never the whole index."""
 
     def references(self, container: str) -> dict[str, set[bytes]]:
         """For every backup holding a reference, the blob ids it references."""
+
+    def usage(self, container: str) -> ContainerUsage:
+        """The referenced blobs' counts and bytes, summed by the index (`repo
+        stats`), so no caller holds a row per blob or per reference."""
 
     def sweep(self, container: str) -> list[str]:
         """Mark dead (now) the live packs left with no referenced blob; return them."""

@@ -11,11 +11,14 @@ Figures (docs/format.md, "Reclaiming space and checking"):
   stored bytes of those blobs;
 - a backup's *unique* bytes: stored bytes of the blobs only it references,
   about what deleting it alone would free.
+
+The blob figures are sums the index computes (`Index.usage`); packs are listed
+and manifests read one at a time, so memory is bounded by the number of packs
+and backups and one manifest, not by the number of blobs.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from ashbox.errors import CorruptData
@@ -60,12 +63,7 @@ def repository_stats(repo: Repository) -> RepositoryStats:
     packs = index.packs(container)
     live = [p for p in packs if p.state == LIVE]
     dead = [p for p in packs if p.state == DEAD]
-    blobs = {b.blob_id: b for b in index.blobs(container)}
-    references = index.references(container)
-    users: Counter[bytes] = Counter()
-    for blob_ids in references.values():
-        users.update(blob_ids)
-    referenced = [blobs[b] for b in users if b in blobs]
+    usage = index.usage(container)
     logical: dict[str, int] = {}
     unreadable: list[str] = []
     for backup_id in manifest_ids(repo):
@@ -79,13 +77,9 @@ def repository_stats(repo: Repository) -> RepositoryStats:
         BackupUsage(
             backup_id=backup_id,
             logical_size=logical.get(backup_id, 0),
-            unique_size=sum(
-                blobs[b].length
-                for b in references.get(backup_id, set())
-                if b in blobs and users[b] == 1
-            ),
+            unique_size=usage.unique_sizes.get(backup_id, 0),
         )
-        for backup_id in sorted(set(logical) | set(references))
+        for backup_id in sorted(set(logical) | set(usage.unique_sizes))
     )
     return RepositoryStats(
         container=container,
@@ -93,9 +87,9 @@ def repository_stats(repo: Repository) -> RepositoryStats:
         stored_size=sum(p.size for p in live),
         dead_packs=len(dead),
         dead_size=sum(p.size for p in dead),
-        blobs=len(referenced),
-        raw_size=sum(b.raw_length for b in referenced),
-        blob_size=sum(b.length for b in referenced),
+        blobs=usage.blobs,
+        raw_size=usage.raw_size,
+        blob_size=usage.blob_size,
         logical_size=sum(logical.values()),
         backups=usages,
         unreadable_manifests=tuple(unreadable),
