@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     images = prepare_images(max(1, round(args.size_gib * GiB / MiB)) * MiB, args.seed)
     runners: dict[str, Callable[[Images, Path], dict[str, Measure]]] = {
-        "ashbox": lambda im, tmp: ashbox_steps(im, tmp / "ashbox", {}, between=None)[0],
+        "ashbox": lambda im, tmp: ashbox_steps(im, tmp / "ashbox", {}),
         "restic": restic_steps,
         "borg": borg_steps,
     }

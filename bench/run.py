@@ -10,8 +10,10 @@ times, alternating ashbox with its reference:
     zstd -d of the .zst          (the reference of the restore, into a sparse file)
     restore of the incremental   (to a new volume, checked by sha256 against v2)
 
-With --encrypted each run does the ashbox steps a second time on an encrypted
-repository (aes-256-gcm, a key file) and compares the wall times.
+With --encrypted each run also starts a second service, whose repository is
+encrypted (aes-256-gcm, a key file); the two take each ashbox step in turn,
+which of them goes first alternating between runs (both restores come after
+zstd -d), and the wall times are compared.
 
 Printed: per step the medians of wall s, MB/s of the volume, CPU s (the service
 process, all threads; the command's for zstd), peak RSS (the service's during
@@ -23,6 +25,7 @@ median, and PASS or FAIL.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import secrets
 import shutil
 import statistics
@@ -81,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for number in range(args.runs):
             print(f"run {number + 1} of {args.runs}", file=sys.stderr)
-            runs.append(run_once(images, options, encrypted=args.encrypted, keep=args.keep))
+            runs.append(
+                run_once(images, options, encrypted=args.encrypted, keep=args.keep, number=number)
+            )
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
@@ -89,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_once(images: Images, options: Mapping[str, str], *, encrypted: bool, keep: bool) -> Run:
+def run_once(
+    images: Images, options: Mapping[str, str], *, encrypted: bool, keep: bool, number: int
+) -> Run:
     tmp = Path(tempfile.mkdtemp(prefix="run-", dir=CACHE))
     try:
         measures: dict[str, Measure] = {}
@@ -97,26 +104,27 @@ def run_once(images: Images, options: Mapping[str, str], *, encrypted: bool, kee
         measures["zstd -1 -T2"] = _with_stored(
             run_command(["zstd", "-q", "-1", "-T2", "-c", str(images.v1)], stdout=zst), zst
         )
-        out = tmp / "v1.out"
-
-        def decompress() -> None:  # between the incremental and the restore
-            argv = ["zstd", "-q", "-d", "-f", str(zst), "-o", str(out)]
-            measures["zstd -d"] = run_command(argv)
-            out.unlink()
-
-        plain, manifests = ashbox_steps(images, tmp / "plain", options, between=decompress)
-        measures.update(plain)
+        modes = {"": _Steps(images, tmp / "plain", options)}
         if encrypted:
             secret = tmp / "key"
             secret.write_text(secrets.token_hex(32))
-            sealed, _ = ashbox_steps(
-                images,
-                tmp / "sealed",
-                {**options, "encryption": "aes-256-gcm", "key_file": str(secret)},
-                between=None,
-            )
-            measures.update({ENCRYPTED + step: m for step, m in sealed.items()})
-        return Run(measures, manifests)
+            sealed = {**options, "encryption": "aes-256-gcm", "key_file": str(secret)}
+            modes[ENCRYPTED] = _Steps(images, tmp / "sealed", sealed)
+        # The two repositories take each step in turn, the first one alternating
+        # between runs, so neither always finds the machine as the other left it.
+        order = list(modes.items()) if number % 2 == 0 else list(modes.items())[::-1]
+        with contextlib.ExitStack() as stack:
+            for _, steps in order:
+                stack.enter_context(steps)
+            for step in ("full backup", "incremental"):
+                for prefix, steps in order:
+                    measures[prefix + step] = steps.take(step)
+            out = tmp / "v1.out"
+            measures["zstd -d"] = run_command(["zstd", "-q", "-d", "-f", str(zst), "-o", str(out)])
+            out.unlink()
+            for prefix, steps in order:
+                measures[prefix + "restore"] = steps.take("restore")
+        return Run(measures, modes[""].manifest_sizes)
     finally:
         if keep:
             print(f"kept {tmp}", file=sys.stderr)
@@ -124,48 +132,68 @@ def run_once(images: Images, options: Mapping[str, str], *, encrypted: bool, kee
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ashbox_steps(
-    images: Images,
-    tmp: Path,
-    options: Mapping[str, str],
-    *,
-    between: Callable[[], None] | None,
-) -> tuple[dict[str, Measure], list[int]]:
-    """Full backup, incremental and checked restore on a fresh service; the
-    measures and the two manifests' sizes."""
-    tmp.mkdir()
-    config = tmp / "ashbox.toml"
-    config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in options.items()))
-    work = tmp / "volume.img"
-    copy_sparse(images.v1, work)
-    measures: dict[str, Measure] = {}
-    with Service(tmp / "data", tmp / "serve.log", config=config) as service:
-        volume = service.cli("volume", "import", str(work), "--name", "bench", "--wait")
-        volume_id = object_id(volume, "volume import")
-        full, measures["full backup"] = service.step(
-            "backup", "create", volume_id, "--name", "full", "--wait"
-        )
-        apply_changes(images, work)
-        incremental, measures["incremental"] = service.step(
-            "backup", "create", volume_id, "--incremental", "--name", "incr", "--wait"
-        )
-        manifests = [
-            service.manifest_size(object_id(full, "full backup")),
-            service.manifest_size(object_id(incremental, "incremental")),
-        ]
-        if between is not None:
-            between()
-        restored, measures["restore"] = service.step(
-            "backup", "restore", object_id(incremental, "incremental"), "--name", "r", "--wait"
+def ashbox_steps(images: Images, tmp: Path, options: Mapping[str, str]) -> dict[str, Measure]:
+    """Full backup, incremental and checked restore, one after the other, on a
+    fresh service (bench/peers.py runs them beside restic and borg)."""
+    with _Steps(images, tmp, options) as steps:
+        return {step: steps.take(step) for step in ASHBOX_STEPS}
+
+
+class _Steps:
+    """One repository's steps on its own `ashbox serve`: full backup of v1,
+    incremental of v2 (its changes written into the volume's file), restore of
+    the incremental to a new volume, checked by sha256; taken one at a time."""
+
+    def __init__(self, images: Images, tmp: Path, options: Mapping[str, str]) -> None:
+        self.images = images
+        self.tmp = tmp
+        self.options = options
+        self.work = tmp / "volume.img"
+        self.manifest_sizes: list[int] = []
+        self._ids: dict[str, str] = {}
+        self._service: Service | None = None
+
+    def __enter__(self) -> _Steps:
+        self.tmp.mkdir()
+        config = self.tmp / "ashbox.toml"
+        config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in self.options.items()))
+        copy_sparse(self.images.v1, self.work)
+        self._service = Service(self.tmp / "data", self.tmp / "serve.log", config=config)
+        self._service.__enter__()
+        volume = self._service.cli("volume", "import", str(self.work), "--name", "bench", "--wait")
+        self._ids["volume"] = object_id(volume, "volume import")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._service is not None:
+            self._service.__exit__(None, None, None)
+        self.work.unlink(missing_ok=True)
+
+    def take(self, step: str) -> Measure:
+        service = self._service
+        assert service is not None
+        if step == "full backup":
+            argv = ["backup", "create", self._ids["volume"], "--name", "full", "--wait"]
+            full, measure = service.step(*argv)
+            self._ids["full"] = object_id(full, "full backup")
+            return measure
+        if step == "incremental":
+            apply_changes(self.images, self.work)
+            argv = ["backup", "create", self._ids["volume"], "--incremental", "--name", "incr"]
+            incremental, measure = service.step(*argv, "--wait")
+            self._ids["incr"] = object_id(incremental, "incremental")
+            self.manifest_sizes = [service.manifest_size(self._ids[b]) for b in ("full", "incr")]
+            return measure
+        restored, measure = service.step(
+            "backup", "restore", self._ids["incr"], "--name", "r", "--wait"
         )
         path = Path(str(restored["path"]))
         digest = sha256(path)
-        if digest != images.sha256_v2:
-            raise BenchError(f"restored sha256 {digest} differs from v2's {images.sha256_v2}")
+        if digest != self.images.sha256_v2:
+            raise BenchError(f"restored sha256 {digest} differs from v2's {self.images.sha256_v2}")
         print(f"  restore verified: sha256 {digest[:16]}…", file=sys.stderr)
         path.unlink()
-    work.unlink()
-    return measures, manifests
+        return measure
 
 
 # The report
