@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import resource
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from ashbox.malloc import keep_freed_memory
@@ -39,3 +41,33 @@ def test_freed_blocks_are_reused_without_new_page_faults() -> None:
     faults = _faults_of_blocks(30)
     # Without the tuning this touched about 90,000 new pages here.
     assert faults < 15_000, f"{faults} page faults"
+
+
+_GIVE_BACK = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from ashbox.malloc import give_back_freed_memory, keep_freed_memory
+
+def resident():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+if not keep_freed_memory():
+    sys.exit(3)
+with ThreadPoolExecutor(2) as pool:
+    blocks = list(pool.map(lambda n: b"\\1" * n, [3 << 20] * 10))
+del blocks
+kept = resident()
+give_back_freed_memory()
+print(kept - resident())
+"""
+
+
+def test_blocks_made_by_pool_threads_go_back_to_the_kernel_when_asked() -> None:
+    # In a process of its own, as in `ashbox serve`: malloc's arenas are set
+    # up before any thread allocates.
+    done = subprocess.run([sys.executable, "-c", _GIVE_BACK], capture_output=True, text=True)
+    if done.returncode == 3:
+        unavailable("glibc's mallopt")
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 24 * MiB  # the ten 3 MiB blocks, made in two threads

@@ -24,6 +24,7 @@ from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
 from ashbox.errors import TaskCancelled
+from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
 from ashbox.manager.job import Job, open_repository
 from ashbox.repository.gc import GcReport, collect_garbage
@@ -188,6 +189,9 @@ class Worker:
         finally:
             with self._lock:
                 self._running.pop(job.task_id, None)
+                idle = not self._running
+            if idle:
+                give_back_freed_memory()
             running.finished.set()
             self._wake.set()  # a slot is free: a queued task need not wait for the poll
 
