@@ -58,6 +58,23 @@ def test_holes_are_neither_stored_nor_written_to_a_new_volume(
     assert os.stat(target).st_blocks * 512 <= 2 * BLOCK
 
 
+def test_pages_of_zeros_inside_blocks_stay_holes_on_a_new_volume(
+    repo: Repository, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    create_volume_file(source, 4 * BLOCK)
+    with open_for_write(source) as w:  # one page of data in each of two blocks
+        w.write(os.urandom(4096), 8192)
+        w.write(os.urandom(4096), 2 * BLOCK + BLOCK - 4096)
+    repo.backup("b1", source)
+    for new_volume, most in ((True, 2 * 4096), (False, 2 * BLOCK)):
+        target = tmp_path / f"dst-{new_volume}"
+        create_volume_file(target, 4 * BLOCK)
+        repo.restore("b1", target, new_volume=new_volume)
+        assert sha256(target) == sha256(source)
+        assert os.stat(target).st_blocks * 512 <= most
+
+
 def test_a_restore_onto_a_larger_volume_zeroes_holes_and_leaves_the_tail(
     repo: Repository, tmp_path: Path
 ) -> None:

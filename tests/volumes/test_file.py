@@ -267,3 +267,25 @@ def test_a_block_device_is_one_extent_and_can_be_written_and_zeroed(loop_device:
     assert buf[MiB : MiB + 5] == b"hello"
     assert buf[2 * MiB : 3 * MiB] == bytes(MiB)
     assert buf[3 * MiB :] == b"\xaa" * MiB
+
+
+def test_a_sparse_write_leaves_the_pages_of_zeros_unwritten(tmp_path: Path) -> None:
+    page = 4096
+    pages = [
+        os.urandom(page),
+        bytes(page),
+        b"\0" + os.urandom(page - 1),  # starts like a page of zeros, is not one
+        bytes(page - 1) + b"\1",
+        bytes(page),
+        bytes(page),
+        os.urandom(page),
+        bytes(100),  # a short last page of zeros
+    ]
+    data = b"".join(pages)
+    path = tmp_path / "vol"
+    create_volume_file(path, 16 * page)
+    with open_for_write(path) as volume:
+        volume.write_sparse(data, 8 * page)
+    content = path.read_bytes()
+    assert content == bytes(8 * page) + data + bytes(8 * page - len(data))
+    assert allocated(path) == 4 * page  # pages 0, 2, 3 and 6

@@ -90,8 +90,9 @@ def restore_backup(
     window_blocks: int | None = None,
 ) -> None:
     """Write the backup in `manifest` to the start of `target`, which must hold
-    at least its volume size. Holes are skipped on a `new_volume` (a fresh
-    sparse file) and zeroed otherwise; bytes past the backup's end are untouched.
+    at least its volume size. Holes, and pages of zeros, are skipped on a
+    `new_volume` (a fresh sparse file); holes are zeroed otherwise; bytes past
+    the backup's end are untouched.
     CorruptData names the backup, block offset and pack of any bad blob."""
     total = manifest.volume_size
     with open_for_write(target) as volume:
@@ -100,7 +101,9 @@ def restore_backup(
                 f"{target} holds {volume.size} bytes, fewer than the {total} bytes of "
                 f"backup {manifest.backup_id}"
             )
-        sink = _VolumeSink(volume.write, volume.zero)
+        # A new volume reads as zeros: its holes, and the zero pages of its
+        # blocks, are left unwritten.
+        sink = _VolumeSink(volume.write_sparse if new_volume else volume.write, volume.zero)
         behind = _WriteBehind(volume.fd)
         read_backup(
             settings,
