@@ -5,7 +5,9 @@ each window the blobs are located in one index call, grouped by pack, and
 adjacent blobs are fetched in one ranged `get`. Fetch, decode (which checks
 every blob against its id) and the sink's writes run in a thread pool with a
 bounded number of ranges in flight, so memory stays bounded whatever the
-volume size. The index is only called from the thread that runs the restore.
+volume size. The task that reads a window's last range also rebuilds the
+window's page deltas from their decoded bases, so no task of the pool waits
+for another. The index is only called from the thread that runs the restore.
 
 A restore writes into a volume (`restore_backup`); `verify_backup` runs the
 same reads and checks into a sink that discards the blocks.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -183,12 +186,8 @@ def read_backup(
                 windows.append((min(blocks.stop * manifest.block_size, total), []))
                 done += restore.holes(blocks, zero=zero_holes)
                 plan = restore.plan(blocks)
-                fetches = [submit(partial(restore.fetch, one, plan)) for one in plan.ranges]
-                # A rebuild waits for its window's fetches, all submitted before it:
-                # the pool runs tasks in order, so they are running or done, and the
-                # next window's reads go on meanwhile.
-                for blob_id, indices in plan.deltas.items():
-                    submit(partial(restore.rebuild, blob_id, indices, plan, fetches))
+                for one in plan.ranges:
+                    submit(partial(restore.fetch, one, plan))
                 settle()
             for future in in_flight:
                 done += future.result()
@@ -273,6 +272,14 @@ class _Plan:
     deltas: dict[bytes, list[int]]
     keep: set[bytes]
     decoded: dict[bytes, bytes | bytearray] = field(default_factory=dict)
+    unread: int = 0  # ranges not read yet
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read_one(self) -> bool:
+        """Count a range read; whether it was the window's last."""
+        with self.lock:
+            self.unread -= 1
+            return self.unread == 0
 
 
 @dataclass(slots=True)
@@ -363,11 +370,12 @@ class _Restore:
                 current.blobs.append(loc)
             if current is not None:
                 ranges.append(current)
-        return _Plan(ranges, users, first_user, found, deltas, keep)
+        return _Plan(ranges, users, first_user, found, deltas, keep, unread=len(ranges))
 
     def fetch(self, one: _Range, plan: _Plan) -> int:
         """Read one range; verify and write its whole blobs, keep those the
-        window's deltas need; the bytes written."""
+        window's deltas need; the last range of the window read also rebuilds
+        the window's deltas. The bytes written."""
         m = self.manifest
         s = self.settings
         try:
@@ -398,17 +406,18 @@ class _Restore:
             if loc.blob_id in plan.keep:
                 plan.decoded[loc.blob_id] = raw
             written += self._write(raw, plan.users.get(loc.blob_id, []), one.pack_id)
+        if plan.read_one():  # the window's bases are all decoded: no task waits for them
+            written += self.rebuild(plan)
         return written
 
-    def rebuild(
-        self, blob_id: bytes, indices: list[int], plan: _Plan, fetches: list[Future[int]]
-    ) -> int:
-        """Once `fetches` are done, apply the delta `blob_id` (and those under it)
-        to its base; verify and write it; the bytes written."""
-        for fetch in fetches:
-            fetch.result()
-        raw = self._rebuilt(blob_id, plan)
-        return self._write(raw, indices, plan.found[blob_id].pack_id)
+    def rebuild(self, plan: _Plan) -> int:
+        """Apply each delta of the window (and those under it) to its base;
+        verify and write the blocks; the bytes written."""
+        written = 0
+        for blob_id, indices in plan.deltas.items():
+            raw = self._rebuilt(blob_id, plan)
+            written += self._write(raw, indices, plan.found[blob_id].pack_id)
+        return written
 
     def _rebuilt(self, blob_id: bytes, plan: _Plan) -> bytes | bytearray:
         loc = plan.found[blob_id]
