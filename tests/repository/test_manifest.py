@@ -96,6 +96,18 @@ def test_manifest_keys_live_under_backups() -> None:
     assert manifest_key("volumebackups", "b1") == "volumebackups/backups/b1"
 
 
+def small_blocks(count: int, entries: bytes | BlockEntries) -> Manifest:
+    """A manifest of `count` blocks of 4 KiB with these entries."""
+    return Manifest(
+        backup_id="b",
+        parent_id=None,
+        volume_size=count * 4096,
+        block_size=4096,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        entries=entries,
+    )
+
+
 @given(st.integers(0, 3 * BlockEntries.CHUNK_BLOCKS + 7), st.data())
 def test_sparse_entries_encode_as_the_whole_array_does(count: int, data: st.DataObject) -> None:
     sparse = BlockEntries(count)
@@ -108,17 +120,7 @@ def test_sparse_entries_encode_as_the_whole_array_does(count: int, data: st.Data
     assert len(sparse) == len(whole)
     assert b"".join(sparse.parts()) == whole
 
-    def manifest(entries: bytes | BlockEntries) -> Manifest:
-        return Manifest(
-            backup_id="b",
-            parent_id=None,
-            volume_size=count * 4096,
-            block_size=4096,
-            created_at=datetime(2026, 1, 1, tzinfo=UTC),
-            entries=entries,
-        )
-
-    from_sparse, from_whole = manifest(sparse), manifest(bytes(whole))
+    from_sparse, from_whole = small_blocks(count, sparse), small_blocks(count, bytes(whole))
     assert from_sparse.encode() == from_whole.encode()
     assert list(from_sparse.blocks()) == list(from_whole.blocks())
     assert from_sparse.blob_ids() == from_whole.blob_ids()
@@ -130,14 +132,7 @@ def test_a_decoded_sparse_manifest_keeps_only_the_chunks_with_blobs() -> None:
     entries = BlockEntries(count)
     entries.set(5, entry_of(b"a" * 32, b"t" * 32))
     entries.set(count - 1, entry_of(b"b" * 32))
-    manifest = Manifest(
-        backup_id="b",
-        parent_id=None,
-        volume_size=count * 4096,
-        block_size=4096,
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        entries=entries,
-    )
+    manifest = small_blocks(count, entries)
     encoded = manifest.encode()
     tracemalloc.start()
     try:
