@@ -20,12 +20,16 @@ from ashbox.cli.exit_codes import ExitCode
 from .fake_cinder import FakeCinder, Run, served
 
 
-def test_the_calls_of_a_command_share_one_connection(fake):
+def test_the_calls_of_a_command_share_its_connections(fake):
     fake.add_volume("v1")
     fake.next_timeline = [{}, {"status": "available"}]
     assert Run("backup", "create", "v1", "--wait").code == ExitCode.OK
-    assert len(fake.requests) == 4  # find the volume, create, then two polls
-    assert len({r.client_port for r in fake.requests}) == 1
+    find, create, *polls = fake.requests  # then two polls
+    assert (find.method, create.method, len(polls)) == ("GET", "POST", 2)
+    # A POST goes on a connection of its own, never on one that may be closing;
+    # the polls keep it.
+    assert find.client_port != create.client_port
+    assert {p.client_port for p in polls} == {create.client_port}
 
 
 def test_a_connection_the_server_closed_after_an_answer_is_made_again(fake):

@@ -249,11 +249,13 @@ class CinderClient:
         self, method: str, target: str, content: bytes | None, headers: dict[str, str]
     ) -> Response:
         """One exchange on the kept connection. A kept connection may have been closed
-        by the service while idle (uvicorn does after 5 s): then a GET is sent
-        again, once, on a new connection. Other requests are not: the service
-        may have acted on them before the connection broke."""
+        by the service while idle (uvicorn does after 5 s), and the close may
+        still be on its way: a GET is then sent again, once, on a new
+        connection. Any other request goes on a new connection from the start,
+        and is never sent twice: the service may have acted on it before the
+        connection broke."""
         connection = self._connection or self._connect()
-        if connection.sock is not None and _closed_by_peer(connection.sock):
+        if connection.sock is not None and (method != "GET" or _closed_by_peer(connection.sock)):
             connection.close()
         reused = connection.sock is not None
         try:
