@@ -190,11 +190,16 @@ def sha256(path: Path) -> str:
 
 
 def copy_sparse(src: Path, dst: Path) -> None:
-    """A sparse copy, written back to the disk before it returns: a timed step
-    must not share the machine with the kernel flushing this setup's gigabytes
-    (the reference commands read settled files)."""
+    """A sparse copy, settled (`settle`) before it returns."""
     subprocess.run(["cp", "--sparse=always", "--reflink=auto", str(src), str(dst)], check=True)
-    fd = os.open(dst, os.O_RDONLY)
+    settle(dst)
+
+
+def settle(path: Path) -> None:
+    """Write `path` back to the disk: a timed step must not share the machine
+    with the kernel flushing the gigabytes a setup or an earlier step wrote
+    (the reference commands read settled files)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
