@@ -5,10 +5,8 @@ Stages, overlapped on bounded batches of blocks:
 
     read into reused buffers, hash, page table and encoded ahead (thread
     pool; reads leave the page cache as they found it: volumes/file.py) →
-    one `index.reuse` per batch (caller thread) → copied once into a reused
-    pack buffer (caller thread) → upload (upload pool) →
-    `index.commit_pack` (caller thread) → ... → `index.keep_references` →
-    manifest put
+    one `index.reuse` per batch (caller thread) → packs: filled, uploaded,
+    committed (pack_writer.py) → ... → `index.keep_references` → manifest put
 
 The worker that hashes a block also encodes it: as a page delta against
 the parent's block when its page table (read ahead) says that pays, else
@@ -22,13 +20,10 @@ A block not in the repository whose offset holds a block of the same length
 in the parent backup is stored as a page delta against it (docs/format.md,
 "Delta") when few of its pages changed and the parent's delta chain is short
 (the choice and the chains: delta_bases.py); the backup then references the
-whole chain, so a base lives as long as any backup that needs it. Page
-tables go to packs of their own, so the next backup reads them in a few
-ranged gets.
+whole chain, so a base lives as long as any backup that needs it.
 
-At most three batches of blocks and `max_uploads + 1` pack buffers (one
-being filled, the others uploading, 16 MiB of them or one) are in memory at
-once, whatever the volume size. The index is only called from the thread
+At most three batches of blocks and the pack writer's buffers are in memory
+at once, whatever the volume size. The index is only called from the thread
 that runs the backup. (Sealing packs in the upload pool, which would call
 `begin_pack` from there, was measured: no faster.)
 """
@@ -60,17 +55,13 @@ from ashbox.repository.manifest import (
     entry_of,
     manifest_key,
 )
-from ashbox.repository.pack import PackBuilder, SealedPack, pack_key
+from ashbox.repository.pack_writer import PackWriter
 from ashbox.storage.base import Store
 from ashbox.volumes.file import VolumeReader, aligned_buffer, open_for_read
 
 log = logging.getLogger(__name__)
 
 _BATCH_BYTES = 8 << 20
-_UPLOAD_BYTES = 16 << 20  # of sealed packs in flight, beside the one being filled
-# Page tables (2 KiB per 1 MiB block) fill packs of their own, in a buffer that
-# grows: capped, so that a volume with much data does not hold them all.
-_TABLE_PACK_BYTES = 2 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,12 +198,6 @@ class _Batch:
 
 
 @dataclass(slots=True)
-class _Upload:
-    sealed: SealedPack
-    done: Future[None]
-
-
-@dataclass(slots=True)
 class _Run:
     settings: WriterSettings
     backup_id: str
@@ -221,21 +206,14 @@ class _Run:
     parent: Manifest | None
     entries: BlockEntries = field(init=False)
     _cpu: ThreadPoolExecutor = field(init=False)
-    _io: ThreadPoolExecutor = field(init=False)
     _free: list[mmap.mmap] = field(init=False)
     _zero_ids: dict[int, bytes] = field(init=False)  # block length → id of that many zeros
     _hasher: PageHasher = field(init=False)
     _bases: DeltaBases = field(init=False)
-    _pending_ids: set[bytes] = field(default_factory=set)
-    _pack: PackBuilder = field(init=False)
-    _tables: PackBuilder = field(init=False)
-    _uploads: deque[_Upload] = field(default_factory=deque)
+    _packs: PackWriter = field(init=False)
     _data_blocks: int = 0
     _new_blobs: int = 0
     _delta_blobs: int = 0
-    _stored_bytes: int = 0
-    _packs: int = 0
-    _pack_buffers: list[mmap.mmap] = field(default_factory=list)  # free, of pack_size bytes
     _encode_ahead: bool = True  # whether workers compress whole blocks before the index is asked
 
     def __post_init__(self) -> None:
@@ -254,16 +232,16 @@ class _Run:
             backup_id=self.backup_id,
             parent=self.parent,
         )
-        self._pack = PackBuilder(s.codec.cipher, buffer=self._pack_buffer())
-        self._tables = PackBuilder(s.codec.cipher)
+        self._packs = PackWriter(
+            store=s.store,
+            container=s.container,
+            index=s.index,
+            cipher=s.codec.cipher,
+            pack_size=s.pack_size,
+            upload_threads=s.upload_threads,
+            backup_id=self.backup_id,
+        )
         self._cpu = ThreadPoolExecutor(s.threads, thread_name_prefix="ashbox-backup")
-        self._io = ThreadPoolExecutor(s.upload_threads, thread_name_prefix="ashbox-upload")
-
-    @property
-    def max_uploads(self) -> int:
-        """Sealed packs uploading at once: upload_threads, as memory allows."""
-        s = self.settings
-        return max(1, min(s.upload_threads, _UPLOAD_BYTES // s.pack_size))
 
     @property
     def batch_blocks(self) -> int:
@@ -278,32 +256,28 @@ class _Run:
                 encoding.append(self._classify(hashed.popleft()))
             if len(encoding) > 1:
                 self._append(encoding.popleft())
-            self._commit_finished()
+            self._packs.commit_finished()
         while hashed:
             encoding.append(self._classify(hashed.popleft()))
         while encoding:
             self._append(encoding.popleft())
-        for builder in (self._pack, self._tables):
-            if len(builder):
-                self._upload(builder.seal())
-        while self._uploads:
-            self._commit(self._uploads.popleft())
+        self._packs.finish()
 
     def shutdown(self) -> None:
         """Stop the pools: queued work is dropped, running uploads finish (their
         packs stay pending for discard_incomplete)."""
         self._cpu.shutdown(wait=True, cancel_futures=True)
-        self._io.shutdown(wait=True, cancel_futures=True)
+        self._packs.shutdown()
 
     def stats(self) -> BackupStats:
         count = self.entries.block_count
         return BackupStats(
             volume_size=self.volume.size,
-            stored_bytes=self._stored_bytes,
+            stored_bytes=self._packs.stored_bytes,
             new_blobs=self._new_blobs,
             reused_blobs=self._data_blocks - self._new_blobs,
             hole_blocks=count - self._data_blocks,
-            packs=self._packs,
+            packs=self._packs.packs,
             delta_blobs=self._delta_blobs,
         )
 
@@ -406,7 +380,7 @@ class _Run:
             ids = [digest.blob_id, digest.table_id]
             if digest.is_delta and block.base is not None:
                 ids.extend(block.base.chain)
-            asked.extend(b for b in ids if b and b not in self._pending_ids and not held(b))
+            asked.extend(b for b in ids if b and b not in self._packs.pending and not held(b))
         stored = s.index.reuse(s.container, self.backup_id, list(dict.fromkeys(asked)))
         new = 0
         for block, digest in zip(blocks, digests, strict=True):
@@ -416,9 +390,9 @@ class _Run:
             self._data_blocks += 1
             table_id = self._keep_table(batch, digest, stored)
             self.entries.set(block.index, entry_of(blob_id, table_id))
-            if blob_id in stored or blob_id in self._pending_ids or held(blob_id):
+            if blob_id in stored or blob_id in self._packs.pending or held(blob_id):
                 continue
-            self._pending_ids.add(blob_id)
+            self._packs.pending.add(blob_id)
             self._new_blobs += 1
             new += 1
             block.encoded = self._encoding(block, digest, stored)
@@ -433,13 +407,13 @@ class _Run:
         """The page table id for a block's manifest entry; a new table is queued
         for the batch's table pack."""
         table_id = digest.table_id
-        if table_id is None or table_id in stored or table_id in self._pending_ids:
+        if table_id is None or table_id in stored or table_id in self._packs.pending:
             return table_id
         if self._bases.held(table_id):
             return table_id
         if digest.table is None or digest.table_encoded is None:
             return None  # the parent's table is gone: none for this block
-        self._pending_ids.add(table_id)
+        self._packs.pending.add(table_id)
         batch.tables.append((table_id, len(digest.table), digest.table_encoded))
         return table_id
 
@@ -465,75 +439,12 @@ class _Run:
             encoded = block.encoded
             if encoded is not None and block.blob_id is not None:
                 flags, payload = encoded.result() if isinstance(encoded, Future) else encoded
-                self._pack = self._add(
-                    self._pack, block.blob_id, flags, payload, block.length, block.base_id
-                )
+                self._packs.add_block(block.blob_id, flags, payload, block.length, block.base_id)
                 del payload
             block.encoded = None
             if block.buf is not None:
                 self._free.append(block.buf)
         for table_id, length, (flags, payload) in batch.tables:
-            self._tables = self._add(self._tables, table_id, flags, payload, length, None)
+            self._packs.add_table(table_id, flags, payload, length)
         batch.tables = []
         self.progress(batch.end, self.volume.size)
-
-    def _add(
-        self,
-        builder: PackBuilder,
-        blob_id: bytes,
-        flags: int,
-        payload: bytes | memoryview,
-        raw_length: int,
-        base_id: bytes | None,
-    ) -> PackBuilder:
-        """Add a blob to `builder`, or to a new pack if it is full; the builder
-        to add to next."""
-        s = self.settings
-        limit = s.pack_size if builder is self._pack else min(s.pack_size, _TABLE_PACK_BYTES)
-        if len(builder) and builder.size + len(payload) > limit:
-            self._upload(builder.seal())
-            if builder is self._pack:
-                builder = PackBuilder(s.codec.cipher, buffer=self._pack_buffer())
-            else:
-                builder = PackBuilder(s.codec.cipher)
-        builder.add(blob_id, flags, payload, raw_length, base_id=base_id)
-        return builder
-
-    def _pack_buffer(self) -> mmap.mmap:
-        """A free pack buffer: page-aligned, so the store can write it with O_DIRECT."""
-        if self._pack_buffers:
-            return self._pack_buffers.pop()
-        return aligned_buffer(self.settings.pack_size)
-
-    def _upload(self, sealed: SealedPack) -> None:
-        s = self.settings
-        while len(self._uploads) >= self.max_uploads:
-            self._commit(self._uploads.popleft())
-        s.index.begin_pack(s.container, sealed.pack_id, self.backup_id)
-        key = pack_key(s.container, sealed.pack_id)
-        done = self._io.submit(s.store.put, key, sealed.data)
-        self._uploads.append(_Upload(sealed, done))
-
-    def _commit_finished(self) -> None:
-        while self._uploads and self._uploads[0].done.done():
-            self._commit(self._uploads.popleft())
-
-    def _commit(self, upload: _Upload) -> None:
-        upload.done.result()
-        s = self.settings
-        sealed = upload.sealed
-        entries = [e.location(sealed.pack_id) for e in sealed.entries]
-        s.index.commit_pack(s.container, sealed.pack_id, len(sealed.data), entries, self.backup_id)
-        self._pending_ids.difference_update(e.blob_id for e in sealed.entries)
-        self._stored_bytes += len(sealed.data)
-        buffer = sealed.data.obj
-        if isinstance(buffer, mmap.mmap):
-            self._pack_buffers.append(buffer)
-        self._packs += 1
-        log.debug(
-            "pack committed backup_id=%s pack_id=%s blobs=%d size=%d",
-            self.backup_id,
-            sealed.pack_id,
-            len(entries),
-            len(sealed.data),
-        )
