@@ -194,9 +194,8 @@ def _check_manifest(
     damages: list[Damage] = []
     reported: set[str] = set()  # one damage per pack the backup needs
     first_block: dict[bytes, int] = {}
-    for index, blob_id in manifest.blocks():
-        if blob_id is not None:
-            first_block.setdefault(blob_id, index * manifest.block_size)
+    for index, blob_id, _ in manifest.data_blocks():
+        first_block.setdefault(blob_id, index * manifest.block_size)
     needed = sorted(first_block)
     seen: set[bytes] = set(needed)
     while needed:

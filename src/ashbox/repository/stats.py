@@ -106,6 +106,4 @@ def manifest_ids(repo: Repository) -> list[str]:
 
 def logical_size(manifest: Manifest) -> int:
     """Bytes of the manifest's blocks that are not holes."""
-    return sum(
-        manifest.block_length(index) for index, blob_id in manifest.blocks() if blob_id is not None
-    )
+    return sum(manifest.block_length(index) for index, _, _ in manifest.data_blocks())
