@@ -16,8 +16,6 @@ import http.client
 import json
 import os
 import re
-import select
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict, TypeVar, cast
@@ -249,21 +247,21 @@ class CinderClient:
         self, method: str, target: str, content: bytes | None, headers: dict[str, str]
     ) -> Response:
         """One exchange on the kept connection. A kept connection may have been closed
-        by the service while idle (uvicorn does after 5 s), and the close may
-        still be on its way: a GET is then sent again, once, on a new
+        by the service while idle (uvicorn does after 5 s), the close perhaps
+        still on its way: a GET that breaks on it is sent again, once, on a new
         connection. Any other request goes on a new connection from the start,
         and is never sent twice: the service may have acted on it before the
         connection broke."""
         connection = self._connection or self._connect()
-        if connection.sock is not None and (method != "GET" or _closed_by_peer(connection.sock)):
-            connection.close()
+        if method != "GET":
+            connection.close()  # the request opens a new socket
         reused = connection.sock is not None
         try:
             return _exchange(connection, method, target, content, headers)
         except ConnectionError:
-            if not reused or method != "GET":
+            if not reused:
                 raise
-            connection.close()  # the next request opens a new socket
+            connection.close()
             return _exchange(connection, method, target, content, headers)
 
     def _connect(self) -> http.client.HTTPConnection:
@@ -291,13 +289,6 @@ def fault_message(response: Response) -> str:
         if isinstance(fault, dict) and isinstance(fault.get("message"), str):
             return str(fault["message"])
     return f"HTTP {response.status_code} {response.reason}".strip()
-
-
-def _closed_by_peer(sock: socket.socket) -> bool:
-    """Whether an idle kept connection was closed by the service: it then
-    reads as ready (end of file), since no answer is owed on it."""
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)
 
 
 def _exchange(
