@@ -153,6 +153,15 @@ def test_backups_racing_on_a_new_container_all_lock_it(db: Database) -> None:
     assert set(index.references("new")) == {"b0", "b1", "b2", "b3"}
 
 
+def test_reuse_of_more_ids_than_one_query_takes_finds_each_indexed_one(db: Database) -> None:
+    index = DbIndex(db)
+    stored = [i.to_bytes(32, "big") for i in (7, 499, 500, 1201)]
+    _commit(index, "p1", "b1", stored)
+    asked = [i.to_bytes(32, "big") for i in range(1300)]
+    assert index.reuse(C, "b2", asked) == set(stored)
+    assert index.reuse("elsewhere", "b3", stored) == set()
+
+
 def test_asking_for_no_blobs_finds_none(db: Database) -> None:
     index = DbIndex(db)
     assert index.reuse(C, "b1", []) == set()

@@ -37,6 +37,7 @@ from ashbox.db.index_sql import (
     find,
     has_blob,
     has_live_blob,
+    indexed,
     lock,
     mark_dead,
     settle_pack,
@@ -75,12 +76,12 @@ class DbIndex(IndexMaintenance):
         if not blob_ids:
             return set()
         with self._db.autocommit() as conn:
-            indexed = list(find(conn, container, blob_ids).packs)
-        if not indexed:
+            known = indexed(conn, container, blob_ids)
+        if not known:
             return set()
         with self._db.connection() as conn:
             lock(conn, container)
-            found = find(conn, container, indexed, live=True)
+            found = find(conn, container, known, live=True)
             add_refs(conn, container, backup_id, found.packs.keys(), bases=found.bases)
         return set(found.packs)
 
