@@ -3,8 +3,8 @@
 Callers own the transaction (`Database.connection()`). Liveness rules:
 docs/format.md §7. The statements of the backup's hot path (`reuse`,
 `locate`, `begin_pack`, `commit_pack`) are SQLAlchemy Core, built once here, so
-each call costs a cache lookup rather than an ORM compile; measured by
-bench/index_calls.py.
+each call costs a cache lookup rather than an ORM compile; `reuse`'s first
+look (`indexed`) goes to the driver's cursor. Measured by bench/index_calls.py.
 """
 
 from __future__ import annotations
