@@ -39,3 +39,18 @@ class TaskState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+# Statuses that a running task moves on by itself (docs/states.md): a client
+# may ask a GET to wait them out (`X-Ashbox-Wait`, docs/api.md).
+TRANSITIONAL_BACKUP = frozenset(
+    {BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING}
+)
+TRANSITIONAL_VOLUME = frozenset(
+    {
+        VolumeStatus.CREATING,
+        VolumeStatus.BACKING_UP,
+        VolumeStatus.RESTORING_BACKUP,
+        VolumeStatus.DELETING,
+    }
+)

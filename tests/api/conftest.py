@@ -33,6 +33,7 @@ from starlette.applications import Starlette
 
 from ashbox.api.app import create_app
 from ashbox.backups.service import Service
+from ashbox.changes import Changes
 from ashbox.config import Settings
 from ashbox.db import backups as backup_rows
 from ashbox.db import volumes as volume_rows
@@ -89,6 +90,7 @@ class Stack:
     db: Database
     settings: Settings
     service: Service
+    changes: Changes  # shared by the API and the worker, as `ashbox serve` does
 
     def set_backup_status(self, backup_id: str, status: str) -> None:
         """Force a backup's status, as an admin's reset-state would."""
@@ -111,11 +113,12 @@ def running_stack(backend: str, data_dir: Path, database_url: str) -> Iterator[S
     database.migrate()
     settings = stack_settings(data_dir, database_url)
     service = Service(database, settings)
-    worker = Worker(database, settings)
+    changes = Changes()
+    worker = Worker(database, settings, changes=changes)
     worker.start()
     try:
-        with serving(create_app(service, settings)) as url:
-            yield Stack(backend, url, database, settings, service)
+        with serving(create_app(service, settings, changes)) as url:
+            yield Stack(backend, url, database, settings, service, changes)
     finally:
         worker.stop()
         database.dispose()

@@ -8,6 +8,7 @@ the next step of the timeline to it before answering. The `fake` fixture
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -46,6 +47,7 @@ class Answer:
     status: int
     body: bytes = b""
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def json_answer(status: int, value: object) -> Answer:
@@ -63,6 +65,9 @@ class FakeCinder:
         self.restore_targets: dict[str, str] = {}
         self.overrides: dict[tuple[str, str], Answer] = {}
         self.drop_connections = False  # close each connection after one answer, unannounced
+        # Echo X-Ashbox-Wait on a GET of one object, as `ashbox serve` does when it
+        # held the answer until the object moved on (here each GET moves it a step).
+        self.holds_waits = False
         self.unanswered: set[str] = (
             set()
         )  # methods whose requests are read, then the connection shut
@@ -121,11 +126,11 @@ class FakeCinder:
         if (method, path) == ("GET", "/v3/backups/detail"):
             return self._list("backups", self.backups, request)
         if m := re.fullmatch(r"/v3/volumes/([^/]+)", path):
-            return self._volume(method, m.group(1))
+            return self._held(request, self._volume(method, m.group(1)))
         if m := re.fullmatch(r"/v3/backups/([^/]+)/restore", path):
             return self._restore(m.group(1), body)
         if m := re.fullmatch(r"/v3/backups/([^/]+)", path):
-            return self._backup(method, m.group(1))
+            return self._held(request, self._backup(method, m.group(1)))
         if (method, path) in (("POST", "/v3/volumes"), ("POST", "/v3/manageable_volumes")):
             ref = body["volume"].get("ref")
             volume = self.add_volume(
@@ -145,6 +150,12 @@ class FakeCinder:
                 202, {"backup": {"id": backup["id"], "name": backup["name"], "links": []}}
             )
         return _fault(400, "badRequest", f"unexpected {method} {path}")
+
+    def _held(self, request: Request, answer: Answer) -> Answer:
+        wait = request.headers.get("X-Ashbox-Wait")
+        if not self.holds_waits or wait is None or request.method != "GET":
+            return answer
+        return dataclasses.replace(answer, headers=(("X-Ashbox-Wait", wait),))
 
     def _volume(self, method: str, volume_id: str) -> Answer:
         if volume_id not in self.volumes:
@@ -277,6 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
             answer = self.server.fake.handle(request)
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
+        for name, value in answer.headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
         self.wfile.write(answer.body)

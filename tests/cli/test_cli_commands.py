@@ -41,7 +41,9 @@ def test_volume_import_with_wait_returns_once_the_volume_is_available(fake):
     run = Run("volume", "import", "/dev/sdz", "--wait", "-f", "json")
     assert run.code == ExitCode.OK
     assert run.json()["status"] == "available"
-    assert run.sleeps == [POLL_SECONDS]
+    assert run.sleeps == []  # asked at once: the volume was available
+    (get,) = [r for r in fake.requests if r.method == "GET"]
+    assert get.headers["X-Ashbox-Wait"] == "1"
 
 
 def test_every_request_carries_the_token_and_the_microversion(fake, monkeypatch):
@@ -150,6 +152,26 @@ def test_backup_create_wait_polls_and_draws_progress(fake):
     rate = 3 * GiB / (2 * POLL_SECONDS) / 1e6  # of the last progress seen: 3 GiB after 2 polls
     assert lines[1] == "available [" + "#" * 30 + f"] 100%  4.0 GiB / 4.0 GiB  {rate:.1f} MB/s"
     assert len(lines) == 2
+
+
+def test_backup_create_wait_does_not_sleep_when_the_service_holds_each_get(fake):
+    fake.holds_waits = True
+    fake.add_volume("v1")
+    fake.next_timeline = [_progress(0), _progress(GiB), {"status": "available"}]
+    run = Run("backup", "create", "v1", "--wait", "-f", "json")
+    assert run.code == ExitCode.OK
+    assert run.json()["status"] == "available"
+    assert run.sleeps == []
+    polls = [r for r in fake.requests if r.method == "GET" and r.path.startswith("/v3/backups/")]
+    assert [p.headers["X-Ashbox-Wait"] for p in polls] == ["1"] * 3
+
+
+def test_backup_create_wait_sleeps_between_gets_the_service_did_not_hold(fake):
+    fake.add_volume("v1")
+    fake.next_timeline = [_progress(0), {"status": "available"}]
+    run = Run("backup", "create", "v1", "--wait")
+    assert run.code == ExitCode.OK
+    assert run.sleeps == [POLL_SECONDS]
 
 
 def test_backup_create_wait_exits_1_with_the_fail_reason_when_the_backup_fails(fake):

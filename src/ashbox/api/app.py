@@ -26,14 +26,19 @@ from ashbox.api.errors import (
 from ashbox.api.middleware import ApiMiddleware
 from ashbox.api.volumes import VolumesController
 from ashbox.backups.service import Service
+from ashbox.changes import Changes
 from ashbox.config import Settings
 
 
-def create_app(service: Service, settings: Settings) -> Starlette:
-    """The API application over `service`; InvalidInput if `settings` cannot be served safely."""
+def create_app(service: Service, settings: Settings, changes: Changes | None = None) -> Starlette:
+    """The API application over `service`; InvalidInput if `settings` cannot be served
+    safely. `changes`: what the worker of this process announces (a GET that waits
+    for a status is answered at once); without it such a GET reads the database
+    again every `changes.RECHECK_SECONDS`."""
     check_auth_settings(settings)
-    backups = BackupsController(service)
-    volumes = VolumesController(service, settings)
+    changes = changes if changes is not None else Changes()
+    backups = BackupsController(service, changes)
+    volumes = VolumesController(service, settings, changes)
     routes: list[BaseRoute] = [
         Route("/", versions.root, methods=["GET"]),
         Route("/v3", versions.v3, methods=["GET"]),

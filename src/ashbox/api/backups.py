@@ -8,6 +8,7 @@ quota, policy) in the service.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,8 +19,11 @@ from ashbox.api.auth import request_context
 from ashbox.api.listing import Resource, list_body, parse_list_request
 from ashbox.api.middleware import api_version
 from ashbox.api.views import backup_detail, backup_summary, restore_view
+from ashbox.api.waiting import HEADER, read_settled, requested_wait
 from ashbox.backups.service import Service
+from ashbox.changes import Changes
 from ashbox.records import BackupRecord
+from ashbox.statuses import TRANSITIONAL_BACKUP
 
 BACKUP_LIST = Resource(
     public_filters=frozenset({"name", "status", "volume_id"}),
@@ -28,8 +32,9 @@ BACKUP_LIST = Resource(
 
 
 class BackupsController:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, changes: Changes) -> None:
         self.service = service
+        self.changes = changes
 
     async def create(self, request: Request) -> Response:
         ctx = request_context(request)
@@ -59,10 +64,18 @@ class BackupsController:
 
     async def show(self, request: Request) -> Response:
         ctx = request_context(request)
-        backup = await run_in_threadpool(
-            self.service.get_backup, ctx, request.path_params["backup_id"]
-        )
-        return JSONResponse({"backup": backup_detail(request, backup, ctx, api_version(request))})
+        backup_id = request.path_params["backup_id"]
+        read = functools.partial(self.service.get_backup, ctx, backup_id)
+        wait = requested_wait(request)
+        if wait is None:
+            backup = await run_in_threadpool(read)
+        else:
+            backup = await read_settled(
+                self.changes, backup_id, read, lambda b: b.status in TRANSITIONAL_BACKUP, wait
+            )
+        body = {"backup": backup_detail(request, backup, ctx, api_version(request))}
+        headers = None if wait is None else {HEADER: f"{wait:g}"}
+        return JSONResponse(body, headers=headers)
 
     async def delete(self, request: Request) -> Response:
         ctx = request_context(request)

@@ -9,6 +9,7 @@ device under ashbox, in place.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,10 +21,13 @@ from ashbox.api.auth import request_context
 from ashbox.api.listing import Resource, bool_param, list_body, parse_list_request
 from ashbox.api.middleware import api_version
 from ashbox.api.views import volume_detail, volume_summary
+from ashbox.api.waiting import HEADER, read_settled, requested_wait
 from ashbox.backups.service import Service
+from ashbox.changes import Changes
 from ashbox.config import Settings
 from ashbox.errors import InvalidInput
 from ashbox.records import VolumeRecord
+from ashbox.statuses import TRANSITIONAL_VOLUME
 
 VOLUME_LIST = Resource(
     public_filters=frozenset(
@@ -57,9 +61,10 @@ _UNSUPPORTED_SOURCES = (
 
 
 class VolumesController:
-    def __init__(self, service: Service, settings: Settings) -> None:
+    def __init__(self, service: Service, settings: Settings, changes: Changes) -> None:
         self.service = service
         self.settings = settings
+        self.changes = changes
 
     async def create(self, request: Request) -> Response:
         ctx = request_context(request)
@@ -127,10 +132,18 @@ class VolumesController:
 
     async def show(self, request: Request) -> Response:
         ctx = request_context(request)
-        volume = await run_in_threadpool(
-            self.service.get_volume, ctx, request.path_params["volume_id"]
-        )
-        return JSONResponse({"volume": volume_detail(request, volume, ctx, api_version(request))})
+        volume_id = request.path_params["volume_id"]
+        read = functools.partial(self.service.get_volume, ctx, volume_id)
+        wait = requested_wait(request)
+        if wait is None:
+            volume = await run_in_threadpool(read)
+        else:
+            volume = await read_settled(
+                self.changes, volume_id, read, lambda v: v.status in TRANSITIONAL_VOLUME, wait
+            )
+        body = {"volume": volume_detail(request, volume, ctx, api_version(request))}
+        headers = None if wait is None else {HEADER: f"{wait:g}"}
+        return JSONResponse(body, headers=headers)
 
     async def delete(self, request: Request) -> Response:
         ctx = request_context(request)

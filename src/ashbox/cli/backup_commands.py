@@ -1,7 +1,10 @@
 """`ashbox backup create|show|list|restore|delete` (docs/cli.md, "Backups").
 
-`--wait` polls the backup every `Context.poll_seconds` and draws the progress of
-its task until the status leaves creating, restoring or deleting.
+`--wait` asks for the backup until its status leaves creating, restoring or
+deleting, and draws the progress of its task. The service holds each GET
+while the backup is busy, up to `Context.wait_seconds` (`X-Ashbox-Wait`,
+docs/api.md), so the command ends as the task does; a service that answers
+at once is asked again every `Context.poll_seconds`.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ def wait_for_backup(ctx: Context, backup_id: str, busy: BackupStatus) -> Backup 
     try:
         while True:
             try:
-                backup = ctx.client.get_backup(backup_id)
+                backup, held = ctx.client.wait_backup(backup_id, ctx.wait_seconds)
             except ApiError as exc:
                 if exc.status_code == 404 and busy is BackupStatus.DELETING:
                     bar.finish(BackupStatus.DELETED, complete=True)
@@ -115,7 +118,8 @@ def wait_for_backup(ctx: Context, backup_id: str, busy: BackupStatus) -> Backup 
                 return backup
             done_bytes = backup.get("os-backup-progress:done_bytes")
             bar.update(status, done_bytes, backup.get("os-backup-progress:total_bytes"))
-            ctx.sleep(ctx.poll_seconds)
+            if not held:
+                ctx.sleep(ctx.poll_seconds)
     except KeyboardInterrupt:
         ctx.stderr.write("\n")
         raise StoppedWaiting(backup_id) from None

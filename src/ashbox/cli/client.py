@@ -5,6 +5,10 @@ Project-less URLs (`/v3/volumes`, `/v3/backups`), Cinder's noauth token
 the message of Cinder's fault body (`{"badRequest": {"code": 400, "message": ...}}`);
 no answer at all raises `ServerUnreachable`.
 
+`wait_backup` and `wait_volume` ask the service to hold its answer while
+the object is busy (`X-Ashbox-Wait`, an ashbox extension: docs/api.md); a
+service without it answers at once, and says nothing back.
+
 Built on `http.client` rather than httpx: importing httpx and building its
 client (an SSL context) cost ~100 ms of every `ashbox` run. One keep-alive
 connection serves all the calls of a command.
@@ -25,6 +29,7 @@ DEFAULT_URL = "http://127.0.0.1:8776"
 DEFAULT_TOKEN = "admin:admin"
 API_VERSION = "volume 3.64"
 PATH_KEY = "os-vol-ashbox-attr:path"
+WAIT_HEADER = "X-Ashbox-Wait"
 _T = TypeVar("_T")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
@@ -92,6 +97,7 @@ class Response:
     status_code: int
     reason: str
     body: bytes
+    held: bool = False  # the service held it while the object was busy (WAIT_HEADER)
 
     @property
     def is_error(self) -> bool:
@@ -140,6 +146,12 @@ class CinderClient:
     def get_volume(self, volume_id: str) -> Volume:
         return cast(Volume, self._object("GET", f"/v3/volumes/{volume_id}", "volume"))
 
+    def wait_volume(self, volume_id: str, seconds: float) -> tuple[Volume, bool]:
+        """The volume once it is no longer busy or `seconds` have passed, and
+        whether the service held the answer that long (else it answered at once)."""
+        volume, held = self._held(f"/v3/volumes/{volume_id}", "volume", seconds)
+        return cast(Volume, volume), held
+
     def list_volumes(self, name: str | None = None) -> list[Volume]:
         params = {"name": name} if name is not None else None
         return cast(list[Volume], self._list("/v3/volumes/detail", "volumes", params))
@@ -180,6 +192,12 @@ class CinderClient:
     def get_backup(self, backup_id: str) -> Backup:
         return cast(Backup, self._object("GET", f"/v3/backups/{backup_id}", "backup"))
 
+    def wait_backup(self, backup_id: str, seconds: float) -> tuple[Backup, bool]:
+        """The backup once it is no longer busy or `seconds` have passed, and
+        whether the service held the answer that long (else it answered at once)."""
+        backup, held = self._held(f"/v3/backups/{backup_id}", "backup", seconds)
+        return cast(Backup, backup), held
+
     def list_backups(self, name: str | None = None) -> list[Backup]:
         params = {"name": name} if name is not None else None
         return cast(list[Backup], self._list("/v3/backups/detail", "backups", params))
@@ -209,10 +227,11 @@ class CinderClient:
         key: str,
         body: Mapping[str, object] | None = None,
     ) -> dict[str, object]:
-        value = _decode(self._request(method, path, body)).get(key)
-        if not isinstance(value, dict):
-            raise ApiError(502, f"the service answered {method} {path} without {key!r}")
-        return value
+        return _member(_decode(self._request(method, path, body)), method, path, key)
+
+    def _held(self, path: str, key: str, seconds: float) -> tuple[dict[str, object], bool]:
+        response = self._request("GET", path, headers={WAIT_HEADER: f"{seconds:g}"})
+        return _member(_decode(response), "GET", path, key), response.held
 
     def _list(self, path: str, key: str, params: dict[str, str] | None) -> list[dict[str, object]]:
         items = _decode(self._request("GET", path, params=params)).get(key)
@@ -227,15 +246,16 @@ class CinderClient:
         body: Mapping[str, object] | None = None,
         *,
         params: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         target = self._parts.path + path + (f"?{urlencode(params)}" if params else "")
-        headers = dict(self._headers)
+        sent = {**self._headers, **(headers or {})}
         content = None
         if body is not None:
             content = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = "application/json"
         try:
-            response = self._send(method, target, content, headers)
+            response = self._send(method, target, content, sent)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from exc
@@ -301,7 +321,15 @@ def _exchange(
     """Sends a request and reads its whole answer, which frees the connection for the next."""
     connection.request(method, target, body=content, headers=headers)
     answer = connection.getresponse()
-    return Response(answer.status, answer.reason, answer.read())
+    held = answer.getheader(WAIT_HEADER) is not None
+    return Response(answer.status, answer.reason, answer.read(), held)
+
+
+def _member(body: dict[str, object], method: str, path: str, key: str) -> dict[str, object]:
+    value = body.get(key)
+    if not isinstance(value, dict):
+        raise ApiError(502, f"the service answered {method} {path} without {key!r}")
+    return value
 
 
 def _only(kind: str, ref: str, matches: list[_T]) -> _T:

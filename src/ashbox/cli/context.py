@@ -9,7 +9,8 @@ from typing import TextIO
 
 from ashbox.cli.client import CinderClient
 
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.1  # between the GETs of a service that does not hold them
+WAIT_SECONDS = 1.0  # that a service holding GETs (X-Ashbox-Wait) holds one at most
 
 
 @dataclass(slots=True)
@@ -20,6 +21,7 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     poll_seconds: float = POLL_SECONDS
+    wait_seconds: float = WAIT_SECONDS
     interactive: bool | None = None  # progress bar redrawn in place; None: if stderr is a tty
 
     def print(self, text: str) -> None:

@@ -49,13 +49,15 @@ def serve(args: argparse.Namespace) -> ExitCode:
 
     from ashbox.api.app import create_app
     from ashbox.backups.service import Service
+    from ashbox.changes import Changes
     from ashbox.db.engine import Database
     from ashbox.worker.runner import Worker
 
     db = Database(settings.resolved_database_url)
     db.migrate()
-    worker = Worker(db, settings)
-    app = create_app(Service(db, settings, task_queued=worker.wake), settings)
+    changes = Changes()  # the worker announces finished tasks to waiting GETs
+    worker = Worker(db, settings, changes=changes)
+    app = create_app(Service(db, settings, task_queued=worker.wake), settings, changes)
     worker.start()
     log.info(
         "serving url=http://%s:%d data_dir=%s store=%s",

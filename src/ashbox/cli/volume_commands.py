@@ -50,10 +50,12 @@ def delete(ctx: Context, args: argparse.Namespace) -> ExitCode:
 
 
 def wait_for_volume(ctx: Context, volume: Volume) -> Volume:
-    """The volume once it has left `creating`."""
+    """The volume once it has left `creating`: asked as `wait_for_backup` asks."""
+    held = True  # the first GET goes at once
     while volume["status"] in _BUSY:
-        ctx.sleep(ctx.poll_seconds)
-        volume = ctx.client.get_volume(volume["id"])
+        if not held:
+            ctx.sleep(ctx.poll_seconds)
+        volume, held = ctx.client.wait_volume(volume["id"], ctx.wait_seconds)
     return volume
 
 

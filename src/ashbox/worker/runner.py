@@ -19,6 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ashbox.changes import Changes
 from ashbox.config import Settings
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
@@ -48,8 +49,18 @@ class _Running:
 
 
 class Worker:
-    def __init__(self, db: Database, settings: Settings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        store: Store | None = None,
+        *,
+        changes: Changes | None = None,
+    ) -> None:
+        """`changes`: where the backup and volume of each finished task are announced
+        (`ashbox serve` shares it with its API)."""
         self.db = db
+        self.changes = changes if changes is not None else Changes()
         self.settings = settings
         self.store = store if store is not None else open_store(settings.resolved_store)
         self.host = settings.resolved_worker_name
@@ -187,6 +198,7 @@ class Worker:
             log.exception("task failed task_id=%s backup_id=%s", job.task_id, job.backup_id)
             self._fail(job, str(getattr(exc, "message", None) or exc) or type(exc).__name__)
         finally:
+            self.changes.announce(job.backup_id, job.volume_id)
             with self._lock:
                 self._running.pop(job.task_id, None)
                 idle = not self._running
