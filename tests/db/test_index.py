@@ -162,6 +162,18 @@ def test_reuse_of_more_ids_than_one_query_takes_finds_each_indexed_one(db: Datab
     assert index.reuse("elsewhere", "b3", stored) == set()
 
 
+def test_a_pack_of_more_blobs_than_one_insert_takes_indexes_and_references_each(
+    db: Database,
+) -> None:
+    index = DbIndex(db)
+    blobs = [i.to_bytes(32, "big") for i in range(2500)]
+    _commit(index, "p1", "b1", blobs)
+    located = index.locate(C, blobs)
+    assert len(located) == 2500
+    assert located[blobs[-1]].offset == 24990
+    assert index.references(C)["b1"] == set(blobs)
+
+
 def test_asking_for_no_blobs_finds_none(db: Database) -> None:
     index = DbIndex(db)
     assert index.reuse(C, "b1", []) == set()

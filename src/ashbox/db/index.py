@@ -31,6 +31,7 @@ from ashbox.db.index_sql import (
     CONTAINERS,
     PACKS,
     REFS,
+    Found,
     add_refs,
     blob_row,
     chunks,
@@ -38,6 +39,7 @@ from ashbox.db.index_sql import (
     has_blob,
     has_live_blob,
     indexed,
+    insert_rows,
     lock,
     mark_dead,
     settle_pack,
@@ -106,14 +108,18 @@ class DbIndex(IndexMaintenance):
         rows = [blob_row(container, pack_id, e) for e in entries]
         with self._db.connection() as conn:
             lock(conn, container)
-            insert_ignore(conn, BLOBS, rows)
-            # Every entry is indexed now: here, or where it was first stored.
-            indexed = find(conn, container, [e.blob_id for e in entries])
-            owns_a_blob = pack_id in indexed.packs.values() or has_blob(conn, container, pack_id)
+            if insert_rows(conn, BLOBS, rows) == len(rows):
+                # Each entry is indexed here, as the pack says (the usual case).
+                packs = {e.blob_id: pack_id for e in entries}
+                found = Found(packs, {e.blob_id: e.base_id for e in entries})
+            else:
+                # Some were indexed already: each where it was first stored.
+                found = find(conn, container, [e.blob_id for e in entries])
+            owns_a_blob = pack_id in found.packs.values() or has_blob(conn, container, pack_id)
             # A pack whose every blob was stored meanwhile by another backup holds
             # nothing the index points to: it is dead from birth.
             settle_pack(conn, container, pack_id, size=size, live=owns_a_blob)
-            add_refs(conn, container, backup_id, indexed.packs.keys(), bases=indexed.bases)
+            add_refs(conn, container, backup_id, found.packs.keys(), bases=found.bases)
 
     def locate(self, container: str, blob_ids: Sequence[bytes]) -> dict[bytes, BlobLocation]:
         if not blob_ids:

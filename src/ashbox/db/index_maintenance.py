@@ -27,6 +27,7 @@ from ashbox.db.index_sql import (
     chunks,
     find,
     has_live_blob,
+    insert_rows,
     location,
     lock,
     mark_dead,
@@ -274,7 +275,7 @@ class IndexMaintenance:
             for p in kept:
                 for e in p.entries:
                     blob_rows.setdefault(e.blob_id, blob_row(container, p.pack_id, e))
-            insert_ignore(conn, BLOBS, list(blob_rows.values()))
+            insert_rows(conn, BLOBS, list(blob_rows.values()))
             for backup_id in sorted(references):
                 add_refs(conn, container, backup_id, references[backup_id])
             referenced = packs_with_referenced_blobs(conn, container)
