@@ -78,6 +78,24 @@ def test_data_extents_skip_the_holes_of_a_sparse_file(tmp_path: Path) -> None:
     assert extents == [(2 * MiB, MiB), (10 * MiB, 4096)]
 
 
+def test_data_extents_widened_to_blocks_skip_only_whole_blocks_of_holes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vol"
+    create_volume_file(path, 16 * MiB + 100)
+    with open_for_write(path) as w:
+        for offset in (MiB + 4096, MiB + 512 * 1024, 2 * MiB - 4096, 3 * MiB, 9 * MiB + 8192):
+            w.write(b"x" * 4096, offset)  # scattered pages: one extent each
+        w.write(b"y" * 50, 16 * MiB + 10)
+    with open_for_read(path) as r:
+        assert list(r.data_extents(MiB)) == [
+            (MiB, MiB),  # three pages: one range
+            (3 * MiB, MiB),
+            (9 * MiB, MiB),
+            (16 * MiB, 100),  # the short last block
+        ]
+
+
 def test_a_file_without_holes_is_one_extent(tmp_path: Path) -> None:
     path = tmp_path / "vol"
     path.write_bytes(os.urandom(3 * MiB + 17))

@@ -123,7 +123,9 @@ class PackWriter:
     def _builder(self, aligned: bool) -> PackBuilder:
         if not aligned:
             return PackBuilder(self.cipher)
-        buffer = self._buffers.pop() if self._buffers else aligned_buffer(self.pack_size)
+        buffer = (
+            self._buffers.pop() if self._buffers else aligned_buffer(self.pack_size, populate=True)
+        )
         return PackBuilder(self.cipher, buffer=buffer)
 
     def _add(

@@ -286,7 +286,7 @@ class _Run:
         bs = self.settings.block_size
         batch: list[int] = []
         last = -1
-        for offset, length in self.volume.data_extents():
+        for offset, length in self.volume.data_extents(bs):
             for index in range(max(offset // bs, last + 1), (offset + length - 1) // bs + 1):
                 batch.append(index)
                 last = index

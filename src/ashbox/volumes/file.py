@@ -71,9 +71,16 @@ def remove_volume_file(path: Path) -> None:
         return
 
 
-def aligned_buffer(size: int) -> mmap.mmap:
-    """A zeroed, writable buffer at a page boundary, as `VolumeReader.read` needs."""
-    return mmap.mmap(-1, size)
+def aligned_buffer(size: int, *, populate: bool = False) -> mmap.mmap:
+    """A zeroed, writable buffer at a page boundary, as `VolumeReader.read` needs.
+    With `populate` its pages are allocated at once, in a system call made
+    without the GIL, instead of one fault at a time in whatever first writes
+    them: a fresh 16 MiB pack buffer took 5.5 ms to fill by copying, the GIL
+    held, against 0.45 ms once its pages were there."""
+    if not populate:
+        return mmap.mmap(-1, size)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+    return mmap.mmap(-1, size, flags=flags)
 
 
 class VolumeReader:
@@ -93,9 +100,12 @@ class VolumeReader:
             self._handle.close()
             raise
 
-    def data_extents(self) -> Iterator[tuple[int, int]]:
-        """(offset, length) of the ranges that may hold data, in order. Holes are
-        skipped; without SEEK_DATA support the whole volume is one extent."""
+    def data_extents(self, granularity: int = 1) -> Iterator[tuple[int, int]]:
+        """(offset, length) of the ranges that may hold data, in order, each
+        widened to `granularity` boundaries (the block size: once a range
+        reaches into a block, the whole block is read, so the holes and data
+        inside it need no more `lseek`s). Holes are skipped; without
+        SEEK_DATA support the whole volume is one extent."""
         if not self._regular:
             if self.size:
                 yield 0, self.size
@@ -114,6 +124,8 @@ class VolumeReader:
             if start >= self.size:
                 return
             end = min(os.lseek(self.fd, start, os.SEEK_HOLE), self.size)
+            start -= start % granularity
+            end = min(-(-end // granularity) * granularity, self.size)
             yield start, end - start
             pos = end
 
