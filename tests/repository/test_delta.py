@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 import random
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ashbox.errors import CorruptBlob, CorruptData
+from ashbox.repository import delta_bases
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.delta import (
     MAX_DEPTH,
@@ -23,6 +27,7 @@ from ashbox.repository.delta import (
     encode_delta,
     encode_delta_blob,
 )
+from ashbox.repository.manifest import Manifest
 from ashbox.repository.repository import Repository
 from ashbox.volumes import create_volume_file, open_for_write
 
@@ -199,6 +204,35 @@ def test_a_changed_block_found_stored_leaves_no_reference_to_its_unused_base(
     assert old.blob_id(0) in refs
     assert old.blob_id(1) not in refs, "b2 keeps the base it planned on but did not use"
     assert refs == repo.read_manifest("b2").blob_ids()
+
+
+def test_windows_read_ahead_past_the_last_data_leave_no_reference_behind(
+    repo: Repository, index: MemoryIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta_bases, "WINDOW_BLOCKS", 4)  # windows read ahead in a thread
+    read_window = delta_bases.DeltaBases._read_window
+
+    def slow_past_the_data(bases: delta_bases.DeltaBases, parent: Manifest, window: range) -> Any:
+        if window.start >= 4:
+            time.sleep(0.3)  # still referencing when the last block is done
+        return read_window(bases, parent, window)
+
+    monkeypatch.setattr(delta_bases.DeltaBases, "_read_window", slow_past_the_data)
+    source = tmp_path / "src"
+    source.write_bytes(os.urandom(32 * BLOCK))
+    repo.backup("b1", source)
+    source.unlink()
+    create_volume_file(source, 32 * BLOCK)
+    write_pages(source, [1, 2 * 16 + 3], seed=7)  # blocks 0 and 2; the rest are holes now
+    repo.backup("b2", source, parent_id="b1")
+    for thread in threading.enumerate():  # a window still being read would reference late
+        if thread.name.startswith("ashbox-bases"):
+            thread.join()
+    assert index.references(CONTAINER)["b2"] == repo.read_manifest("b2").blob_ids()
+    target = tmp_path / "dst"
+    create_volume_file(target, 32 * BLOCK)
+    repo.restore("b2", target, new_volume=True)
+    assert sha256(target) == sha256(source)
 
 
 def test_an_incremental_whose_parent_packs_died_stores_its_blocks_whole(

@@ -23,8 +23,9 @@ in the parent backup is stored as a page delta against it (docs/format.md,
 whole chain, so a base lives as long as any backup that needs it.
 
 At most three batches of blocks and the pack writer's buffers are in memory
-at once, whatever the volume size. The index is only called from the thread
-that runs the backup. (Sealing packs in the upload pool, which would call
+at once, whatever the volume size. The index is called from the thread that
+runs the backup, and from the one reading the parent's windows ahead
+(delta_bases.py). (Sealing packs in the upload pool, which would call
 `begin_pack` from there, was measured: no faster.)
 """
 
@@ -267,6 +268,7 @@ class _Run:
         """Stop the pools: queued work is dropped, running uploads finish (their
         packs stay pending for discard_incomplete)."""
         self._cpu.shutdown(wait=True, cancel_futures=True)
+        self._bases.close()
         self._packs.shutdown()
 
     def stats(self) -> BackupStats:
