@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from ashbox.volumes import (
     probe_size,
     remove_volume_file,
 )
-from ashbox.volumes.file import cached_pages
+from ashbox.volumes.file import cached_pages, close_later
 from tests.needs import unavailable
 
 MiB = 1 << 20
@@ -307,3 +308,15 @@ def test_a_sparse_write_leaves_the_pages_of_zeros_unwritten(tmp_path: Path) -> N
     content = path.read_bytes()
     assert content == bytes(8 * page) + data + bytes(8 * page - len(data))
     assert allocated(path) == 4 * page  # pages 0, 2, 3 and 6
+
+
+def test_close_later_unmaps_in_a_thread_and_leaves_a_viewed_buffer_to_the_collector() -> None:
+    free, viewed = aligned_buffer(MiB), aligned_buffer(MiB)
+    view = memoryview(viewed)
+    close_later([free, viewed])
+    for thread in threading.enumerate():
+        if thread.name == "ashbox-unmap":
+            thread.join()
+    assert free.closed
+    assert not viewed.closed
+    view.release()

@@ -25,7 +25,7 @@ from ashbox.repository.crypto import Cipher
 from ashbox.repository.index import Index
 from ashbox.repository.pack import PackBuilder, SealedPack, pack_key
 from ashbox.storage.base import Store
-from ashbox.volumes.file import aligned_buffer
+from ashbox.volumes.file import aligned_buffer, close_later
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,10 @@ class PackWriter:
 
     def shutdown(self) -> None:
         """Drop queued uploads; running ones finish, their packs stay pending
-        (for `Repository.discard_incomplete`)."""
+        (for `Repository.discard_incomplete`). The free buffers are unmapped."""
         self._io.shutdown(wait=True, cancel_futures=True)
+        close_later(self._buffers)
+        self._buffers = []
 
     def _filling(self, limit: int, *, aligned: bool) -> _Filling:
         return _Filling(self._builder(aligned), limit, aligned)

@@ -58,7 +58,7 @@ from ashbox.repository.manifest import (
 )
 from ashbox.repository.pack_writer import PackWriter
 from ashbox.storage.base import Store
-from ashbox.volumes.file import VolumeReader, aligned_buffer, open_for_read
+from ashbox.volumes.file import VolumeReader, aligned_buffer, close_later, open_for_read
 
 log = logging.getLogger(__name__)
 
@@ -266,10 +266,12 @@ class _Run:
 
     def shutdown(self) -> None:
         """Stop the pools: queued work is dropped, running uploads finish (their
-        packs stay pending for discard_incomplete)."""
+        packs stay pending for discard_incomplete). The buffers are unmapped."""
         self._cpu.shutdown(wait=True, cancel_futures=True)
         self._bases.close()
         self._packs.shutdown()
+        close_later(self._free)
+        self._free = []
 
     def stats(self) -> BackupStats:
         count = self.entries.block_count

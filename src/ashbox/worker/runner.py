@@ -187,6 +187,7 @@ class Worker:
                 self._fail(job, reason)
             else:
                 dispatch.run(job)
+                self.changes.announce(job.backup_id, job.volume_id)  # before the task row
                 self._finish(job, TaskState.DONE)
         except TaskCancelled as cancelled:
             if self._stopping.is_set():
