@@ -35,6 +35,38 @@ def test_an_incompressible_block_is_stored_raw() -> None:
     assert bytes(payload) == raw
 
 
+@pytest.mark.parametrize("text_at", [0, 300_000, (1 << 20) - 140_000])
+def test_a_random_block_with_a_compressible_eighth_anywhere_is_compressed(text_at: int) -> None:
+    raw = bytearray(os.urandom(1 << 20))
+    raw[text_at : text_at + 140_000] = b"log line 42: all is well\n" * (140_000 // 26) + bytes(
+        140_000 % 26
+    )
+    flags, payload = codec.encode(raw)
+    assert flags == FLAG_ZSTD
+    assert len(payload) < len(raw) - 100_000
+
+
+def test_a_large_block_whose_samples_do_not_compress_is_stored_raw_untried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raw = os.urandom(1 << 20)
+    sizes: list[int] = []
+    real = codec._compressor()
+    monkeypatch.setattr(codec, "_compressor", lambda: _Counting(real, sizes))
+    flags, payload = codec.encode(raw)
+    assert (flags, bytes(payload)) == (0, raw)
+    assert sizes == [4096] * 8  # the samples only
+
+
+class _Counting:
+    def __init__(self, compressor: object, sizes: list[int]) -> None:
+        self._compressor, self._sizes = compressor, sizes
+
+    def compress(self, data: bytes) -> bytes:
+        self._sizes.append(len(data))
+        return self._compressor.compress(data)  # type: ignore[attr-defined, no-any-return]
+
+
 def test_the_blob_id_is_the_blake3_of_the_raw_block() -> None:
     assert blob_id_of(b"abc").hex() == (
         "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
