@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 _ids = itertools.count(1)
@@ -48,6 +48,7 @@ class Answer:
     body: bytes = b""
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
+    raw: bytes | None = None  # sent as it is instead, then the connection is closed
 
 
 def json_answer(status: int, value: object) -> Answer:
@@ -65,6 +66,9 @@ class FakeCinder:
         self.restore_targets: dict[str, str] = {}
         self.overrides: dict[tuple[str, str], Answer] = {}
         self.drop_connections = False  # close each connection after one answer, unannounced
+        # How an answer tells where its body ends: Content-Length, chunks (of 13
+        # bytes, with chunk extensions and a trailer), or closing the connection.
+        self.framing: Literal["length", "chunked", "close"] = "length"
         # Echo X-Ashbox-Wait on a GET of one object, as `ashbox serve` does when it
         # held the answer until the object moved on (here each GET moves it a step).
         self.holds_waits = False
@@ -250,6 +254,13 @@ class Run:
         return json.loads(self.out)
 
 
+def in_chunks(body: bytes, size: int = 13) -> bytes:
+    """`body` in chunks of `size` bytes, each with a chunk extension, then a trailer."""
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    chunks = [b"%X;piece=%d\r\n%s\r\n" % (len(c), n, c) for n, c in enumerate(pieces)]
+    return b"".join(chunks) + b"0\r\nX-Checksum: none\r\n\r\n"
+
+
 def _fault(status: int, name: str, message: str) -> Answer:
     return json_answer(status, {name: {"code": status, "message": message}})
 
@@ -286,14 +297,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             answer = self.server.fake.handle(request)
+        if answer.raw is not None:
+            self.wfile.write(answer.raw)
+            self.close_connection = True
+            return
+        framing = self.server.fake.framing
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         for name, value in answer.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
+        if framing == "length":
+            self.send_header("Content-Length", str(len(answer.body)))
+        elif framing == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self.wfile.write(answer.body)
-        if self.server.fake.drop_connections:
+        self.wfile.write(in_chunks(answer.body) if framing == "chunked" else answer.body)
+        if framing == "close" or self.server.fake.drop_connections:
             self.close_connection = True
 
     do_POST = do_DELETE = do_GET

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import socket
 import ssl
 from pathlib import Path
@@ -17,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from ashbox.cli.client import ApiError, CinderClient, ServerUnreachable
 from ashbox.cli.exit_codes import ExitCode
 
-from .fake_cinder import FakeCinder, Run, served
+from .fake_cinder import Answer, FakeCinder, Run, in_chunks, served
 
 
 def test_the_calls_of_a_command_share_its_connections(fake):
@@ -78,6 +79,70 @@ def test_a_post_whose_connection_breaks_is_not_sent_again(fake):
     finally:
         client.close()
     assert [r.method for r in fake.requests] == ["GET", "POST"]
+
+
+def test_chunked_answers_are_decoded_and_leave_the_connection_ready_for_the_next(fake):
+    fake.framing = "chunked"
+    fake.add_volume("v1")
+    fake.next_timeline = [{}, {"status": "available"}]
+    run = Run("backup", "create", "v1", "--wait", "-f", "json")
+    assert run.code == ExitCode.OK, run.err
+    assert run.json()["status"] == "available"
+    _, create, *polls = fake.requests
+    assert len(polls) == 2
+    assert {p.client_port for p in polls} == {create.client_port}
+
+
+def test_an_answer_without_a_length_is_read_until_the_service_closes(fake):
+    fake.framing = "close"
+    fake.add_volume("v1")
+    client = CinderClient(fake.url)
+    try:
+        assert [v["name"] for v in client.list_volumes()] == ["v1"]
+        assert [v["name"] for v in client.list_volumes()] == ["v1"]
+    finally:
+        client.close()
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"content-LENGTH: %d\r\n", b"TRANSFER-encoding: Chunked\r\ncontent-length: %d\r\n"],
+)
+def test_header_names_are_matched_whatever_their_case(fake, framing):
+    volume = fake.add_volume("v1")
+    body = json.dumps({"volume": volume}).encode()
+    head = b"HTTP/1.1 200 OK\r\n" + framing % len(body) + b"x-ASHBOX-wait: 1\r\n\r\n"
+    chunked = b"chunked" in framing.lower()  # chunked wins over a length
+    raw = head + (in_chunks(body) if chunked else body)
+    fake.answer("GET", f"/v3/volumes/{volume['id']}", Answer(200, raw=raw))
+    client = CinderClient(fake.url)
+    try:
+        assert client.wait_volume(volume["id"], 1.0) == (volume, True)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"HTTP/1.1 OK\r\n\r\n", "malformed status line b'HTTP/1.1 OK\\r\\n'"),
+        (b"ICY 200 OK\r\n\r\n", "malformed status line"),
+        (b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "malformed header b'no colon\\r\\n'"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", "ended after 2 of its 10 bytes"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n{}", "malformed Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\n{}", "chunk size"),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: appl", "the answer ended early"),
+    ],
+)
+def test_a_malformed_answer_is_an_unreachable_service_and_not_asked_again(fake, raw, reason):
+    fake.answer("GET", "/v3/volumes/detail", Answer(200, raw=raw))
+    client = CinderClient(fake.url)
+    with pytest.raises(ServerUnreachable) as caught:
+        client.list_volumes()
+    client.close()
+    assert reason in caught.value.message
+    assert len(fake.requests) == 1
 
 
 def test_a_service_that_does_not_answer_in_time_is_unreachable():
