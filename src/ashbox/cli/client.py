@@ -9,7 +9,8 @@ no answer at all raises `ServerUnreachable`.
 the object is busy (`X-Ashbox-Wait`, an ashbox extension: docs/api.md); a
 service without it answers at once, and says nothing back.
 
-HTTP/1.1 on a socket of its own (`ssl` is imported for an https URL only),
+HTTP/1.1 on a socket of its own (answers parsed by http11.py; `ssl` is
+imported for an https URL only),
 because every `ashbox` run pays for what it imports: httpx and its client
 cost ~100 ms, and then `http.client` ~17 ms of the ~45 ms of
 `python -X importtime -c "import ashbox.cli.main"` (it imports the `email`
@@ -33,7 +34,6 @@ import socket
 from collections.abc import Mapping
 from typing import (
     TYPE_CHECKING,
-    BinaryIO,
     Literal,
     NamedTuple,
     NotRequired,
@@ -42,6 +42,8 @@ from typing import (
     cast,
 )
 from urllib.parse import urlencode, urlsplit
+
+from ashbox.cli.http11 import BadAnswer, Connection, ask, read_answer
 
 if TYPE_CHECKING:
     import ssl
@@ -54,9 +56,6 @@ WAIT_HEADER = "X-Ashbox-Wait"
 _T = TypeVar("_T")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 _UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
-_MAX_LINE = 65536  # bytes of a status, header or chunk-size line
-_MAX_HEADERS = 100
-_PIECE = 1 << 20  # a body is read in pieces: a lying length cannot allocate it at once
 
 Volume = TypedDict(
     "Volume",
@@ -144,7 +143,7 @@ class CinderClient:
             "Accept": "application/json",
             "Accept-Encoding": "identity",
         }
-        self._connection: _Connection | None = None
+        self._connection: Connection | None = None
         self._tls: ssl.SSLContext | None = None  # built on the first https connection
 
     @classmethod
@@ -285,7 +284,7 @@ class CinderClient:
             sent["Content-Length"] = str(len(content))
         try:
             response = self._send(method, target, content, sent)
-        except (OSError, _BadAnswer) as exc:
+        except (OSError, BadAnswer) as exc:
             self.close()
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from exc
         if response.is_error:
@@ -306,18 +305,19 @@ class CinderClient:
             self.close()
         connection = self._connection or self._connect()
         try:
-            status_line = _ask(connection, request)
+            status_line = ask(connection, request)
         except ConnectionError:
             if not connection.answered:
                 raise
             self.close()
             connection = self._connect()
-            status_line = _ask(connection, request)
-        response, keep = _read_answer(connection.reader, status_line)
+            status_line = ask(connection, request)
+        answer = read_answer(connection.reader, status_line)
         connection.answered = True
-        if not keep:
+        if not answer.keep:
             self.close()
-        return response
+        held = WAIT_HEADER.lower() in answer.headers
+        return Response(answer.status_code, answer.reason, answer.body, held)
 
     def _head(self, method: str, target: str, headers: dict[str, str]) -> bytes:
         """The request line and headers, ready to send."""
@@ -330,7 +330,7 @@ class CinderClient:
             lines.append(f"{name}: {value}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-    def _connect(self) -> _Connection:
+    def _connect(self) -> Connection:
         """A new connection, kept as the client's: an https one over TLS checked
         against the trusted certificates (`ssl` is imported for it only)."""
         scheme, host = self._parts.scheme, self._parts.hostname
@@ -347,7 +347,7 @@ class CinderClient:
             except BaseException:
                 sock.close()
                 raise
-        self._connection = _Connection(sock)
+        self._connection = Connection(sock)
         return self._connection
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -402,129 +402,3 @@ def _text(obj: dict[str, object], key: str) -> str:
     if not isinstance(value, str):
         raise ApiError(502, f"the service answered without a string {key!r}")
     return value
-
-
-class _BadAnswer(Exception):
-    """The service's answer does not parse as HTTP/1.1."""
-
-
-class _Connection:
-    """A socket to the service, and the buffered reader of its answers."""
-
-    __slots__ = ("answered", "reader", "sock")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.reader = sock.makefile("rb")
-        self.answered = False  # once it has served an answer, it may be closed while idle
-
-    def close(self) -> None:
-        self.reader.close()
-        self.sock.close()
-
-
-def _ask(connection: _Connection, request: bytes) -> bytes:
-    """Sends `request`; the status line of its answer. ConnectionError for a
-    connection that closes or resets before that line."""
-    connection.sock.sendall(request)
-    line = connection.reader.readline(_MAX_LINE + 1)
-    if not line:
-        raise ConnectionAbortedError("the service closed the connection without an answer")
-    return line
-
-
-def _read_answer(reader: BinaryIO, status_line: bytes) -> tuple[Response, bool]:
-    """The rest of the answer that starts with `status_line`, and whether the
-    connection may serve another request."""
-    version, status, reason = _status(status_line)
-    headers = _headers(reader)
-    while 100 <= status < 200:  # interim (100 Continue, 103 Early Hints): the answer follows
-        version, status, reason = _status(reader.readline(_MAX_LINE + 1))
-        headers = _headers(reader)
-    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    keep = "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
-    coding = headers.get("transfer-encoding")
-    if status in (204, 304):
-        body = b""
-    elif coding is not None and coding.rsplit(",", 1)[-1].strip().lower() == "chunked":
-        body = _chunked(reader)
-    elif coding is None and "content-length" in headers:
-        body = _exactly(reader, _length(headers["content-length"]))
-    else:  # no length: the body ends where the service closes the connection
-        body, keep = reader.read(), False
-    return Response(status, reason, body, WAIT_HEADER.lower() in headers), keep
-
-
-def _status(line: bytes) -> tuple[str, int, str]:
-    """Version, status code and reason of a status line (`HTTP/1.1 200 OK`)."""
-    version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
-    code, _, reason = rest.partition(" ")
-    if (
-        not line.endswith(b"\n")
-        or version not in ("HTTP/1.0", "HTTP/1.1")
-        or not (len(code) == 3 and code.isascii() and code.isdigit())
-    ):
-        raise _BadAnswer(f"the service answered with a malformed status line {line[:80]!r}")
-    return version, int(code), reason.strip()
-
-
-def _headers(reader: BinaryIO) -> dict[str, str]:
-    """The header fields up to the empty line, by lower-cased name; a repeated
-    field's values joined with commas."""
-    headers: dict[str, str] = {}
-    for _ in range(_MAX_HEADERS):
-        line = _line(reader)
-        if line in (b"\r\n", b"\n"):
-            return headers
-        name, colon, value = line.decode("latin-1").partition(":")
-        if not colon or not name or name != name.strip():  # folded lines are refused too
-            raise _BadAnswer(f"the service answered with a malformed header {line[:80]!r}")
-        name, value = name.lower(), value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    raise _BadAnswer(f"the service answered with more than {_MAX_HEADERS} headers")
-
-
-def _chunked(reader: BinaryIO) -> bytes:
-    """A chunked body: chunk extensions and trailer fields are read and dropped."""
-    chunks = []
-    while True:
-        size_text = _line(reader).partition(b";")[0].strip()
-        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-            raise _BadAnswer(f"the service answered with a malformed chunk size {size_text[:80]!r}")
-        size = int(size_text, 16)
-        if size == 0:
-            break
-        chunks.append(_exactly(reader, size))
-        if _line(reader) not in (b"\r\n", b"\n"):
-            raise _BadAnswer("the service answered with a chunk longer than its size")
-    _headers(reader)  # the trailer
-    return b"".join(chunks)
-
-
-def _length(value: str) -> int:
-    """A Content-Length value (repeated ones must agree)."""
-    lengths = {v.strip() for v in value.split(",")}
-    length = lengths.pop() if len(lengths) == 1 else ""
-    if not (length.isascii() and length.isdigit()):
-        raise _BadAnswer(f"the service answered with a malformed Content-Length {value[:80]!r}")
-    return int(length)
-
-
-def _exactly(reader: BinaryIO, size: int) -> bytes:
-    pieces = []
-    left = size
-    while left:
-        piece = reader.read(min(left, _PIECE))
-        if not piece:
-            raise _BadAnswer(f"the answer ended after {size - left} of its {size} bytes")
-        pieces.append(piece)
-        left -= len(piece)
-    return b"".join(pieces)
-
-
-def _line(reader: BinaryIO) -> bytes:
-    line = reader.readline(_MAX_LINE + 1)
-    if not line.endswith(b"\n"):
-        too_long = len(line) > _MAX_LINE
-        raise _BadAnswer("the answer has a line too long" if too_long else "the answer ended early")
-    return line
