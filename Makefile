@@ -15,12 +15,16 @@ install-test: $(TEST_STAMP)
 $(BIN)/python:
 	scripts/venv.sh $(VENV)
 
+# An editable install leaves byte-compiling to each import, which PYTHONDONTWRITEBYTECODE
+# turns into every import: compile once, as installing a wheel does.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m compileall -q src
 	touch $@ $(STAMP)
 
 serve: install
