@@ -206,6 +206,32 @@ def test_a_changed_block_found_stored_leaves_no_reference_to_its_unused_base(
     assert refs == repo.read_manifest("b2").blob_ids()
 
 
+def test_a_changed_block_stored_elsewhere_already_is_kept_as_a_delta_and_restores(
+    repo: Repository, index: MemoryIndex, tmp_path: Path
+) -> None:
+    elsewhere, source = tmp_path / "other", tmp_path / "src"
+    stored = os.urandom(BLOCK)
+    elsewhere.write_bytes(os.urandom(BLOCK) + stored)
+    repo.backup("other", elsewhere)  # another volume's backup holds the block
+    near = bytearray(stored)
+    near[:PAGE_SIZE] = os.urandom(PAGE_SIZE)  # one page away from it
+    source.write_bytes(bytes(near))
+    repo.backup("b1", source)
+    with open_for_write(source) as w:
+        w.write(stored, 0)
+    stats = repo.backup("b2", source, parent_id="b1")
+    assert stats.delta_blobs == 1  # not looked up: a page stored again
+    assert stats.stored_bytes < 2 * PAGE_SIZE
+    manifest = repo.read_manifest("b2")
+    assert manifest.blob_id(0) == repo.read_manifest("other").blob_id(1)
+    assert index.references(CONTAINER)["b2"] == manifest.blob_ids()
+    target = tmp_path / "dst"
+    create_volume_file(target, BLOCK)
+    repo.delete("b1")
+    repo.restore("b2", target, new_volume=True)
+    assert sha256(target) == sha256(source)
+
+
 def test_windows_read_ahead_past_the_last_data_leave_no_reference_behind(
     repo: Repository, index: MemoryIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

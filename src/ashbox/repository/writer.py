@@ -368,7 +368,12 @@ class _Run:
         window referenced already (`DeltaBases.held`); keep the encodings the
         workers made ahead for the new blobs (each stored once), and encode
         the others. A reference the backup turns out not to need is dropped at
-        its end (`index.keep_references`)."""
+        its end (`index.keep_references`).
+
+        A block the workers encoded as a delta is not looked up, nor its page
+        table: if stored already, the delta is a few KiB stored twice (the index
+        keeps the first copy), while asking cost the bench incremental's caller
+        thread ~40 ms of its ~0.75 s (docs/performance.md)."""
         s = self.settings
         blocks = batch.blocks
         self._bases.forget_before(blocks[0].index)
@@ -381,9 +386,9 @@ class _Run:
                 continue
             if digest.table_id is None:  # the parent's block: its table too
                 digest.table_id = self._parent_block(block.index, block.length)[1]
-            ids = [digest.blob_id, digest.table_id]
+            ids: list[bytes | None] = [digest.blob_id, digest.table_id]
             if digest.is_delta and block.base is not None:
-                ids.extend(block.base.chain)
+                ids = list(block.base.chain)  # a delta and its table are not looked up
             asked.extend(b for b in ids if b and b not in self._packs.pending and not held(b))
         stored = s.index.reuse(s.container, self.backup_id, list(dict.fromkeys(asked)))
         new = 0
