@@ -42,6 +42,7 @@ from ashbox.db.index_sql import (
     insert_rows,
     lock,
     mark_dead,
+    referenced_by,
     settle_pack,
     with_bases,
 )
@@ -161,7 +162,7 @@ class DbIndex(IndexMaintenance):
         with self._db.connection() as conn:
             lock(conn, container)
             needed = with_bases(conn, container, set(blob_ids))
-            extra = sorted(set(conn.scalars(select(REFS.c.blob_id).where(mine))) - needed)
+            extra = sorted(referenced_by(conn, container, backup_id) - needed)
             for chunk in chunks(extra):
                 conn.execute(delete(REFS).where(mine, REFS.c.blob_id.in_(chunk)))
             candidates = set(find(conn, container, extra).packs.values())

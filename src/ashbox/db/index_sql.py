@@ -45,11 +45,6 @@ _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _CONTAINER: BindParameter[str] = bindparam("container")
 # SQLite leaves out FOR UPDATE: its BEGIN IMMEDIATE holds the lock already.
 _LOCK = select(CONTAINERS.c.name).where(CONTAINERS.c.name == _CONTAINER).with_for_update()
-_BASES = select(BLOBS.c.base_blob_id).where(
-    BLOBS.c.container == _CONTAINER,
-    BLOBS.c.blob_id.in_(_IDS),
-    BLOBS.c.base_blob_id.is_not(None),
-)
 _LOCATE = select(*LOCATION).where(BLOBS.c.container == _CONTAINER, BLOBS.c.blob_id.in_(_IDS))
 _BASE = BLOBS.alias("base")
 # Indexed blobs among `ids`: pack, base and base's base (what `with_bases` needs).
@@ -181,17 +176,40 @@ def indexed(conn: Connection, container: str, blob_ids: Sequence[bytes]) -> list
     `reuse` asks this for every batch of every backup, whose blocks are mostly
     new; through SQLAlchemy (an expanding IN, bound and processed per call) it
     cost five times the query (bench/index_calls.py)."""
+    query = "SELECT blob_id FROM blobs WHERE container = {m} AND blob_id IN ({ids})"
+    return _ids_in(conn, query, [container], blob_ids)
+
+
+def bases_of(conn: Connection, container: str, blob_ids: Sequence[bytes]) -> list[bytes]:
+    """The bases of the indexed deltas among `blob_ids`, through the driver's cursor
+    (the end of each backup asks for thousands: `keep_references`)."""
+    query = (
+        "SELECT base_blob_id FROM blobs WHERE container = {m} "
+        "AND base_blob_id IS NOT NULL AND blob_id IN ({ids})"
+    )
+    return _ids_in(conn, query, [container], blob_ids)
+
+
+def referenced_by(conn: Connection, container: str, backup_id: str) -> set[bytes]:
+    """Every blob `backup_id` references, through the driver's cursor."""
+    query = "SELECT blob_id FROM blob_refs WHERE container = {m} AND backup_id = {m}"
+    return set(_ids_in(conn, query, [container, backup_id], None))
+
+
+def _ids_in(
+    conn: Connection, query: str, params: Sequence[Any], ids: Sequence[bytes] | None
+) -> list[bytes]:
+    """The first column of `query`'s rows, as bytes, run through the driver's
+    cursor: once, or, with `ids`, once per chunk of them in its `IN ({ids})`.
+    `{m}` in `query` marks each of `params`. SQLAlchemy processed each row in
+    Python, which cost the end of every backup thousands of rows' worth."""
     marker = _marker(conn)
     found: list[bytes] = []
     cursor = _driver_cursor(conn)
     try:
-        for chunk in chunks(blob_ids):
-            cursor.execute(
-                f"SELECT {BLOBS.c.blob_id.name} FROM {BLOBS.name} "
-                f"WHERE {BLOBS.c.container.name} = {marker} "
-                f"AND {BLOBS.c.blob_id.name} IN ({', '.join([marker] * len(chunk))})",
-                [container, *chunk],
-            )
+        for chunk in [None] if ids is None else chunks(ids):
+            marks = "" if chunk is None else ", ".join([marker] * len(chunk))
+            cursor.execute(query.format(m=marker, ids=marks), [*params, *(chunk or ())])
             found.extend(bytes(row[0]) for row in cursor.fetchall())
     finally:
         cursor.close()
@@ -283,8 +301,7 @@ def with_bases(
     frontier = out
     while frontier:
         found = {b for b in (known.get(f) for f in frontier if f in known) if b is not None}
-        for chunk in chunks(sorted(f for f in frontier if f not in known)):
-            found.update(conn.scalars(_BASES, {"container": container, "ids": chunk}))
+        found.update(bases_of(conn, container, sorted(f for f in frontier if f not in known)))
         frontier = found - out
         out |= frontier
     return out
