@@ -180,6 +180,37 @@ def test_reads_leave_the_page_cache_as_they_found_it(tmp_path: Path) -> None:
         assert not _cached(path, offset, 4096), f"the block at {offset} stayed in the cache"
 
 
+def test_a_block_of_cached_data_and_holes_is_read_leaving_the_holes_uncached(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vol"
+    create_volume_file(path, 2 * MiB)
+    data = os.urandom(256 * 1024)
+    with open_for_write(path) as w:  # as `cp --sparse` leaves an image: data, then holes
+        w.write(data, 0)
+        w.write(data, MiB + 512 * 1024)
+    cached_before = _cached_pages(path, 0, 2 * MiB)
+    buf = aligned_buffer(MiB)
+    with open_for_read(path) as r:
+        assert r.read(buf, 0, MiB) == MiB
+        assert buf[: len(data)] == data and buf[len(data) : MiB] == bytes(MiB - len(data))
+        assert r.read(buf, MiB, MiB) == MiB
+        assert buf[512 * 1024 : 768 * 1024] == data
+    assert _cached_pages(path, 0, 2 * MiB) == cached_before == 2 * len(data) // 4096
+    assert not _cached(path, 512 * 1024, 4096), "a hole's zero pages stayed in the cache"
+
+
+def _cached_pages(path: Path, offset: int, length: int) -> int:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pages = cached_pages(fd, offset, length)
+    finally:
+        os.close(fd)
+    if pages is None:
+        unavailable("cachestat (Linux 6.5), to tell what the page cache holds")
+    return pages
+
+
 def test_a_range_read_through_the_cache_is_dropped_unless_it_was_cached(tmp_path: Path) -> None:
     path = tmp_path / "vol"
     data = os.urandom(2 * MiB)

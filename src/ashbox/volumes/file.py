@@ -8,8 +8,10 @@ written at all (`write_sparse`): holes stay holes at page granularity, as in
 the source.
 
 Reads leave the page cache as they found it: a range wholly cached (the
-volume of a running VM, an image just written) is copied from the cache, any
-other range is read with O_DIRECT into the caller's aligned buffer, so a
+volume of a running VM, an image just written) is copied from the cache, and
+so is one whose other pages are holes (the zero pages the read makes of them
+are then dropped); any other range is read with O_DIRECT into the caller's
+aligned buffer, so a
 backup neither evicts what the host uses nor fills the cache with what it
 will not read again (and pays no page-cache set-up for it). The kernel says
 what is cached without side effects (cachestat, Linux 6.5; a read with
@@ -157,6 +159,12 @@ class VolumeReader:
         cached = cached_pages(self.fd, offset, length)
         if cached is not None and cached * mmap.PAGESIZE >= length:
             return self._read_all(self.fd, view[:length], offset)
+        holes = self._holes_if_rest(offset, length, cached)
+        if holes is not None:
+            done = self._read_all(self.fd, view[:length], offset)
+            for start, end in holes:  # the zero pages the read made of them
+                _fadvise(self.fd, start, end - start, "POSIX_FADV_DONTNEED")
+            return done
         padded = -(-length // DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT
         if self._direct is not None and offset % DIRECT_ALIGNMENT == 0 and padded <= len(buf):
             try:
@@ -169,6 +177,22 @@ class VolumeReader:
         if cached == 0:
             _fadvise(self.fd, offset, done, "POSIX_FADV_DONTNEED")
         return done
+
+    def _holes_if_rest(
+        self, offset: int, length: int, cached: int | None
+    ) -> list[tuple[int, int]] | None:
+        """The holes of a range some of whose pages are cached, if its other
+        pages are all holes (a block where data and holes meet, as in an image
+        copied with `cp --sparse`): such a range reads no disk through the cache,
+        where O_DIRECT read its data from the disk again (the bench's work image
+        has 227 of them). None otherwise."""
+        if not cached or not self._regular:
+            return None
+        holes = _holes(self.fd, offset, offset + length)
+        in_holes = sum(cached_pages(self.fd, s, e - s) or 0 for s, e in holes)
+        hole_pages = sum(-(-(e - s) // mmap.PAGESIZE) for s, e in holes)
+        pages = -(-length // mmap.PAGESIZE)
+        return holes if holes and cached - in_holes + hole_pages >= pages else None
 
     @staticmethod
     def _read_all(fd: int, view: memoryview, offset: int) -> int:
@@ -404,6 +428,29 @@ def _size(fd: int, path: Path) -> int:
         return os.lseek(fd, 0, os.SEEK_END)
     except OSError as e:
         raise InvalidVolume(f"cannot find the size of {path}: {e.strerror}") from e
+
+
+def _holes(fd: int, start: int, end: int) -> list[tuple[int, int]]:
+    """The holes of [start, end) as (start, end) ranges; none where the file
+    system cannot tell (SEEK_HOLE unsupported)."""
+    holes: list[tuple[int, int]] = []
+    pos = start
+    while pos < end:
+        try:
+            hole = os.lseek(fd, pos, os.SEEK_HOLE)
+        except OSError:
+            return []
+        if hole >= end:
+            break
+        try:
+            data = min(os.lseek(fd, hole, os.SEEK_DATA), end)
+        except OSError as e:
+            if e.errno != errno.ENXIO:  # ENXIO: no data after the hole
+                return []
+            data = end
+        holes.append((hole, data))
+        pos = data
+    return holes
 
 
 def _fadvise(fd: int, offset: int, length: int, advice: str) -> None:
