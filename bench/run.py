@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(
                 run_once(images, options, encrypted=args.encrypted, keep=args.keep, number=number)
             )
+            walls = ", ".join(f"{step} {m.wall:.2f}" for step, m in runs[-1].measures.items())
+            print(f"  wall s: {walls}", file=sys.stderr)
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
