@@ -26,6 +26,7 @@ from ashbox.repository.delta import (
     decode_delta_blob,
     encode_delta,
     encode_delta_blob,
+    page_views,
 )
 from ashbox.repository.manifest import Manifest
 from ashbox.repository.repository import Repository
@@ -54,6 +55,15 @@ def test_a_delta_applied_to_its_base_gives_the_block(length: int, data: st.DataO
         end = min(start + PAGE_SIZE, length)
         block[start:end] = rng.randbytes(end - start)
     assert apply_delta(base, encode_delta(block, pages)) == block
+
+
+def test_a_table_of_a_block_cut_once_into_pages_is_its_page_table() -> None:
+    hasher = PageHasher(b"seed")
+    block = os.urandom(3 * PAGE_SIZE + 100)
+    pages = page_views(block)
+    assert [len(p) for p in pages] == [PAGE_SIZE] * 3 + [100]
+    assert hasher.table_of(pages) == hasher.table(block)
+    assert hasher.table_of(pages) != PageHasher(b"other seed").table_of(pages)
 
 
 def test_a_page_table_sees_a_single_changed_bit_in_any_page() -> None:

@@ -46,6 +46,7 @@ from ashbox.repository.crypto import seal_manifest
 from ashbox.repository.delta import (
     PageHasher,
     encode_delta_blob,
+    page_views,
 )
 from ashbox.repository.delta_bases import Base, DeltaBases, delta_pages
 from ashbox.repository.index import Index
@@ -210,6 +211,7 @@ class _Run:
     _free: list[mmap.mmap] = field(init=False)
     _zero_ids: dict[int, bytes] = field(init=False)  # block length → id of that many zeros
     _hasher: PageHasher = field(init=False)
+    _pages: dict[int, list[memoryview]] = field(init=False)  # id of a whole buffer → its pages
     _bases: DeltaBases = field(init=False)
     _packs: PackWriter = field(init=False)
     _data_blocks: int = 0
@@ -225,6 +227,7 @@ class _Run:
             n: s.codec.blob_id(bytes(n)) for n in {s.block_size, self.volume.size % s.block_size}
         }
         self._hasher = PageHasher(s.codec.blob_id(b"ashbox page fingerprints"))
+        self._pages = {}
         self._bases = DeltaBases(
             store=s.store,
             container=s.container,
@@ -270,6 +273,7 @@ class _Run:
         self._cpu.shutdown(wait=True, cancel_futures=True)
         self._bases.close()
         self._packs.shutdown()
+        self._pages.clear()  # their views would keep the buffers mapped
         close_later(self._free)
         self._free = []
 
@@ -353,7 +357,7 @@ class _Run:
             return _Digest(blob_id)
         if blob_id == self._zero_ids.get(length):
             return _Digest(None)
-        table = self._hasher.table(view)
+        table = self._hasher.table_of(self._pages_of(buf, length))
         digest = _Digest(blob_id, table, codec.blob_id(table), codec.encode(table))
         pages = None if base is None else delta_pages(table, base.table)
         if pages is not None:
@@ -361,6 +365,15 @@ class _Run:
         elif encode_whole:
             digest.encoded = codec.encode(view)
         return digest
+
+    def _pages_of(self, buf: mmap.mmap, length: int) -> list[memoryview]:
+        """The pages of a block read into `buf`: a whole buffer is cut once."""
+        if length != len(buf):
+            return page_views(memoryview(buf)[:length])
+        pages = self._pages.get(id(buf))
+        if pages is None:
+            pages = self._pages[id(buf)] = page_views(memoryview(buf))
+        return pages
 
     def _classify(self, batch: _Batch) -> _Batch:
         """Name each block; reference in one `reuse` the blobs already stored and
