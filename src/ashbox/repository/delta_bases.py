@@ -93,23 +93,25 @@ class DeltaBases:
         self._asked_to = 0  # parent blocks before this index are read or being read
         self._read_to = 0  # parent blocks before this index were read ahead
         self._windows: list[_Window] = []  # read ahead, oldest first
+        # The live windows' sets and maps merged, as the backup asks them for
+        # every block (several times), the GIL held.
+        self._held: set[bytes] = set()
+        self._chains: dict[bytes, list[bytes]] = {}
+        self._tables: dict[bytes, bytes] = {}
         self._reading: deque[Future[_Window]] = deque()  # in order
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="ashbox-bases")
 
     def held(self, blob_id: bytes) -> bool:
         """Whether the backup references `blob_id` already, through a window
         read ahead: the blob is stored and stays so while the backup runs."""
-        return any(blob_id in w.held for w in self._windows)
+        return blob_id in self._held
 
     def base(self, parent_id: bytes, parent_table_id: bytes) -> Base | None:
         """What a changed block needs to become a delta on the parent's block
         `parent_id`: its chain (short enough to rest on) and page table, if
         read ahead (`read_ahead` past the block first)."""
-        chain = next((w.chains[parent_id] for w in self._windows if parent_id in w.chains), None)
-        table = next(
-            (w.tables[parent_table_id] for w in self._windows if parent_table_id in w.tables),
-            None,
-        )
+        chain = self._chains.get(parent_id)
+        table = self._tables.get(parent_table_id)
         if chain is None or len(chain) > MAX_DEPTH or table is None:
             return None
         return Base(parent_id, chain, table)
@@ -130,6 +132,7 @@ class DeltaBases:
             window_read = self._reading.popleft().result()
             self._windows.append(window_read)
             self._read_to = window_read.end
+            self._merge()
 
     def close(self) -> None:
         """Wait for the window being read, drop those not begun: every reference
@@ -148,7 +151,14 @@ class DeltaBases:
 
     def forget_before(self, start: int) -> None:
         """Drop the windows of the parent's blocks before block `start`."""
-        self._windows = [w for w in self._windows if w.end > start]
+        if self._windows and self._windows[0].end <= start:
+            self._windows = [w for w in self._windows if w.end > start]
+            self._merge()
+
+    def _merge(self) -> None:
+        self._held = set().union(*(w.held for w in self._windows))
+        self._chains = {k: v for w in self._windows for k, v in w.chains.items()}
+        self._tables = {k: v for w in self._windows for k, v in w.tables.items()}
 
     def chains(
         self, blob_ids: list[bytes], located: Mapping[bytes, BlobLocation] | None = None
