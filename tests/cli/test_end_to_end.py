@@ -33,13 +33,13 @@ def service(tmp_path: Path) -> Iterator[str]:
     yield from _serve(tmp_path, signal.SIGINT)
 
 
-def _serve(tmp_path: Path, stop_signal: int) -> Iterator[str]:
+def _serve(tmp_path: Path, stop_signal: int, *extra: str) -> Iterator[str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASHBOX_")}
     argv = [sys.executable, "-m", "ashbox.cli", "serve", "--port", str(port),
-            "--data-dir", str(tmp_path / "data")]  # fmt: skip
+            "--data-dir", str(tmp_path / "data"), *extra]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -113,3 +113,21 @@ def test_serve_stops_cleanly_on_sigterm_after_stopping_its_worker(tmp_path: Path
         next(served)  # sends SIGTERM and asserts exit code 0
     log = (tmp_path / "serve.log").read_text()
     assert "stopping the worker signals=['SIGTERM']" in log
+
+
+def test_serve_with_a_key_file_that_opens_no_key_slot_stops_at_once(tmp_path: Path):
+    config = tmp_path / "ashbox.toml"
+    key = tmp_path / "key"
+    config.write_text(f'encryption = "aes-256-gcm"\nkey_file = "{key}"\n')
+    key.write_text("the right key\n")
+    served = _serve(tmp_path, signal.SIGINT, "--config", str(config))
+    next(served)  # the container's repository is made at start, with this key
+    with pytest.raises(StopIteration):
+        next(served)
+    key.write_text("another key\n")
+    argv = [sys.executable, "-m", "ashbox.cli", "serve", "--port", str(_free_port()),
+            "--data-dir", str(tmp_path / "data"), "--config", str(config)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASHBOX_")}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "The key given does not open repository volumebackups." in done.stderr

@@ -3,7 +3,8 @@
 Settings come from `load_settings` (defaults, the TOML file, `ASHBOX_*`), then
 the command-line flags. uvicorn serves in the main thread and handles Ctrl-C and
 SIGTERM; the worker is stopped after it, interrupting its task at a block
-boundary, to be resumed on the next start.
+boundary, to be resumed on the next start. With a key file, the default
+container's repository is opened first (docs/configuration.md, `key_file`).
 """
 
 from __future__ import annotations
@@ -51,12 +52,18 @@ def serve(args: argparse.Namespace) -> ExitCode:
     from ashbox.backups.service import Service
     from ashbox.changes import Changes
     from ashbox.db.engine import Database
+    from ashbox.manager.job import open_repository
     from ashbox.worker.runner import Worker
 
     db = Database(settings.resolved_database_url)
     db.migrate()
     changes = Changes()  # the worker announces finished tasks to waiting GETs
     worker = Worker(db, settings, changes=changes)
+    if settings.key_file:
+        # The key is checked, and derived (Argon2id, ~0.13 s) once for the
+        # process, now: a wrong key file stops the service here, not its first
+        # backup, which no longer pays the derivation either.
+        open_repository(settings, worker.store, db, settings.default_container)
     app = create_app(Service(db, settings, task_queued=worker.wake), settings, changes)
     worker.start()
     log.info(
