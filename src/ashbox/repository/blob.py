@@ -88,7 +88,7 @@ class BlobCodec:
         encrypted repository, unchanged otherwise."""
         if self.keys is None:
             return flags, payload
-        return flags | FLAG_ENCRYPTED, self.keys.cipher.seal(payload, AAD_BLOB)
+        return flags | FLAG_ENCRYPTED, memoryview(self.keys.cipher.seal(payload, AAD_BLOB))
 
     def unseal(self, blob_id: bytes, payload: bytes | memoryview, flags: int) -> bytes | memoryview:
         """The encoded payload inside a stored one; CorruptBlob if it is sealed

@@ -50,13 +50,14 @@ class Cipher:
             raise ValueError(f"an AES-256 key has {KEY_SIZE} bytes, not {len(key)}")
         self._aead = AESGCM(key)
 
-    def seal(self, plaintext: bytes | bytearray | memoryview, aad: bytes) -> bytes:
-        """`nonce ‖ ciphertext ‖ tag` of `plaintext`, authenticating `aad` too."""
+    def seal(self, plaintext: bytes | bytearray | memoryview, aad: bytes) -> bytearray:
+        """`nonce ‖ ciphertext ‖ tag` of `plaintext`, authenticating `aad` too:
+        sealed in place, not copied again (a blob's payload is ~1 MiB)."""
         out = bytearray(NONCE_SIZE + len(plaintext) + TAG_SIZE)
         nonce = os.urandom(NONCE_SIZE)
         out[:NONCE_SIZE] = nonce
         self._aead.encrypt_into(nonce, plaintext, aad, memoryview(out)[NONCE_SIZE:])
-        return bytes(out)
+        return out
 
     def open(
         self,

@@ -154,7 +154,7 @@ def encode_trailer(entries: list[PackEntry], cipher: Cipher | None = None) -> by
     )
     flags = 0
     if cipher is not None:
-        body = cipher.seal(body, AAD_TRAILER)
+        body = bytes(cipher.seal(body, AAD_TRAILER))  # a trailer is small
         flags = TRAILER_ENCRYPTED
     checksum = blake3.blake3(body).digest()[:16]
     return body + _FOOTER.pack(len(entries), checksum, VERSION, flags, FOOTER_MAGIC)
