@@ -45,7 +45,6 @@ _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _CONTAINER: BindParameter[str] = bindparam("container")
 # SQLite leaves out FOR UPDATE: its BEGIN IMMEDIATE holds the lock already.
 _LOCK = select(CONTAINERS.c.name).where(CONTAINERS.c.name == _CONTAINER).with_for_update()
-_LOCATE = select(*LOCATION).where(BLOBS.c.container == _CONTAINER, BLOBS.c.blob_id.in_(_IDS))
 _BASE = BLOBS.alias("base")
 # Indexed blobs among `ids`: pack, base and base's base (what `with_bases` needs).
 _INDEXED = (
@@ -137,11 +136,17 @@ def lock(conn: Connection, container: str) -> None:
 
 
 def locate(conn: Connection, container: str, blob_ids: Sequence[bytes]) -> list[BlobLocation]:
-    """Locations of the indexed blobs among `blob_ids`."""
+    """Locations of the indexed blobs among `blob_ids`, read through the driver's
+    cursor: a restore asks for every block's, and their rows processed by
+    SQLAlchemy took a quarter of its caller thread, which its workers waited on."""
+    offset = conn.dialect.identifier_preparer.quote("offset")
+    query = (
+        f"SELECT blob_id, pack_id, {offset}, length, raw_length, flags, base_blob_id "
+        "FROM blobs WHERE container = {m} AND blob_id IN ({ids})"
+    )
     return [
-        location(row)
-        for chunk in chunks(blob_ids)
-        for row in conn.execute(_LOCATE, {"container": container, "ids": chunk})
+        BlobLocation(bytes(b), p, o, n, raw, f, None if base is None else bytes(base))
+        for b, p, o, n, raw, f, base in _rows_in(conn, query, [container], blob_ids)
     ]
 
 
@@ -199,21 +204,28 @@ def referenced_by(conn: Connection, container: str, backup_id: str) -> set[bytes
 def _ids_in(
     conn: Connection, query: str, params: Sequence[Any], ids: Sequence[bytes] | None
 ) -> list[bytes]:
-    """The first column of `query`'s rows, as bytes, run through the driver's
-    cursor: once, or, with `ids`, once per chunk of them in its `IN ({ids})`.
-    `{m}` in `query` marks each of `params`. SQLAlchemy processed each row in
-    Python, which cost the end of every backup thousands of rows' worth."""
+    """The first column of `query`'s rows, as bytes (`_rows_in`)."""
+    return [bytes(row[0]) for row in _rows_in(conn, query, params, ids)]
+
+
+def _rows_in(
+    conn: Connection, query: str, params: Sequence[Any], ids: Sequence[bytes] | None
+) -> list[tuple[Any, ...]]:
+    """The rows of `query` run through the driver's cursor: once, or, with
+    `ids`, once per chunk of them in its `IN ({ids})`. `{m}` in `query` marks
+    each of `params`. SQLAlchemy processed each row in Python, which cost the
+    end of every backup thousands of rows' worth."""
     marker = _marker(conn)
-    found: list[bytes] = []
+    rows: list[tuple[Any, ...]] = []
     cursor = _driver_cursor(conn)
     try:
         for chunk in [None] if ids is None else chunks(ids):
             marks = "" if chunk is None else ", ".join([marker] * len(chunk))
             cursor.execute(query.format(m=marker, ids=marks), [*params, *(chunk or ())])
-            found.extend(bytes(row[0]) for row in cursor.fetchall())
+            rows.extend(cursor.fetchall())
     finally:
         cursor.close()
-    return found
+    return rows
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
