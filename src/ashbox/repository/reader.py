@@ -20,9 +20,7 @@ restore neither fills the page cache nor stalls on it.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -32,13 +30,13 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from ashbox import libc
 from ashbox.errors import CorruptBlob, CorruptData, InvalidVolume, ObjectNotFound
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.delta import MAX_DEPTH, decode_delta_blob
 from ashbox.repository.index import BlobLocation, Index
 from ashbox.repository.manifest import Manifest
 from ashbox.repository.pack import pack_key
+from ashbox.repository.write_behind import WriteBehind
 from ashbox.storage.base import Store
 from ashbox.volumes.file import open_for_write
 
@@ -47,10 +45,6 @@ log = logging.getLogger(__name__)
 MAX_RANGE_SIZE = 4 << 20
 MAX_RANGE_GAP = 256 << 10
 _WINDOW_BYTES = 16 << 20
-_WRITE_BEHIND_BYTES = 32 << 20  # written bytes sent to the disk at once
-_SYNC_WAIT_BEFORE = 1
-_SYNC_WRITE = 2
-_SYNC_WAIT_AFTER = 4
 
 
 class BlockSink(Protocol):
@@ -107,16 +101,16 @@ def restore_backup(
         # A new volume reads as zeros: its holes, and the zero pages of its
         # blocks, are left unwritten.
         sink = _VolumeSink(volume.write_sparse if new_volume else volume.write, volume.zero)
-        behind = _WriteBehind(volume.fd)
-        read_backup(
-            settings,
-            manifest,
-            sink,
-            zero_holes=not new_volume,
-            progress=progress,
-            window_blocks=window_blocks,
-            settled=behind.settled,
-        )
+        with WriteBehind(volume.fd) as behind:
+            read_backup(
+                settings,
+                manifest,
+                sink,
+                zero_holes=not new_volume,
+                progress=progress,
+                window_blocks=window_blocks,
+                settled=behind.settled,
+            )
         volume.flush()
     log.info("backup restored backup_id=%s target=%s size=%d", manifest.backup_id, target, total)
 
@@ -212,41 +206,6 @@ class _VolumeSink:
 
     def zero(self, offset: int, length: int) -> None:
         self.zero_at(offset, length)
-
-
-class _WriteBehind:
-    """Sends a volume's settled bytes to the disk and then out of the page cache,
-    a step behind the restore. Only hints: fsync still makes the restore durable."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._dropped = 0  # bytes before this are written back and dropped
-        self._started = 0  # bytes before this have had their write-back started
-        self._working = _sync_file_range is not None
-
-    def settled(self, end: int) -> None:
-        if not self._working or end - self._started < _WRITE_BEHIND_BYTES:
-            return
-        try:
-            if self._started > self._dropped:
-                _sync_range(
-                    self._fd,
-                    self._dropped,
-                    self._started - self._dropped,
-                    _SYNC_WAIT_BEFORE | _SYNC_WRITE | _SYNC_WAIT_AFTER,
-                )
-                os.posix_fadvise(
-                    self._fd,
-                    self._dropped,
-                    self._started - self._dropped,
-                    os.POSIX_FADV_DONTNEED,
-                )
-            _sync_range(self._fd, self._started, end - self._started, _SYNC_WRITE)
-        except OSError as e:  # a volume that cannot take the hints is written all the same
-            log.debug("write-behind stopped: %s", e)
-            self._working = False
-            return
-        self._dropped, self._started = self._started, end
 
 
 @dataclass(slots=True)
@@ -458,12 +417,3 @@ class _Restore:
 
     def _offset(self, plan: _Plan, blob_id: bytes) -> int:
         return plan.first_user.get(blob_id, 0) * self.manifest.block_size
-
-
-_sync_file_range = libc.function(
-    "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-)
-
-
-def _sync_range(fd: int, offset: int, length: int, flags: int) -> None:
-    libc.call(_sync_file_range, "sync_file_range", fd, offset, length, flags)
