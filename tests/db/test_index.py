@@ -29,6 +29,18 @@ def test_committed_blobs_are_located_and_reused(db: Database) -> None:
     assert index.reuse(C, "b2", [b"a" * 32, b"c" * 32]) == {b"a" * 32}
 
 
+def test_begin_pack_records_an_id_once_whatever_its_state(db: Database) -> None:
+    index = DbIndex(db)
+    index.ensure_container(C)
+    assert index.begin_pack(C, "p1", "b1")
+    assert not index.begin_pack(C, "p1", "b2")  # pending
+    index.commit_pack(C, "p1", 100, [_loc(b"a" * 32)], "b1")
+    assert not index.begin_pack(C, "p1", "b2")  # live
+    index.release(C, "b1")
+    assert not index.begin_pack(C, "p1", "b2")  # dead, maybe being deleted
+    assert index.pending_packs(C, "b2") == []
+
+
 def test_a_pending_pack_is_listed_until_forgotten(db: Database) -> None:
     index = DbIndex(db)
     index.begin_pack(C, "p1", "b1")

@@ -56,9 +56,13 @@ class MemoryIndex:
             c.refs.setdefault(backup_id, set()).update(_with_bases(c, found))
             return found
 
-    def begin_pack(self, container: str, pack_id: str, backup_id: str) -> None:
+    def begin_pack(self, container: str, pack_id: str, backup_id: str) -> bool:
         with self._lock:
-            self._container(container).packs.setdefault(pack_id, PackRow(PENDING, backup_id))
+            packs = self._container(container).packs
+            if pack_id in packs:
+                return False
+            packs[pack_id] = PackRow(PENDING, backup_id)
+            return True
 
     def commit_pack(
         self,

@@ -45,6 +45,26 @@ def test_a_mostly_dead_pack_is_repacked_and_every_backup_still_restores(
     assert collect_garbage(repo).new_packs == 0  # the new pack is all live
 
 
+def test_a_backup_of_a_dead_packs_bytes_uploads_them_under_another_id(
+    store: MemoryStore, db: Database, tmp_path: Path
+) -> None:
+    """The same data backed up again writes packs of the same bytes, so of the
+    same ids, as the dead packs of its deleted backup: a collector deleting
+    those must not take the new backup's objects with them."""
+    repo = db_repository(store, db, grace=3600)
+    source = image(tmp_path / "b1", random_blocks(3, 3))
+    repo.backup("b1", source)
+    dead = pack_keys(store)
+    repo.delete("b1")
+    repo.backup("b2", source)
+    assert pack_keys(store) - dead, "b2 uploaded nothing of its own"
+    live = {p.pack_id for p in repo.index.packs(CONTAINER) if p.state == LIVE}
+    assert not {k.rsplit("/", 1)[-1] for k in dead} & live
+    collect_garbage(db_repository(store, db, grace=0))
+    assert not pack_keys(store) & dead
+    assert restored_sha(repo, "b2", tmp_path, 3 * BLOCK) == sha256(source)
+
+
 def test_a_dead_pack_stays_in_the_store_for_the_grace_period(
     store: MemoryStore, db: Database, tmp_path: Path
 ) -> None:

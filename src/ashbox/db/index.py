@@ -47,7 +47,7 @@ from ashbox.db.index_sql import (
     with_bases,
 )
 from ashbox.db.index_sql import locate as locate_blobs
-from ashbox.db.upsert import insert_ignore
+from ashbox.db.upsert import insert_ignore, insert_one_ignore
 from ashbox.repository.index import (
     DEAD,
     LIVE,
@@ -88,7 +88,7 @@ class DbIndex(IndexMaintenance):
             add_refs(conn, container, backup_id, found.packs.keys(), bases=found.bases)
         return set(found.packs)
 
-    def begin_pack(self, container: str, pack_id: str, backup_id: str) -> None:
+    def begin_pack(self, container: str, pack_id: str, backup_id: str) -> bool:
         row = {
             "container": container,
             "id": pack_id,
@@ -96,7 +96,7 @@ class DbIndex(IndexMaintenance):
             "owner_backup_id": backup_id,
         }
         with self._db.autocommit() as conn:
-            insert_ignore(conn, PACKS, [row])
+            return insert_one_ignore(conn, PACKS, row)
 
     def commit_pack(
         self,

@@ -36,9 +36,11 @@ from ashbox.repository.pack import (
     HEADER,
     HEADER_SIZE,
     PackEntry,
+    SealedPack,
     encode_trailer,
     pack_id_of,
     pack_key,
+    salted,
 )
 from ashbox.repository.repository import Repository
 
@@ -165,20 +167,24 @@ class _Repack:
             return
         repo = self.repo
         data = self._data + encode_trailer(self._entries, repo.codec.cipher)
-        pack_id = pack_id_of(data)
-        repo.index.begin_pack(repo.container, pack_id, self.owner)
-        repo.store.put(pack_key(repo.container, pack_id), memoryview(data))
+        sealed = SealedPack(pack_id_of(data), memoryview(data), tuple(self._entries))
+        if not repo.index.begin_pack(repo.container, sealed.pack_id, self.owner):
+            sealed = salted(sealed, repo.codec)  # a dead pack of the same bytes?
+            if not repo.index.begin_pack(repo.container, sealed.pack_id, self.owner):
+                raise RuntimeError(f"the index knows pack {sealed.pack_id} before its upload")
+        pack_id = sealed.pack_id
+        repo.store.put(pack_key(repo.container, pack_id), sealed.data)
         retired = repo.index.commit_repack(
             repo.container,
             pack_id,
-            len(data),
-            [e.location(pack_id) for e in self._entries],
+            len(sealed.data),
+            [e.location(pack_id) for e in sealed.entries],
             sorted(self._sources),
         )
         log.debug(
             "pack repacked pack_id=%s blobs=%d from=%d retired=%d",
             pack_id,
-            len(self._entries),
+            len(sealed.entries),
             len(self._sources),
             len(retired),
         )

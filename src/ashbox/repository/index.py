@@ -97,8 +97,11 @@ class Index(Protocol):
         and, transitively, the bases of the deltas among them; return them (the
         bases not included). Idempotent."""
 
-    def begin_pack(self, container: str, pack_id: str, backup_id: str) -> None:
-        """Record a pack about to be uploaded, owned by `backup_id`."""
+    def begin_pack(self, container: str, pack_id: str, backup_id: str) -> bool:
+        """Record a pack about to be uploaded, owned by `backup_id`. False, and
+        nothing recorded, if the index knows a pack of that id already, in any
+        state: its object may be a dead pack's that the collector is deleting,
+        so the writer must give its pack another id (`pack.salted`)."""
 
     def commit_pack(
         self,

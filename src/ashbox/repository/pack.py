@@ -9,13 +9,14 @@ layout: docs/format.md, "Pack" and "Encryption". Change both in one commit.
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 from dataclasses import dataclass
 
 import blake3
 
 from ashbox.errors import CorruptPack
-from ashbox.repository.blob import FLAG_DELTA, FLAG_ENCRYPTED, FLAG_ZSTD, ID_SIZE
+from ashbox.repository.blob import FLAG_DELTA, FLAG_ENCRYPTED, FLAG_ZSTD, ID_SIZE, BlobCodec
 from ashbox.repository.crypto import AAD_TRAILER, OVERHEAD, Cipher
 from ashbox.repository.index import BlobLocation
 
@@ -132,6 +133,22 @@ class PackBuilder:
             self._data = bigger
         self._data[self._end : end] = payload
         self._end = end
+
+
+def salted(sealed: SealedPack, codec: BlobCodec) -> SealedPack:
+    """The pack's blobs and one more of 16 random bytes, sealed anew: other
+    bytes, so another id. For a pack whose id the index knows already
+    (`Index.begin_pack`): two packs of the same blobs in the same order have
+    the same bytes, and the one known may be a dead pack that the collector is
+    deleting, which an upload of the same id would lose with it."""
+    builder = PackBuilder(codec.cipher)
+    for e in sealed.entries:
+        blob = sealed.data[e.offset : e.offset + e.length]
+        builder.add(e.blob_id, e.flags, blob, e.raw_length, base_id=e.base_id)
+    salt = os.urandom(16)
+    flags, payload = codec.encode(salt)
+    builder.add(codec.blob_id(salt), flags, payload, len(salt))
+    return builder.seal()
 
 
 def pack_id_of(data: bytes | bytearray | memoryview) -> str:

@@ -21,9 +21,9 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ashbox.repository.crypto import Cipher
+from ashbox.repository.blob import BlobCodec
 from ashbox.repository.index import Index
-from ashbox.repository.pack import PackBuilder, SealedPack, pack_key
+from ashbox.repository.pack import PackBuilder, SealedPack, pack_key, salted
 from ashbox.storage.base import Store
 from ashbox.volumes.file import aligned_buffer, close_later
 
@@ -61,7 +61,7 @@ class PackWriter:
         store: Store,
         container: str,
         index: Index,
-        cipher: Cipher | None,
+        codec: BlobCodec,
         pack_size: int,
         upload_threads: int,
         backup_id: str,
@@ -69,7 +69,7 @@ class PackWriter:
         self.store = store
         self.container = container
         self.index = index
-        self.cipher = cipher
+        self.codec = codec
         self.pack_size = pack_size
         self.backup_id = backup_id
         self.max_uploads = max(1, min(upload_threads, _UPLOAD_BYTES // pack_size))
@@ -124,11 +124,11 @@ class PackWriter:
 
     def _builder(self, aligned: bool) -> PackBuilder:
         if not aligned:
-            return PackBuilder(self.cipher)
+            return PackBuilder(self.codec.cipher)
         buffer = (
             self._buffers.pop() if self._buffers else aligned_buffer(self.pack_size, populate=True)
         )
-        return PackBuilder(self.cipher, buffer=buffer)
+        return PackBuilder(self.codec.cipher, buffer=buffer)
 
     def _add(
         self,
@@ -149,7 +149,14 @@ class PackWriter:
     def _upload(self, sealed: SealedPack) -> None:
         while len(self._uploads) >= self.max_uploads:
             self._commit(self._uploads.popleft())
-        self.index.begin_pack(self.container, sealed.pack_id, self.backup_id)
+        if not self.index.begin_pack(self.container, sealed.pack_id, self.backup_id):
+            # Its id is known (a dead pack of the same bytes?): upload it under another.
+            buffer = sealed.data.obj
+            sealed = salted(sealed, self.codec)
+            if isinstance(buffer, mmap.mmap):
+                self._buffers.append(buffer)
+            if not self.index.begin_pack(self.container, sealed.pack_id, self.backup_id):
+                raise RuntimeError(f"the index knows pack {sealed.pack_id} before its upload")
         key = pack_key(self.container, sealed.pack_id)
         self._uploads.append(_Upload(sealed, self._io.submit(self.store.put, key, sealed.data)))
 

@@ -240,7 +240,7 @@ class _Run:
             store=s.store,
             container=s.container,
             index=s.index,
-            cipher=s.codec.cipher,
+            codec=s.codec,
             pack_size=s.pack_size,
             upload_threads=s.upload_threads,
             backup_id=self.backup_id,
