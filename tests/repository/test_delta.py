@@ -34,6 +34,7 @@ from ashbox.volumes import create_volume_file, open_for_write
 
 from ..storage.memory_store import MemoryStore
 from .conftest import CONTAINER, sha256
+from .gc_helpers import restored_sha
 from .memory_index import MemoryIndex
 
 BLOCK = 16 * PAGE_SIZE
@@ -235,11 +236,8 @@ def test_a_changed_block_stored_elsewhere_already_is_kept_as_a_delta_and_restore
     manifest = repo.read_manifest("b2")
     assert manifest.blob_id(0) == repo.read_manifest("other").blob_id(1)
     assert index.references(CONTAINER)["b2"] == manifest.blob_ids()
-    target = tmp_path / "dst"
-    create_volume_file(target, BLOCK)
     repo.delete("b1")
-    repo.restore("b2", target, new_volume=True)
-    assert sha256(target) == sha256(source)
+    assert restored_sha(repo, "b2", tmp_path, BLOCK) == sha256(source)
 
 
 def test_windows_read_ahead_past_the_last_data_leave_no_reference_behind(
@@ -265,10 +263,7 @@ def test_windows_read_ahead_past_the_last_data_leave_no_reference_behind(
         if thread.name.startswith("ashbox-bases"):
             thread.join()
     assert index.references(CONTAINER)["b2"] == repo.read_manifest("b2").blob_ids()
-    target = tmp_path / "dst"
-    create_volume_file(target, 32 * BLOCK)
-    repo.restore("b2", target, new_volume=True)
-    assert sha256(target) == sha256(source)
+    assert restored_sha(repo, "b2", tmp_path, 32 * BLOCK) == sha256(source)
 
 
 def test_an_incremental_whose_parent_packs_died_stores_its_blocks_whole(

@@ -19,7 +19,7 @@ from ashbox.api.auth import request_context
 from ashbox.api.listing import Resource, list_body, parse_list_request
 from ashbox.api.middleware import api_version
 from ashbox.api.views import backup_detail, backup_summary, restore_view
-from ashbox.api.waiting import HEADER, read_settled, requested_wait
+from ashbox.api.waiting import read_maybe_held
 from ashbox.backups.service import Service
 from ashbox.changes import Changes
 from ashbox.records import BackupRecord
@@ -66,15 +66,10 @@ class BackupsController:
         ctx = request_context(request)
         backup_id = request.path_params["backup_id"]
         read = functools.partial(self.service.get_backup, ctx, backup_id)
-        wait = requested_wait(request)
-        if wait is None:
-            backup = await run_in_threadpool(read)
-        else:
-            backup = await read_settled(
-                self.changes, backup_id, read, lambda b: b.status in TRANSITIONAL_BACKUP, wait
-            )
+        backup, headers = await read_maybe_held(
+            request, self.changes, backup_id, read, TRANSITIONAL_BACKUP
+        )
         body = {"backup": backup_detail(request, backup, ctx, api_version(request))}
-        headers = None if wait is None else {HEADER: f"{wait:g}"}
         return JSONResponse(body, headers=headers)
 
     async def delete(self, request: Request) -> Response:

@@ -21,7 +21,7 @@ from ashbox.api.auth import request_context
 from ashbox.api.listing import Resource, bool_param, list_body, parse_list_request
 from ashbox.api.middleware import api_version
 from ashbox.api.views import volume_detail, volume_summary
-from ashbox.api.waiting import HEADER, read_settled, requested_wait
+from ashbox.api.waiting import read_maybe_held
 from ashbox.backups.service import Service
 from ashbox.changes import Changes
 from ashbox.config import Settings
@@ -134,15 +134,10 @@ class VolumesController:
         ctx = request_context(request)
         volume_id = request.path_params["volume_id"]
         read = functools.partial(self.service.get_volume, ctx, volume_id)
-        wait = requested_wait(request)
-        if wait is None:
-            volume = await run_in_threadpool(read)
-        else:
-            volume = await read_settled(
-                self.changes, volume_id, read, lambda v: v.status in TRANSITIONAL_VOLUME, wait
-            )
+        volume, headers = await read_maybe_held(
+            request, self.changes, volume_id, read, TRANSITIONAL_VOLUME
+        )
         body = {"volume": volume_detail(request, volume, ctx, api_version(request))}
-        headers = None if wait is None else {HEADER: f"{wait:g}"}
         return JSONResponse(body, headers=headers)
 
     async def delete(self, request: Request) -> Response:

@@ -14,8 +14,8 @@ at once, as Cinder's does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Collection
+from typing import Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,7 +25,6 @@ from ashbox.errors import InvalidInput
 
 HEADER = "X-Ashbox-Wait"
 MAX_SECONDS = 60.0
-_T = TypeVar("_T")
 
 
 def requested_wait(request: Request) -> float | None:
@@ -45,22 +44,35 @@ def requested_wait(request: Request) -> float | None:
     return seconds
 
 
-async def read_settled(
+class _Record(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+_R = TypeVar("_R", bound=_Record)
+
+
+async def read_maybe_held(
+    request: Request,
     changes: Changes,
     object_id: str,
-    read: Callable[[], _T],
-    busy: Callable[[_T], bool],
-    seconds: float,
-) -> _T:
-    """`read()` once `busy` is false of it, or once `seconds` have passed; it is
-    read again when the object's change is announced, and every
-    RECHECK_SECONDS for a change made by another process."""
+    read: Callable[[], _R],
+    transitional: Collection[str],
+) -> tuple[_R, dict[str, str] | None]:
+    """`read()` at once without the header; with it, once the record's status
+    is not among `transitional`, or once the seconds asked have passed. The
+    record is read again when the object's change is announced, and every
+    RECHECK_SECONDS for a change made by another process. Also the headers
+    the answer carries (the header back, when the request was held)."""
+    seconds = requested_wait(request)
+    if seconds is None:
+        return await run_in_threadpool(read), None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
         with changes.listening(object_id) as event:
             record = await run_in_threadpool(read)
             left = deadline - loop.time()
-            if not busy(record) or left <= 0:
-                return record
+            if record.status not in transitional or left <= 0:
+                return record, {HEADER: f"{seconds:g}"}
             await announced(event, min(left, RECHECK_SECONDS))

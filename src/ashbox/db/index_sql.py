@@ -141,13 +141,10 @@ def locate(conn: Connection, container: str, blob_ids: Sequence[bytes]) -> list[
     SQLAlchemy took a quarter of its caller thread, which its workers waited on."""
     offset = conn.dialect.identifier_preparer.quote("offset")
     query = (
-        f"SELECT blob_id, pack_id, {offset}, length, raw_length, flags, base_blob_id "
+        f"SELECT blob_id, pack_id, {offset}, length, raw_length, flags, base_blob_id "  # LOCATION
         "FROM blobs WHERE container = {m} AND blob_id IN ({ids})"
     )
-    return [
-        BlobLocation(bytes(b), p, o, n, raw, f, None if base is None else bytes(base))
-        for b, p, o, n, raw, f, base in _rows_in(conn, query, [container], blob_ids)
-    ]
+    return [location(row) for row in _rows_in(conn, query, [container], blob_ids)]
 
 
 @dataclass(frozen=True, slots=True)

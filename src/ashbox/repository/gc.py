@@ -37,10 +37,10 @@ from ashbox.repository.pack import (
     HEADER_SIZE,
     PackEntry,
     SealedPack,
+    begin_upload,
     encode_trailer,
     pack_id_of,
     pack_key,
-    salted,
 )
 from ashbox.repository.repository import Repository
 
@@ -168,10 +168,7 @@ class _Repack:
         repo = self.repo
         data = self._data + encode_trailer(self._entries, repo.codec.cipher)
         sealed = SealedPack(pack_id_of(data), memoryview(data), tuple(self._entries))
-        if not repo.index.begin_pack(repo.container, sealed.pack_id, self.owner):
-            sealed = salted(sealed, repo.codec)  # a dead pack of the same bytes?
-            if not repo.index.begin_pack(repo.container, sealed.pack_id, self.owner):
-                raise RuntimeError(f"the index knows pack {sealed.pack_id} before its upload")
+        sealed = begin_upload(repo.index, repo.container, sealed, self.owner, repo.codec)
         pack_id = sealed.pack_id
         repo.store.put(pack_key(repo.container, pack_id), sealed.data)
         retired = repo.index.commit_repack(

@@ -101,7 +101,7 @@ class Index(Protocol):
         """Record a pack about to be uploaded, owned by `backup_id`. False, and
         nothing recorded, if the index knows a pack of that id already, in any
         state: its object may be a dead pack's that the collector is deleting,
-        so the writer must give its pack another id (`pack.salted`)."""
+        so the writer must give its pack another id (`pack.begin_upload`)."""
 
     def commit_pack(
         self,

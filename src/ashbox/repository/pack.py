@@ -18,7 +18,7 @@ import blake3
 from ashbox.errors import CorruptPack
 from ashbox.repository.blob import FLAG_DELTA, FLAG_ENCRYPTED, FLAG_ZSTD, ID_SIZE, BlobCodec
 from ashbox.repository.crypto import AAD_TRAILER, OVERHEAD, Cipher
-from ashbox.repository.index import BlobLocation
+from ashbox.repository.index import BlobLocation, Index
 
 VERSION = 1
 HEADER = b"ASHPACK" + bytes([VERSION])
@@ -135,12 +135,17 @@ class PackBuilder:
         self._end = end
 
 
-def salted(sealed: SealedPack, codec: BlobCodec) -> SealedPack:
-    """The pack's blobs and one more of 16 random bytes, sealed anew: other
-    bytes, so another id. For a pack whose id the index knows already
-    (`Index.begin_pack`): two packs of the same blobs in the same order have
-    the same bytes, and the one known may be a dead pack that the collector is
-    deleting, which an upload of the same id would lose with it."""
+def begin_upload(
+    index: Index, container: str, sealed: SealedPack, owner: str, codec: BlobCodec
+) -> SealedPack:
+    """Record `sealed` as pending for `owner` (`Index.begin_pack`) before its
+    upload; the pack to upload. Two packs of the same blobs in the same order
+    have the same bytes, so the same id, and the one the index knows may be a
+    dead pack that the collector is deleting, which an upload of that id
+    would lose with it: such a pack gets one more blob, of 16 random bytes,
+    and is sealed again, under another id."""
+    if index.begin_pack(container, sealed.pack_id, owner):
+        return sealed
     builder = PackBuilder(codec.cipher)
     for e in sealed.entries:
         blob = sealed.data[e.offset : e.offset + e.length]
@@ -148,7 +153,10 @@ def salted(sealed: SealedPack, codec: BlobCodec) -> SealedPack:
     salt = os.urandom(16)
     flags, payload = codec.encode(salt)
     builder.add(codec.blob_id(salt), flags, payload, len(salt))
-    return builder.seal()
+    salted = builder.seal()
+    if not index.begin_pack(container, salted.pack_id, owner):
+        raise RuntimeError(f"the index knows pack {salted.pack_id} before its upload")
+    return salted
 
 
 def pack_id_of(data: bytes | bytearray | memoryview) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.index import Index
-from ashbox.repository.pack import PackBuilder, SealedPack, pack_key, salted
+from ashbox.repository.pack import PackBuilder, SealedPack, begin_upload, pack_key
 from ashbox.storage.base import Store
 from ashbox.volumes.file import aligned_buffer, close_later
 
@@ -149,14 +149,10 @@ class PackWriter:
     def _upload(self, sealed: SealedPack) -> None:
         while len(self._uploads) >= self.max_uploads:
             self._commit(self._uploads.popleft())
-        if not self.index.begin_pack(self.container, sealed.pack_id, self.backup_id):
-            # Its id is known (a dead pack of the same bytes?): upload it under another.
-            buffer = sealed.data.obj
-            sealed = salted(sealed, self.codec)
-            if isinstance(buffer, mmap.mmap):
-                self._buffers.append(buffer)
-            if not self.index.begin_pack(self.container, sealed.pack_id, self.backup_id):
-                raise RuntimeError(f"the index knows pack {sealed.pack_id} before its upload")
+        begun = begin_upload(self.index, self.container, sealed, self.backup_id, self.codec)
+        if begun is not sealed and isinstance(sealed.data.obj, mmap.mmap):
+            self._buffers.append(sealed.data.obj)  # copied into the salted pack
+        sealed = begun
         key = pack_key(self.container, sealed.pack_id)
         self._uploads.append(_Upload(sealed, self._io.submit(self.store.put, key, sealed.data)))
 
