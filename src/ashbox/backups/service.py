@@ -243,13 +243,18 @@ def _record(s: Session, backup: Backup) -> BackupRecord:
     return _records(s, [backup])[0]
 
 
+_BUSY = frozenset({BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING})
+
+
 def _records(s: Session, backups: list[Backup]) -> list[BackupRecord]:
     ids = [b.id for b in backups]
     metadata = backup_rows.metadata_of(s, ids)
     progress = task_rows.progress_of(s, ids)
     out = []
     for b in backups:
-        p = progress.get(b.id)
+        # A task's last steps (recording its end) follow the backup's new
+        # status: its progress only means something while the backup is busy.
+        p = progress.get(b.id) if b.status in _BUSY else None
         out.append(
             BackupRecord(
                 id=b.id,
