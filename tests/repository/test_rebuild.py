@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import delete
 
+from ashbox.db import index_rebuild
 from ashbox.db.engine import Database
 from ashbox.db.models import Blob, BlobRef, Pack
+from ashbox.errors import StoreError
+from ashbox.repository.index import PackContents
+from ashbox.repository.pack import pack_key
 from ashbox.repository.rebuild import rebuild_index
 
 from ..storage.memory_store import MemoryStore
@@ -87,3 +93,59 @@ def test_a_rebuild_limited_to_known_backups_references_only_them(
     repo.backup("stranger", image(tmp_path / "s", blocks[2:]))
     rebuild_index(repo, backup_ids={"known"})
     assert set(repo.index.references(CONTAINER)) == {"known"}
+
+
+def test_a_blob_in_two_packs_is_indexed_in_the_first_by_id_and_the_other_dies(
+    store: MemoryStore, db: Database, tmp_path: Path
+) -> None:
+    repo = db_repository(store, db)
+    blocks = random_blocks(6, 3)
+    repo.backup("b", image(tmp_path / "b", blocks))
+    first = repo.codec.blob_id(blocks[0])
+    original = repo.index.locate(CONTAINER, [first])[first].pack_id
+    packs = len(repo.index.packs(CONTAINER))
+    copy = "0" * 64  # sorts first: the same bytes under another pack id
+    store.put(pack_key(CONTAINER, copy), store.get(pack_key(CONTAINER, original)))
+
+    report = rebuild_index(repo)
+
+    assert repo.index.locate(CONTAINER, [first])[first].pack_id == copy
+    assert report.packs == packs + 1 and report.blobs == len(repo.index.blobs(CONTAINER))
+    assert original in repo.index.dead_packs(CONTAINER)
+    assert restored_sha(repo, "b", tmp_path, 3 * BLOCK) == sha256(tmp_path / "b")
+
+
+def test_a_rebuild_stages_rows_in_batches_and_indexes_them_all(
+    store: MemoryStore, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = db_repository(store, db)
+    repo.backup("b", image(tmp_path / "b", random_blocks(7, 20)))
+    before = (repo.index.blobs(CONTAINER), repo.index.references(CONTAINER))
+    monkeypatch.setattr(index_rebuild, "_BATCH_ROWS", 3)
+    with db.transaction() as s:
+        for model in (BlobRef, Blob, Pack):
+            s.execute(delete(model))
+
+    rebuild_index(repo)
+
+    after = (repo.index.blobs(CONTAINER), repo.index.references(CONTAINER))
+    assert sorted(after[0], key=lambda b: b.blob_id) == sorted(before[0], key=lambda b: b.blob_id)
+    assert after[1] == before[1]
+
+
+def test_a_rebuild_that_fails_midway_leaves_the_index_as_it_was(
+    store: MemoryStore, db: Database, tmp_path: Path
+) -> None:
+    repo = db_repository(store, db)
+    repo.backup("b", image(tmp_path / "b", random_blocks(8, 12)))
+    before = (repo.index.packs(CONTAINER), repo.index.references(CONTAINER))
+
+    def failing_packs() -> Iterator[PackContents]:
+        yield PackContents("f" * 64, 10, [])
+        raise StoreError("Backup store: the network went away.")
+
+    with pytest.raises(StoreError):
+        repo.index.rebuild(CONTAINER, failing_packs(), iter([]), lambda _: True)
+    assert (repo.index.packs(CONTAINER), repo.index.references(CONTAINER)) == before
+    rebuild_index(repo)  # the staging tables of the failed one are gone
+    assert repo.index.references(CONTAINER) == before[1]

@@ -7,12 +7,12 @@ neither holds a row per blob of the container."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from sqlalchemy import bindparam, delete, func, select, update
 
 from ashbox.db.engine import Database
+from ashbox.db.index_rebuild import rebuild_rows
 from ashbox.db.index_sql import (
     BLOBS,
     LOCATION,
@@ -22,12 +22,9 @@ from ashbox.db.index_sql import (
     REFERENCING_BACKUPS,
     REFS,
     UNIQUE_SIZES,
-    add_refs,
-    blob_row,
     chunks,
     find,
     has_live_blob,
-    insert_rows,
     location,
     lock,
     mark_dead,
@@ -35,7 +32,6 @@ from ashbox.db.index_sql import (
     referenced_blobs,
     settle_pack,
 )
-from ashbox.db.upsert import insert_ignore
 from ashbox.repository.index import (
     LIVE,
     PENDING,
@@ -248,35 +244,8 @@ class IndexMaintenance:
     def rebuild(
         self,
         container: str,
-        packs: Sequence[PackContents],
-        references: Mapping[str, set[bytes]],
-    ) -> None:
-        with self._db.connection() as conn:
-            lock(conn, container)
-            pending = set(
-                conn.scalars(
-                    select(PACKS.c.id).where(
-                        PACKS.c.container == container, PACKS.c.state == PENDING
-                    )
-                )
-            )
-            conn.execute(delete(REFS).where(REFS.c.container == container))
-            conn.execute(delete(BLOBS).where(BLOBS.c.container == container))
-            conn.execute(
-                delete(PACKS).where(PACKS.c.container == container, PACKS.c.state != PENDING)
-            )
-            kept = [p for p in packs if p.pack_id not in pending]
-            pack_rows: list[dict[str, Any]] = [
-                {"container": container, "id": p.pack_id, "state": LIVE, "size": p.size}
-                for p in kept
-            ]
-            insert_ignore(conn, PACKS, pack_rows)
-            blob_rows: dict[bytes, dict[str, Any]] = {}
-            for p in kept:
-                for e in p.entries:
-                    blob_rows.setdefault(e.blob_id, blob_row(container, p.pack_id, e))
-            insert_rows(conn, BLOBS, list(blob_rows.values()))
-            for backup_id in sorted(references):
-                add_refs(conn, container, backup_id, references[backup_id])
-            referenced = packs_with_referenced_blobs(conn, container)
-            mark_dead(conn, container, sorted({p.pack_id for p in kept} - referenced))
+        packs: Iterable[PackContents],
+        references: Iterable[tuple[str, Collection[bytes]]],
+        keep: Callable[[str], bool],
+    ) -> int:
+        return rebuild_rows(self._db, container, packs, references, keep)

@@ -21,7 +21,7 @@ Its rules (DESIGN.md §3, docs/format.md "Index"):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -194,10 +194,14 @@ class Index(Protocol):
     def rebuild(
         self,
         container: str,
-        packs: Sequence[PackContents],
-        references: Mapping[str, set[bytes]],
-    ) -> None:
+        packs: Iterable[PackContents],
+        references: Iterable[tuple[str, Collection[bytes]]],
+        keep: Callable[[str], bool],
+    ) -> int:
         """Replace the container's live and dead pack rows, blobs and references
-        with `packs` (all live, the first pack listing a blob wins) and
-        `references` (bases added); pending packs are kept. Packs then left with
-        no referenced blob are marked dead."""
+        with `packs` (all live; a blob listed by several packs is indexed in the
+        first by pack id) and `references` (bases added), taken one at a time
+        (the store's trailers and manifests, read as they are asked for).
+        Pending packs are kept, and so are the references of each other backup
+        for which `keep` is true. Packs then left with no referenced blob are
+        marked dead. Returns how many blobs are indexed."""

@@ -13,7 +13,7 @@ dead and goes after the grace period.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from ashbox.errors import CorruptData, ObjectNotFound
@@ -38,41 +38,54 @@ class RebuildReport:
 def rebuild_index(repo: Repository, *, backup_ids: Collection[str] | None = None) -> RebuildReport:
     """Rebuild the index of `repo` from its packs and manifests. With
     `backup_ids`, only those backups' manifests give references (the backups
-    the database knows); otherwise every manifest in the store does."""
+    the database knows); otherwise every manifest in the store does. One
+    pack's trailer and one manifest's ids are held at a time."""
     container = repo.container
     pending = {p.pack_id for p in repo.index.packs(container) if p.state == PENDING}
-    packs: list[PackContents] = []
+    packs_read: list[str] = []
     unreadable_packs: list[str] = []
-    prefix = f"{container}/data/"
-    for key in sorted(repo.store.list(prefix)):
-        pack_id = key.rsplit("/", 1)[-1]
-        if pack_id in pending or key != f"{prefix}{pack_id[:2]}/{pack_id}":
-            continue
-        try:
-            packs.append(_read_pack(repo, key, pack_id))
-        except (CorruptData, ObjectNotFound) as e:
-            log.warning("pack unreadable, not indexed pack_id=%s: %s", pack_id, e.message)
-            unreadable_packs.append(pack_id)
-    references: dict[str, set[bytes]] = {}
+    stored = set(manifest_ids(repo))
+    backups_read: list[str] = []
     unreadable_manifests: list[str] = []
-    stored = manifest_ids(repo)
-    for backup_id in stored:
-        if backup_ids is not None and backup_id not in backup_ids:
-            continue
-        try:
-            references[backup_id] = repo.read_manifest(backup_id).blob_ids()
-        except CorruptData as e:
-            log.warning("manifest unreadable backup_id=%s: %s", backup_id, e.message)
-            unreadable_manifests.append(backup_id)
-    for backup_id, blob_ids in repo.index.references(container).items():
-        if backup_id not in stored and (backup_ids is None or backup_id in backup_ids):
-            references[backup_id] = blob_ids  # a backup running now: no manifest yet
-    repo.index.rebuild(container, packs, references)
+
+    def packs() -> Iterator[PackContents]:
+        prefix = f"{container}/data/"
+        for key in repo.store.list(prefix):
+            pack_id = key.rsplit("/", 1)[-1]
+            if pack_id in pending or key != f"{prefix}{pack_id[:2]}/{pack_id}":
+                continue
+            try:
+                contents = _read_pack(repo, key, pack_id)
+            except (CorruptData, ObjectNotFound) as e:
+                log.warning("pack unreadable, not indexed pack_id=%s: %s", pack_id, e.message)
+                unreadable_packs.append(pack_id)
+                continue
+            packs_read.append(pack_id)
+            yield contents
+
+    def references() -> Iterator[tuple[str, set[bytes]]]:
+        for backup_id in sorted(stored):
+            if backup_ids is not None and backup_id not in backup_ids:
+                continue
+            try:
+                blob_ids = repo.read_manifest(backup_id).blob_ids()
+            except CorruptData as e:
+                log.warning("manifest unreadable backup_id=%s: %s", backup_id, e.message)
+                unreadable_manifests.append(backup_id)
+                continue
+            backups_read.append(backup_id)
+            yield backup_id, blob_ids
+
+    def running(backup_id: str) -> bool:
+        """A backup with references and no manifest is being written: keep them."""
+        return backup_id not in stored and (backup_ids is None or backup_id in backup_ids)
+
+    blobs = repo.index.rebuild(container, packs(), references(), running)
     report = RebuildReport(
         container=container,
-        packs=len(packs),
-        blobs=len({e.blob_id for p in packs for e in p.entries}),
-        backups=len(references),
+        packs=len(packs_read),
+        blobs=blobs,
+        backups=len(backups_read),
         unreadable_packs=tuple(unreadable_packs),
         unreadable_manifests=tuple(unreadable_manifests),
     )
