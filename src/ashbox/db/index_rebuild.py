@@ -23,8 +23,8 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
+    exists,
     func,
-    insert,
     literal,
     select,
     text,
@@ -38,6 +38,7 @@ from ashbox.db.index_sql import (
     PACKS,
     REFS,
     chunks,
+    driver_marker,
     lock,
     mark_dead,
     packs_with_referenced_blobs,
@@ -104,25 +105,21 @@ def rebuild_rows(
 def _stage_packs(conn: Connection, packs: Iterable[PackContents]) -> dict[str, int]:
     """Stage every pack's entries; the size of each pack, by id."""
     sizes: dict[str, int] = {}
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for pack in packs:
         sizes[pack.pack_id] = pack.size
         rows += [
-            {
-                "blob_id": e.blob_id,
-                "pack_id": pack.pack_id,
-                "offset": e.offset,
-                "length": e.length,
-                "raw_length": e.raw_length,
-                "flags": e.flags,
-                "base_blob_id": e.base_id,
-            }
+            (e.blob_id, pack.pack_id, e.offset, e.length, e.raw_length, e.flags, e.base_id)
             for e in pack.entries
         ]
         if len(rows) >= _BATCH_ROWS:
             _insert_batch(conn, _STAGED_BLOBS, rows)
             rows = []
     _insert_batch(conn, _STAGED_BLOBS, rows)
+    with conn.begin():  # built once all rows are in: faster than kept up
+        conn.exec_driver_sql(
+            f"CREATE INDEX {_STAGED_BLOBS.name}_first ON {_STAGED_BLOBS.name} (blob_id, pack_id)"
+        )
     return sizes
 
 
@@ -131,10 +128,10 @@ def _stage_references(
 ) -> set[str]:
     """Stage every backup's references; the backups staged."""
     backups: set[str] = set()
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for backup_id, blob_ids in references:
         backups.add(backup_id)
-        rows += [{"backup_id": backup_id, "blob_id": b} for b in blob_ids]
+        rows += [(backup_id, b) for b in blob_ids]
         if len(rows) >= _BATCH_ROWS:
             _insert_batch(conn, _STAGED_REFS, rows)
             rows = []
@@ -142,10 +139,14 @@ def _stage_references(
     return backups
 
 
-def _insert_batch(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _insert_batch(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """One executemany of the driver's: SQLAlchemy's own took a third of a rebuild."""
     if rows:
+        quote = conn.dialect.identifier_preparer.quote
+        names = ", ".join(quote(c.name) for c in table.columns)
+        marks = ", ".join([driver_marker(conn)] * len(table.columns))
         with conn.begin():
-            conn.execute(insert(table), rows)
+            conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
 def _swap(
@@ -186,26 +187,26 @@ def _swap(
 
 
 def _index_staged_blobs(conn: Connection, container: str) -> None:
-    """Each staged blob, in the first of its packs by id that is live."""
-    staged = _STAGED_BLOBS.c
-    first = (
-        select(staged.blob_id, func.min(staged.pack_id).label("pack_id"))
-        .join(PACKS, and_(PACKS.c.container == container, PACKS.c.id == staged.pack_id))
-        .where(PACKS.c.state == LIVE)
-        .group_by(staged.blob_id)
-        .subquery()
+    """Each staged blob, in the first of its live packs by id: a probe of the
+    staging index per row (a GROUP BY took 9 s for a million rows)."""
+    staged = _STAGED_BLOBS
+    other = staged.alias("other")
+    live = select(PACKS.c.id).where(PACKS.c.container == container, PACKS.c.state == LIVE)
+    earlier = select(other.c.pack_id).where(
+        other.c.blob_id == staged.c.blob_id,
+        other.c.pack_id < staged.c.pack_id,
+        other.c.pack_id.in_(live),
     )
     rows = select(
         literal(container),
-        staged.blob_id,
-        staged.pack_id,
-        staged.offset,
-        staged.length,
-        staged.raw_length,
-        staged.flags,
-        staged.base_blob_id,
-    ).join(first, and_(first.c.blob_id == staged.blob_id, first.c.pack_id == staged.pack_id))
-    rows = rows.where(staged.blob_id.is_not(None))  # SQLite parses ON CONFLICT after a WHERE
+        staged.c.blob_id,
+        staged.c.pack_id,
+        staged.c.offset,
+        staged.c.length,
+        staged.c.raw_length,
+        staged.c.flags,
+        staged.c.base_blob_id,
+    ).where(staged.c.pack_id.in_(live), ~exists(earlier))
     columns = ["container", "blob_id", "pack_id", "offset", "length", "raw_length", "flags"]
     conn.execute(_ignore(conn, BLOBS).from_select([*columns, "base_blob_id"], rows))
 

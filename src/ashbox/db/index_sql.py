@@ -212,7 +212,7 @@ def _rows_in(
     `ids`, once per chunk of them in its `IN ({ids})`. `{m}` in `query` marks
     each of `params`. SQLAlchemy processed each row in Python, which cost the
     end of every backup thousands of rows' worth."""
-    marker = _marker(conn)
+    marker = driver_marker(conn)
     rows: list[tuple[Any, ...]] = []
     cursor = _driver_cursor(conn)
     try:
@@ -239,7 +239,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return 0
     columns = list(rows[0])
     quote = conn.dialect.identifier_preparer.quote
-    marker = _marker(conn)
+    marker = driver_marker(conn)
     row_marks = f"({', '.join([marker] * len(columns))})"
     head = f"INSERT INTO {table.name} ({', '.join(quote(c) for c in columns)}) VALUES "
     inserted = 0
@@ -256,7 +256,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     return inserted
 
 
-def _marker(conn: Connection) -> str:
+def driver_marker(conn: Connection) -> str:
     """The driver's positional parameter: `?` for sqlite3, `%s` for psycopg."""
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
