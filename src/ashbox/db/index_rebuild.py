@@ -78,12 +78,9 @@ def rebuild_rows(
     references: Iterable[tuple[str, Collection[bytes]]],
     keep: Callable[[str], bool],
 ) -> int:
-    """Replace the container's live and dead packs, its blobs and references
-    with `packs` (all live; a blob listed by several packs is indexed in the
-    first by pack id) and `references` (bases added). Pending packs are kept,
-    and so are the references of each other backup for which `keep` is true,
-    asked under the container's lock. Packs then left with no referenced blob
-    die. Returns how many blobs are indexed."""
+    """`Index.rebuild` (repository/index.py) on the database: stage the packs
+    and references, then swap them in; `keep` is asked under the container's
+    lock. Returns how many blobs are indexed."""
     with db.engine.connect() as conn:
         for table in _STAGING.tables.values():  # a killed rebuild's, on a pooled connection
             conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
