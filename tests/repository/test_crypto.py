@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import blake3
@@ -246,3 +247,29 @@ def test_a_malformed_key_slot_is_corrupt(change: dict[str, object]) -> None:
     doc.update(change)
     with pytest.raises(CorruptData):
         KeySlot.from_doc(doc)
+
+
+def test_two_key_derivations_at_once_both_finish() -> None:
+    """With two lanes or more, two Argon2id derivations at once hung or failed
+    with MemoryError (cryptography 50 on OpenSSL 4.0.3): a worker opening two
+    encrypted containers at once could hang. Two lanes reproduce it at once."""
+    kdf = KdfParams(memory_kib=1024, iterations=1, lanes=2)
+    master = new_master_key()
+    slots: list[KeySlot] = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: slots.append(
+                wrap_master_key(master, f"pw{i}".encode(), "r", created_at=NOW, kdf=kdf)
+            ),
+            daemon=True,  # a hung one must not hold the test run at exit
+        )
+        for i in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    for i in range(2):
+        opened = unwrap_master_key(tuple(slots), f"pw{i}".encode(), "r")
+        assert opened is not None and opened[0] == master

@@ -16,6 +16,7 @@ import base64
 import functools
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -40,6 +41,11 @@ MANIFEST_ENCRYPTED = 0x02
 ID_KEY_CONTEXT = "ashbox repository 2026-11 blob id key"
 DATA_KEY_CONTEXT = "ashbox repository 2026-11 data key"
 _WRAPPED_SIZE = NONCE_SIZE + KEY_SIZE + TAG_SIZE
+# Two Argon2id derivations of two lanes or more at once, in two threads, hang
+# or fail with "Not enough memory to derive key" (cryptography 50 on OpenSSL
+# 4.0.3; tests/repository/test_crypto.py): a worker opening two encrypted
+# containers at once could hang for good. Derivations take their turn.
+_KDF_TURN = threading.Lock()
 
 
 class Cipher:
@@ -236,13 +242,14 @@ def _derive(master: bytes, context: str) -> bytes:
 def _key_encryption_key(secret: bytes, salt: bytes, kdf: KdfParams) -> bytes:
     """Argon2id of the secret. Cached: a service opens the same repository for
     every task and should pay the KDF once, not per backup."""
-    return Argon2id(
-        salt=salt,
-        length=KEY_SIZE,
-        iterations=kdf.iterations,
-        lanes=kdf.lanes,
-        memory_cost=kdf.memory_kib,
-    ).derive(secret)
+    with _KDF_TURN:
+        return Argon2id(
+            salt=salt,
+            length=KEY_SIZE,
+            iterations=kdf.iterations,
+            lanes=kdf.lanes,
+            memory_cost=kdf.memory_kib,
+        ).derive(secret)
 
 
 def _slot_aad(repository_id: str, slot_id: str) -> bytes:
