@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,24 @@ def test_the_key_file_setting_is_the_default_key(
 def test_an_unencrypted_or_missing_repository_says_so(tmp_path: Path, db: Database) -> None:
     code, _, err = run(tmp_path, "repo", "key", "list", "--container", "nothing-here")
     assert code != 0 and "holds no repository" in err
+
+
+def test_two_keys_added_at_once_are_both_kept(root: Path) -> None:
+    first = key_file(root, "first.key", b"first passphrase")
+    new = [key_file(root, f"new{i}.key", f"passphrase {i}".encode()) for i in range(2)]
+    start = threading.Barrier(2)
+    codes: list[int] = []
+
+    def add(new_key: str) -> None:
+        start.wait()
+        codes.append(
+            run(root, "repo", "key", "add", "--key-file", first, "--new-key-file", new_key)[0]
+        )
+
+    threads = [threading.Thread(target=add, args=(k,)) for k in new]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [0, 0]
+    assert len(slots(root)) == 3

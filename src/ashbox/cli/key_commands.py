@@ -67,6 +67,7 @@ def list_(local: Local, args: argparse.Namespace) -> ExitCode:
 
 
 def add(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.db.containers import container_locked
     from ashbox.repository.keys import add_key, read_secret
 
     secret = current_secret(local, args)
@@ -74,15 +75,19 @@ def add(local: Local, args: argparse.Namespace) -> ExitCode:
         new_secret = read_secret(Path(args.new_key_file))
     else:
         new_secret = _typed_twice(f"New passphrase of repository {local.container}: ")
-    slot = add_key(local.store, local.container, secret, new_secret)
+    with container_locked(local.db, local.container):
+        slot = add_key(local.store, local.container, secret, new_secret)
     local.print(f"added key slot {slot.slot_id} to repository {local.container}")
     return ExitCode.OK
 
 
 def remove(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.db.containers import container_locked
     from ashbox.repository.keys import remove_key
 
-    remove_key(local.store, local.container, current_secret(local, args), args.slot_id)
+    secret = current_secret(local, args)
+    with container_locked(local.db, local.container):
+        remove_key(local.store, local.container, secret, args.slot_id)
     local.print(f"removed key slot {args.slot_id} from repository {local.container}")
     return ExitCode.OK
 
