@@ -45,7 +45,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ashbox-bench-") as tmp:
         run("sqlite", f"sqlite:///{Path(tmp) / 'ashbox.db'}", opts.batches, opts.seed)
     if opts.pg:
-        url, drop = _fresh_postgres_database(opts.pg)
+        url, drop = fresh_postgres_database(opts.pg)
         try:
             run("postgresql", url, opts.batches, opts.seed)
         finally:
@@ -129,7 +129,7 @@ def _entries(ids: list[bytes], base: bytes) -> list[BlobLocation]:
     ]
 
 
-def _fresh_postgres_database(server: str) -> tuple[str, Callable[[], None]]:
+def fresh_postgres_database(server: str) -> tuple[str, Callable[[], None]]:
     import psycopg
 
     server = server.rstrip("/").replace("postgresql+psycopg://", "postgresql://")
