@@ -34,7 +34,7 @@ from ashbox.records import (
     RequestContext,
     RestoreRecord,
 )
-from ashbox.statuses import BackupStatus, TaskKind, VolumeStatus
+from ashbox.statuses import TRANSITIONAL_BACKUP, BackupStatus, TaskKind, VolumeStatus
 
 log = logging.getLogger(__name__)
 
@@ -243,9 +243,6 @@ def _record(s: Session, backup: Backup) -> BackupRecord:
     return _records(s, [backup])[0]
 
 
-_BUSY = frozenset({BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING})
-
-
 def _records(s: Session, backups: list[Backup]) -> list[BackupRecord]:
     ids = [b.id for b in backups]
     metadata = backup_rows.metadata_of(s, ids)
@@ -254,7 +251,7 @@ def _records(s: Session, backups: list[Backup]) -> list[BackupRecord]:
     for b in backups:
         # A task's last steps (recording its end) follow the backup's new
         # status: its progress only means something while the backup is busy.
-        p = progress.get(b.id) if b.status in _BUSY else None
+        p = progress.get(b.id) if b.status in TRANSITIONAL_BACKUP else None
         out.append(
             BackupRecord(
                 id=b.id,

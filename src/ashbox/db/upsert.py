@@ -18,20 +18,21 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[Mapping[str, An
     whose primary key exists already are skipped."""
     if not rows:
         return
-    conn.execute(_statement(conn.dialect.name, table), list(rows))
+    conn.execute(ignoring_insert(conn.dialect.name, table), list(rows))
 
 
 def insert_one_ignore(conn: Connection, table: Table, row: Mapping[str, Any]) -> bool:
     """Insert the row unless its primary key exists; whether it was inserted
     (told by RETURNING: psycopg reports no rowcount for it)."""
     key = next(iter(table.primary_key.columns))
-    stmt = _statement(conn.dialect.name, table).returning(key)
+    stmt = ignoring_insert(conn.dialect.name, table).returning(key)
     return conn.execute(stmt, dict(row)).first() is not None
 
 
-def _statement(dialect: str, table: Table) -> Insert:
-    """One statement per dialect and table, built once, so its compiled form is
-    cached by the engine."""
+def ignoring_insert(dialect: str, table: Table) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING into `table`, for values or (with
+    `.from_select`) a query. One statement per dialect and table, built once,
+    so its compiled form is cached by the engine."""
     key = (dialect, table.name)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
