@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from sqlalchemy import update
+
 from ashbox.backups.service import Service
 from ashbox.config import Settings
 from ashbox.db.engine import Database
+from ashbox.db.models import Backup, Volume
 from ashbox.records import RequestContext
 from ashbox.worker.runner import Worker
 
@@ -17,14 +20,15 @@ class Harness:
 
     def __init__(self, db: Database, root: Path, **overrides: object) -> None:
         values: dict[str, object] = {
-            "data_dir": root,
+            "data_dir": root / "data",
             "database_url": db.url,
             "block_size": 64 * 1024,
             "pack_size": 1024 * 1024,
             "gc_grace_seconds": 0.0,
         }
         values.update(overrides)
-        self.root = root
+        self.root = root  # images live here, the service's files under data_dir
+        self.data_dir = root / "data"
         self.db = db
         self.settings = dataclasses.replace(Settings(), **values)  # type: ignore[arg-type]
         self.service = Service(db, self.settings)
@@ -40,8 +44,23 @@ class Harness:
         return path
 
     def import_image(self, name: str, data: bytes, *, size: int | None = None) -> str:
+        """Manage a new image as a volume, `available` once this returns."""
         path = self.image(name, data, size=size)
-        return self.service.import_volume(self.ctx, path=str(path), name=name).id
+        volume_id = self.service.import_volume(self.ctx, path=str(path), name=name).id
+        self.run_tasks()
+        return volume_id
+
+    def create_volume(self, name: str, size: int = 1) -> str:
+        """A new empty volume, `available` once this returns."""
+        volume_id = self.service.create_volume(self.ctx, size=size, name=name).id
+        self.run_tasks()
+        return volume_id
+
+    def force_status(self, model: type[Backup] | type[Volume], row_id: str, status: str) -> None:
+        """Set a status behind the service's back: the state some other actor
+        (an admin's hand on the database, a crashed older version) left."""
+        with self.db.transaction() as s:
+            s.execute(update(model).where(model.id == row_id).values(status=status))
 
     def run_tasks(self) -> int:
         """Run every runnable task to its end in this thread; how many ran."""

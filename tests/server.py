@@ -70,7 +70,8 @@ class Server:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the process as Ctrl-C does; `start()` may follow."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -78,6 +79,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def stop(self) -> None:
+        self.halt()
         self.http.close()
 
     # --- the API, as a user's script would call it -------------------------------
@@ -88,8 +92,23 @@ class Server:
         return response.json() if response.content else None
 
     def import_volume(self, path: Path) -> dict[str, Any]:
+        """Manage `path` as a volume; the volume once its worker took it."""
         body = {"volume": {"host": None, "ref": {"source-name": str(path)}, "name": path.name}}
-        return self.call("POST", "/manageable_volumes", body, 202)["volume"]  # type: ignore[no-any-return]
+        volume = self.call("POST", "/manageable_volumes", body, 202)["volume"]
+        return self.wait_volume(volume["id"])
+
+    def wait_volume(self, volume_id: str, timeout: float = 300) -> dict[str, Any]:
+        """The volume once it leaves a transitional status; {} once deleted."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.http.get(f"/volumes/{volume_id}")
+            if response.status_code == 404:
+                return {}
+            volume: dict[str, Any] = response.json()["volume"]
+            if volume["status"] not in ("creating", "backing-up", "restoring-backup", "deleting"):
+                return volume
+            time.sleep(0.05)
+        raise TimeoutError(f"volume {volume_id} still busy after {timeout}s")
 
     def volume(self, volume_id: str) -> dict[str, Any]:
         return self.call("GET", f"/volumes/{volume_id}")["volume"]  # type: ignore[no-any-return]

@@ -92,6 +92,6 @@ def test_a_restore_killed_midway_completes_after_restart(tmp_path: Path, databas
         assert server.volume(target)["status"] == "available"
         assert sha256(server.path_of(target)) == sha256(image)
         # The restarted worker ran the restore a second time: the kill was mid-task.
-        assert f"kind=restore_backup backup_id={bid} attempt=2" in server.log.read_text()
+        assert f"kind=restore_backup resource_id={bid} attempt=2" in server.log.read_text()
     finally:
         server.stop()

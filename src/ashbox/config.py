@@ -26,6 +26,7 @@ class Settings:
     database_url: str = ""  # default: sqlite:///<data_dir>/ashbox.db
     store: str = ""  # default: file://<data_dir>/store
     volumes_dir: str = ""  # default: <data_dir>/volumes
+    volume_roots: str = ""  # ":"-separated; default: the working directory and /tmp
     host: str = "127.0.0.1"
     port: int = 8776
     auth_strategy: str = "noauth"
@@ -47,6 +48,7 @@ class Settings:
     gc_grace_seconds: float = 3600.0
     gc_interval_seconds: float = 3600.0
     gc_repack_live_fraction: float = 0.5
+    config_file: str = ""  # set by load_settings: the file the settings came from
 
     @property
     def resolved_database_url(self) -> str:
@@ -59,6 +61,28 @@ class Settings:
     @property
     def resolved_volumes_dir(self) -> Path:
         return Path(self.volumes_dir) if self.volumes_dir else self.data_dir.resolve() / "volumes"
+
+    @property
+    def resolved_volume_roots(self) -> list[Path]:
+        given = [r for r in self.volume_roots.split(":") if r]
+        roots = [Path(r) for r in given] if given else [Path.cwd(), Path("/tmp")]
+        return [Path(os.path.realpath(r)) for r in roots]
+
+    @property
+    def reserved_paths(self) -> list[Path]:
+        """The service's own files: no volume may be managed from them."""
+        paths = [self.data_dir, self.resolved_volumes_dir]
+        database = self.resolved_database_url
+        if database.startswith("sqlite:///"):
+            db = Path(database.removeprefix("sqlite:///"))
+            paths += [db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+        if self.resolved_store.startswith("file://"):
+            paths.append(Path(self.resolved_store.removeprefix("file://")))
+        if self.config_file:
+            paths.append(Path(self.config_file))
+        if self.key_file:
+            paths.append(Path(self.key_file))
+        return [Path(os.path.realpath(p)) for p in paths]
 
     @property
     def resolved_worker_name(self) -> str:
@@ -82,6 +106,8 @@ def load_settings(
         key = "ASHBOX_" + field.name.upper()
         if key in env:
             values[field.name] = env[key]
+    if path is not None:
+        values["config_file"] = str(path)
     return settings_from(values)
 
 

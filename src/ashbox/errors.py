@@ -1,16 +1,22 @@
 """The domain errors of ashbox, defined once.
 
     AshboxError
-    ├── NotFound          → 404   BackupNotFound, VolumeNotFound, ObjectNotFound,
-    │                             RepositoryNotFound, KeySlotNotFound
-    ├── InvalidInput      → 400   InvalidBackup, InvalidVolume (Cinder's "Invalid ...: " texts),
-    │                             KeyRequired, WrongKey (an encrypted repository's key)
-    ├── InvalidState      → 400   InvalidBackupState, InvalidVolumeState
-    ├── Forbidden         → 403
-    ├── QuotaExceeded     → 413
-    ├── Conflict          → 409
-    ├── CorruptData       → 500   CorruptPack, CorruptManifest, CorruptBlob
-    └── StoreError        → 503   (the backup store failed or is unreachable)
+    ├── NotFound           → 404   BackupNotFound, VolumeNotFound, SnapshotNotFound,
+    │                              ObjectNotFound, RepositoryNotFound, KeySlotNotFound
+    ├── InvalidInput       → 400   InvalidBackup, InvalidVolume, InvalidSnapshot (Cinder's
+    │                              "Invalid ...: " texts), KeyRequired, WrongKey (an
+    │                              encrypted repository's key)
+    ├── InvalidState       → 400   InvalidBackupState, InvalidVolumeState, InvalidSnapshotState
+    │                              (a status does not allow the request)
+    ├── Forbidden          → 403
+    ├── QuotaExceeded      → 413
+    ├── Conflict           → 409
+    ├── CorruptData        → 500   CorruptPack, CorruptManifest, CorruptBlob
+    ├── VolumeIOError      → 500   (a volume or snapshot file could not be read or written;
+    │                              raised in workers only)
+    ├── StoreError         → 503   (the backup store failed or is unreachable)
+    ├── DatabaseUnavailable → 503  (the database cannot take writes: its disk is full)
+    └── TaskCancelled      → 409   LeaseLost (a running task must stop; workers only)
 
 The HTTP mapping lives in `ashbox.api.errors`, the exit codes in `ashbox.cli`.
 Messages follow CINDER-CONTRACT §1.6 word for word where Cinder has one.
@@ -41,6 +47,12 @@ class VolumeNotFound(NotFound):
     def __init__(self, volume_id: str) -> None:
         super().__init__(f"Volume {volume_id} could not be found.")
         self.volume_id = volume_id
+
+
+class SnapshotNotFound(NotFound):
+    def __init__(self, snapshot_id: str) -> None:
+        super().__init__(f"Snapshot {snapshot_id} could not be found.")
+        self.snapshot_id = snapshot_id
 
 
 class ObjectNotFound(NotFound):
@@ -82,6 +94,12 @@ class InvalidVolume(InvalidInput):
         self.reason = reason
 
 
+class InvalidSnapshot(InvalidInput):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid snapshot: {reason}")
+        self.reason = reason
+
+
 class KeyRequired(InvalidInput):
     """An encrypted repository was opened without a key (passphrase or key file)."""
 
@@ -117,6 +135,12 @@ class InvalidVolumeState(InvalidState):
         self.reason = reason
 
 
+class InvalidSnapshotState(InvalidState):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid snapshot: {reason}")
+        self.reason = reason
+
+
 class Forbidden(AshboxError):
     pass
 
@@ -145,9 +169,27 @@ class CorruptBlob(CorruptData):
     pass
 
 
+class VolumeIOError(AshboxError):
+    """A volume or snapshot file could not be opened, read or written."""
+
+
 class StoreError(AshboxError):
     """The backup store failed (I/O error, unreachable server)."""
 
 
+class DatabaseUnavailable(AshboxError):
+    """The database refused a write it cannot take now (its disk is full)."""
+
+
 class TaskCancelled(AshboxError):
-    """A running task saw that its backup was force-deleted or its lease lost."""
+    """A running task must stop: its resource left the status the task works
+    in (force delete, reset), or its worker is stopping."""
+
+
+class LeaseLost(TaskCancelled):
+    """The task's lease passed to another worker (or could not be renewed in
+    time): this run must not commit anything more."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"Task {task_id} is no longer leased to this worker.")
+        self.task_id = task_id

@@ -1,8 +1,15 @@
-"""Statuses and task kinds; the values are Cinder's strings (docs/states.md)."""
+"""Statuses, resource types and task kinds; the values are Cinder's strings (docs/states.md)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+
+class ResourceType(StrEnum):
+    BACKUP = "backup"
+    VOLUME = "volume"
+    SNAPSHOT = "snapshot"
+    TASK = "task"
 
 
 class BackupStatus(StrEnum):
@@ -19,6 +26,7 @@ class VolumeStatus(StrEnum):
     CREATING = "creating"
     AVAILABLE = "available"
     DELETING = "deleting"
+    DELETED = "deleted"
     ERROR = "error"
     ERROR_DELETING = "error_deleting"
     IN_USE = "in-use"
@@ -26,12 +34,27 @@ class VolumeStatus(StrEnum):
     ERROR_BACKING_UP = "error_backing-up"
     RESTORING_BACKUP = "restoring-backup"
     ERROR_RESTORING = "error_restoring"
+    MANAGING = "managing"
+    ERROR_MANAGING = "error_managing"
+
+
+class SnapshotStatus(StrEnum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+    BACKING_UP = "backing-up"
 
 
 class TaskKind(StrEnum):
     CREATE_BACKUP = "create_backup"
     RESTORE_BACKUP = "restore_backup"
     DELETE_BACKUP = "delete_backup"
+    CREATE_VOLUME = "create_volume"
+    MANAGE_VOLUME = "manage_volume"
+    DELETE_VOLUME = "delete_volume"
 
 
 class TaskState(StrEnum):
@@ -49,8 +72,12 @@ TRANSITIONAL_BACKUP = frozenset(
 TRANSITIONAL_VOLUME = frozenset(
     {
         VolumeStatus.CREATING,
+        VolumeStatus.MANAGING,
         VolumeStatus.BACKING_UP,
         VolumeStatus.RESTORING_BACKUP,
         VolumeStatus.DELETING,
     }
+)
+TRANSITIONAL_SNAPSHOT = frozenset(
+    {SnapshotStatus.CREATING, SnapshotStatus.DELETING, SnapshotStatus.BACKING_UP}
 )

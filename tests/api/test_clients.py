@@ -202,4 +202,5 @@ def test_openstacksdk_drives_volumes_and_backups(api: Api, sdk: Any) -> None:
     assert bs.find_backup(backup.id, ignore_missing=True) is None
     for volume_id in (volume.id, new.id):
         bs.delete_volume(volume_id)
+        bs.wait_for_delete(bs.get_volume(volume_id), interval=0.1, wait=WAIT)
         assert bs.find_volume(volume_id, ignore_missing=True) is None

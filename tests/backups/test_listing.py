@@ -12,7 +12,7 @@ from tests.harness import Harness
 def _backups(harness: Harness, n: int) -> list[str]:
     ids = []
     for i in range(n):
-        vid = harness.service.create_volume(harness.ctx, size=1, name=f"v{i}").id
+        vid = harness.create_volume(f"v{i}")
         ids.append(harness.service.create_backup(harness.ctx, volume_id=vid, name=f"b{i}").id)
     return ids
 

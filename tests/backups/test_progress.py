@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ashbox.db import backups as backup_rows
 from ashbox.db import tasks as task_rows
+from ashbox.db.models import Backup
 from ashbox.records import Progress
 from ashbox.statuses import BackupStatus
 from tests.harness import Harness
@@ -12,15 +12,14 @@ from tests.harness import Harness
 def test_progress_shows_while_the_backup_is_busy_and_not_once_it_is_done(
     harness: Harness,
 ) -> None:
-    volume_id = harness.service.create_volume(harness.ctx, size=1, name="v").id
+    volume_id = harness.create_volume("v")
     backup_id = harness.service.create_backup(harness.ctx, volume_id=volume_id, name="b").id
     with harness.db.transaction() as s:
         task = task_rows.claim_task(s, "w1", "h", 60)
         assert task is not None
-        assert task_rows.renew_lease(s, task.id, "w1", 60, done_bytes=5, total_bytes=10)
+        assert task_rows.renew_lease(s, task.id, "w1", 1, 60, done_bytes=5, total_bytes=10)
     assert harness.service.get_backup(harness.ctx, backup_id).progress == Progress(5, 10)
-    with harness.db.transaction() as s:  # the backup is done; its task not yet recorded so
-        done = BackupStatus.AVAILABLE
-        backup_rows.swap_backup_status(s, backup_id, [BackupStatus.CREATING], done)
+    # The backup is done; its task not yet recorded so.
+    harness.force_status(Backup, backup_id, BackupStatus.AVAILABLE)
     shown = harness.service.get_backup(harness.ctx, backup_id)
     assert shown.status == BackupStatus.AVAILABLE and shown.progress is None

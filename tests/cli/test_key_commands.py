@@ -21,7 +21,7 @@ DATA = b"ledger entry 12\n" * 20_000 + bytes(range(256)) * 400
 
 def run(root: Path, *argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main([*argv, "--data-dir", str(root)], stdout=out, stderr=err)
+    code = main([*argv, "--data-dir", str(root / "data")], stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -104,7 +104,7 @@ def test_the_last_key_cannot_be_removed(root: Path) -> None:
 def test_a_wrong_or_missing_key_changes_nothing(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = root / "store" / "volumebackups" / "config"
+    config = root / "data" / "store" / "volumebackups" / "config"
     before = config.read_bytes()
     wrong = key_file(root, "wrong.key", b"guess")
     code, _, err = run(root, "repo", "key", "add", "--key-file", wrong, "--new-key-file", wrong)

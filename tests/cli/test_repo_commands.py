@@ -16,7 +16,7 @@ from tests.harness import Harness
 
 def run(harness: Harness, *argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main([*argv, "--data-dir", str(harness.root)], stdout=out, stderr=err)
+    code = main([*argv, "--data-dir", str(harness.data_dir)], stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -65,7 +65,7 @@ def test_repo_stats_prints_a_table_for_people(harness: Harness) -> None:
 
 
 def packs_of(harness: Harness) -> list[Path]:
-    return sorted(p for p in (harness.root / "store" / "volumebackups" / "data").rglob("*"))
+    return sorted(p for p in (harness.data_dir / "store" / "volumebackups" / "data").rglob("*"))
 
 
 def test_repo_check_passes_then_fails_naming_the_backups_of_a_damaged_pack(

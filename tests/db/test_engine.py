@@ -48,3 +48,43 @@ def test_an_empty_database_has_no_revision_until_migrated(tmp_path: Path) -> Non
         fresh.migrate()  # up to date: nothing to do
     finally:
         fresh.dispose()
+
+
+def test_the_migrated_schema_is_the_models_schema(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from ashbox.db.models import Base
+
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_a_restore_queued_before_generic_tasks_keeps_its_target(database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    old = Database(database_url)
+    try:
+        command.upgrade(old._alembic_config(), "0002")
+        with old.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (id, kind, state, backup_id, volume_id, volume_is_new, "
+                    "attempts, max_attempts, done_bytes, total_bytes, created_at) VALUES "
+                    "('t1', 'restore_backup', 'pending', 'b1', 'v1', :new, 0, 3, 0, 0, "
+                    ":now)"
+                ),
+                {"new": True, "now": "2026-01-01 00:00:00+00:00"},
+            )
+        old.migrate()
+        with old.transaction() as s:
+            from ashbox.db.models import Task
+
+            task = s.get(Task, "t1")
+            assert task is not None
+            assert (task.resource_type, task.resource_id) == ("backup", "b1")
+            assert task.payload == {"volume_id": "v1", "volume_is_new": True}
+    finally:
+        old.dispose()

@@ -7,12 +7,20 @@ import time
 
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
-from ashbox.statuses import TaskKind, TaskState
+from ashbox.statuses import ResourceType, TaskKind, TaskState
 
 
 def _add(db: Database, backup_id: str = "b1", **kw: object) -> str:
     with db.transaction() as s:
-        return task_rows.add_task(s, TaskKind.CREATE_BACKUP, backup_id, max_attempts=3, **kw).id  # type: ignore[arg-type]
+        task = task_rows.add_task(
+            s,
+            TaskKind.CREATE_BACKUP,
+            ResourceType.BACKUP,
+            backup_id,
+            max_attempts=3,
+            **kw,  # type: ignore[arg-type]
+        )
+        return task.id
 
 
 def test_a_pending_task_is_claimed_once_and_counts_an_attempt(db: Database) -> None:
@@ -33,8 +41,8 @@ def test_a_task_whose_lease_expired_is_taken_over(db: Database) -> None:
         task = task_rows.claim_task(s, "w2", "h", 60)
         assert task is not None and task.lease_owner == "w2" and task.attempts == 2
     with db.transaction() as s:
-        assert not task_rows.renew_lease(s, task.id, "w1", 60)
-        assert task_rows.renew_lease(s, task.id, "w2", 60, done_bytes=5, total_bytes=10)
+        assert not task_rows.renew_lease(s, task.id, "w1", 1, 60)
+        assert task_rows.renew_lease(s, task.id, "w2", 2, 60, done_bytes=5, total_bytes=10)
         assert task_rows.progress_of(s, ["b1"]) == {"b1": (5, 10)}
 
 
@@ -60,7 +68,7 @@ def test_a_given_back_task_is_pending_again_without_using_an_attempt(db: Databas
     with db.transaction() as s:
         task_rows.claim_task(s, "w1", "h", 60)
     with db.transaction() as s:
-        task_rows.give_back_task(s, task_id, "w1")
+        task_rows.give_back_task(s, task_id, "w1", 1)
     with db.transaction() as s:
         task = task_rows.get_task(s, task_id)
         assert task is not None and task.state == TaskState.PENDING and task.attempts == 0
@@ -71,8 +79,9 @@ def test_finishing_needs_the_lease(db: Database) -> None:
     with db.transaction() as s:
         task_rows.claim_task(s, "w1", "h", 60)
     with db.transaction() as s:
-        assert not task_rows.finish_task(s, task_id, "w2", TaskState.DONE)
-        assert task_rows.finish_task(s, task_id, "w1", TaskState.DONE)
+        assert not task_rows.finish_task(s, task_id, "w2", 1, TaskState.DONE)
+        assert not task_rows.finish_task(s, task_id, "w1", 2, TaskState.DONE)
+        assert task_rows.finish_task(s, task_id, "w1", 1, TaskState.DONE)
     with db.transaction() as s:
         task = task_rows.get_task(s, task_id)
         assert task is not None and task.state == TaskState.DONE
@@ -98,3 +107,35 @@ def test_concurrent_claimers_never_share_a_task(db: Database) -> None:
     for t in threads:
         t.join()
     assert sorted(claimed) == sorted(ids)
+
+
+def test_a_run_that_lost_its_lease_is_fenced_out(db: Database) -> None:
+    """The same owner name with an older attempt number (a worker that stalled
+    past its lease and was replaced) holds nothing any more."""
+    task_id = _add(db)
+    with db.transaction() as s:
+        assert task_rows.claim_task(s, "w1", "h", 0.05) is not None
+    time.sleep(0.1)
+    with db.transaction() as s:
+        assert task_rows.claim_task(s, "w1", "h", 60) is not None  # attempt 2
+    with db.transaction() as s:
+        assert not task_rows.fence(s, task_id, "w1", 1)
+        assert task_rows.fence(s, task_id, "w1", 2)
+
+
+def test_a_task_waits_while_another_task_of_its_resource_runs(db: Database) -> None:
+    first = _add(db, "b1")
+    second = _add(db, "b1")
+    _add(db, "b2")
+    with db.transaction() as s:
+        task = task_rows.claim_task(s, "w1", "h", 60)
+        assert task is not None and task.id == first
+    with db.transaction() as s:
+        other = task_rows.claim_task(s, "w2", "h", 60)
+        assert other is not None and other.resource_id == "b2"
+        assert task_rows.claim_task(s, "w2", "h", 60) is None
+    with db.transaction() as s:
+        assert task_rows.finish_task(s, first, "w1", 1, TaskState.DONE)
+    with db.transaction() as s:
+        task = task_rows.claim_task(s, "w2", "h", 60)
+        assert task is not None and task.id == second

@@ -31,13 +31,14 @@ def test_the_worker_backs_up_and_restores_an_encrypted_container(
     h = encrypted_harness(db, tmp_path, b"service passphrase")
     bid = h.backup(h.import_image("v.raw", DATA))
     assert h.service.get_backup(h.ctx, bid).status == BackupStatus.AVAILABLE
-    config = json.loads((tmp_path / "store" / "volumebackups" / "config").read_bytes())
+    config = json.loads((tmp_path / "data" / "store" / "volumebackups" / "config").read_bytes())
     assert config["encryption"] == "aes-256-gcm"
     restored = h.service.restore_backup(h.ctx, bid)
     h.run_tasks()
     path = Path(h.service.get_volume(h.ctx, restored.volume_id).path)
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(DATA).digest()
-    stored = b"".join(p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file())
+    files = (tmp_path / "data" / "store").rglob("*")
+    stored = b"".join(p.read_bytes() for p in files if p.is_file())
     assert b"payroll" not in stored
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
-from ashbox.db import backups as backup_rows
-from ashbox.db import volumes as volume_rows
-from ashbox.errors import BackupNotFound, InvalidBackup, InvalidVolume
+from ashbox.db.models import Backup, Task, Volume
+from ashbox.errors import BackupNotFound, InvalidBackupState, InvalidVolume, InvalidVolumeState
 from ashbox.records import ListQuery
-from ashbox.statuses import BackupStatus, VolumeStatus
+from ashbox.statuses import BackupStatus, TaskState, VolumeStatus
 from tests.harness import Harness
 
 DATA = os.urandom(300_000) + b"\0" * 200_000 + b"log line 42\n" * 20_000
@@ -37,19 +38,22 @@ def test_b1_create_moves_backup_and_volume(harness: Harness) -> None:
 
 def test_b1_refusals_change_nothing(harness: Harness) -> None:
     vid = harness.import_image("v.raw", DATA)
-    with pytest.raises(InvalidBackup, match="No backups available to do an incremental backup"):
+    with pytest.raises(
+        InvalidBackupState, match="No backups available to do an incremental backup"
+    ):
         harness.service.create_backup(harness.ctx, volume_id=vid, incremental=True)
     harness.service.create_backup(harness.ctx, volume_id=vid)
-    with pytest.raises(InvalidVolume) as err:
+    with pytest.raises(InvalidVolumeState) as err:
         harness.service.create_backup(harness.ctx, volume_id=vid)
     assert err.value.message == (
         "Invalid volume: Volume to be backed up must be available or in-use, "
         'but the current status is "backing-up".'
     )
     assert len(harness.service.list_backups(harness.ctx, _all())[0]) == 1
-    with harness.db.transaction() as s:
-        volume_rows.swap_volume_status(s, vid, [VolumeStatus.BACKING_UP], VolumeStatus.IN_USE)
-    with pytest.raises(InvalidVolume, match="Backing up an in-use volume must use the force flag"):
+    harness.force_status(Volume, vid, VolumeStatus.IN_USE)
+    with pytest.raises(
+        InvalidVolumeState, match="Backing up an in-use volume must use the force flag"
+    ):
         harness.service.create_backup(harness.ctx, volume_id=vid)
     assert harness.service.create_backup(harness.ctx, volume_id=vid, force=True).status == (
         BackupStatus.CREATING
@@ -59,8 +63,7 @@ def test_b1_refusals_change_nothing(harness: Harness) -> None:
 def test_b3_precheck_failure(harness: Harness) -> None:
     vid = harness.import_image("v.raw", DATA)
     backup = harness.service.create_backup(harness.ctx, volume_id=vid)
-    with harness.db.transaction() as s:
-        volume_rows.swap_volume_status(s, vid, [VolumeStatus.BACKING_UP], VolumeStatus.ERROR)
+    harness.force_status(Volume, vid, VolumeStatus.ERROR)
     harness.run_tasks()
     done = harness.service.get_backup(harness.ctx, backup.id)
     assert done.status == BackupStatus.ERROR
@@ -96,12 +99,13 @@ def test_b5_backup_failure(harness: Harness) -> None:
 def test_r1_restore_request(harness: Harness) -> None:
     vid = harness.import_image("v.raw", DATA)
     bid = harness.backup(vid)
+    target = harness.import_image("t.raw", b"", size=1 << 30)
     restore = harness.service.restore_backup(harness.ctx, bid)
     assert restore.volume_name == f"restore_backup_{bid}"
     assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.RESTORING
     assert _volume_status(harness, restore.volume_id)[0] == VolumeStatus.CREATING
-    target = harness.import_image("t.raw", b"", size=1 << 30)
-    with pytest.raises(InvalidBackup, match="Backup status must be available"):
+    assert not Path(harness.service.get_volume(harness.ctx, restore.volume_id).path).exists()
+    with pytest.raises(InvalidBackupState, match="Backup status must be available"):
         harness.service.restore_backup(harness.ctx, bid, volume_id=target)
 
 
@@ -125,6 +129,7 @@ def test_r2_restore_success(harness: Harness) -> None:
     bid = harness.backup(vid)
     target = harness.image("t.raw", b"\x01" * (len(DATA) + 4096))
     tid = harness.service.import_volume(harness.ctx, path=str(target)).id
+    harness.run_tasks()
     harness.service.restore_backup(harness.ctx, bid, volume_id=tid)
     harness.run_tasks()
     assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.AVAILABLE
@@ -161,10 +166,7 @@ def test_r5_target_in_wrong_state(harness: Harness) -> None:
     bid = harness.backup(vid)
     tid = harness.import_image("t.raw", b"", size=len(DATA))
     harness.service.restore_backup(harness.ctx, bid, volume_id=tid)
-    with harness.db.transaction() as s:
-        volume_rows.swap_volume_status(
-            s, tid, [VolumeStatus.RESTORING_BACKUP], VolumeStatus.AVAILABLE
-        )
+    harness.force_status(Volume, tid, VolumeStatus.AVAILABLE)
     harness.run_tasks()
     assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.AVAILABLE
     assert _volume_status(harness, tid)[0] == VolumeStatus.AVAILABLE
@@ -174,12 +176,12 @@ def test_d1_delete_request(harness: Harness) -> None:
     vid = harness.import_image("v.raw", DATA)
     full = harness.backup(vid)
     incremental = harness.backup(vid, incremental=True)
-    with pytest.raises(InvalidBackup) as err:
+    with pytest.raises(InvalidBackupState) as err:
         harness.service.delete_backup(harness.ctx, full)
     assert err.value.message == "Invalid backup: Incremental backups exist for this backup."
     harness.service.create_backup(harness.ctx, volume_id=vid)
     creating = harness.service.list_backups(harness.ctx, _all({"status": "creating"}))[0][0]
-    with pytest.raises(InvalidBackup, match="Backup status must be available or error"):
+    with pytest.raises(InvalidBackupState, match="Backup status must be available or error"):
         harness.service.delete_backup(harness.ctx, creating.id)
     harness.service.delete_backup(harness.ctx, incremental)
     assert harness.service.get_backup(harness.ctx, incremental).status == BackupStatus.DELETING
@@ -197,17 +199,20 @@ def test_d2_delete_success(harness: Harness) -> None:
     harness.service.delete_backup(harness.ctx, full)
     harness.run_tasks()
     assert _packs(harness) == []
-    assert list((harness.root / "store").rglob("backups/*")) == []
+    assert list((harness.data_dir / "store").rglob("backups/*")) == []
 
 
-def test_d3_precheck_failure(harness: Harness) -> None:
+def test_d3_a_delete_task_leaves_a_backup_that_is_no_longer_deleting(harness: Harness) -> None:
     vid = harness.import_image("v.raw", DATA)
     bid = harness.backup(vid)
     harness.service.delete_backup(harness.ctx, bid)
-    with harness.db.transaction() as s:
-        backup_rows.swap_backup_status(s, bid, [BackupStatus.DELETING], BackupStatus.AVAILABLE)
+    harness.force_status(Backup, bid, BackupStatus.AVAILABLE)
     harness.run_tasks()
-    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.ERROR
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.AVAILABLE
+    restore = harness.service.restore_backup(harness.ctx, bid)
+    harness.run_tasks()
+    path = Path(harness.service.get_volume(harness.ctx, restore.volume_id).path)
+    assert _sha(path) == hashlib.sha256(DATA).hexdigest()
 
 
 def test_d5_delete_failure(harness: Harness) -> None:
@@ -215,7 +220,7 @@ def test_d5_delete_failure(harness: Harness) -> None:
     bid = harness.backup(vid)
     harness.service.delete_backup(harness.ctx, bid)
     # A directory where the manifest object lives cannot be unlinked: a real store error.
-    manifest = next((harness.root / "store").rglob(f"backups/{bid}"))
+    manifest = next((harness.data_dir / "store").rglob(f"backups/{bid}"))
     manifest.unlink()
     manifest.mkdir()
     (manifest / "blocker").write_bytes(b"x")
@@ -229,4 +234,52 @@ def _all(filters: dict[str, str] | None = None) -> ListQuery:
 
 
 def _packs(h: Harness) -> list[Path]:
-    return [p for p in (h.root / "store").rglob("data/*/*") if p.is_file()]
+    return [p for p in (h.data_dir / "store").rglob("data/*/*") if p.is_file()]
+
+
+def test_b6_force_delete_cancels_a_running_create(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    creating = harness.service.create_backup(harness.ctx, volume_id=vid)
+    harness.service.delete_backup(harness.ctx, creating.id, force=True)
+    assert harness.service.get_backup(harness.ctx, creating.id).status == BackupStatus.DELETING
+    assert _volume_status(harness, vid)[0] == VolumeStatus.AVAILABLE
+    harness.run_tasks()
+    with pytest.raises(BackupNotFound):
+        harness.service.get_backup(harness.ctx, creating.id)
+    assert _packs(harness) == []
+    assert list((harness.data_dir / "store").rglob("backups/*")) == []
+
+
+def test_a_rerun_of_a_finished_task_changes_nothing(harness: Harness) -> None:
+    """A task whose end was lost (its worker died after the outcome committed, as
+    an older version could) runs again, finds its work done, and ends."""
+    vid = harness.import_image("v.raw", DATA)
+    bid = harness.backup(vid)
+    with harness.db.transaction() as s:
+        s.execute(
+            update(Task)
+            .where(Task.resource_id == bid)
+            .values(
+                state=TaskState.RUNNING,
+                lease_owner="gone",
+                lease_expires_at=datetime.now(UTC) - timedelta(seconds=1),
+            )
+        )
+    assert harness.run_tasks() == 1
+    backup = harness.service.get_backup(harness.ctx, bid)
+    assert backup.status == BackupStatus.AVAILABLE and backup.fail_reason is None
+    assert _volume_status(harness, vid)[0] == VolumeStatus.AVAILABLE
+
+
+def test_r3_the_reason_of_a_failed_restore_is_shown_on_the_backup(harness: Harness) -> None:
+    """An imported 100 KiB file counts as a 1 GiB volume, so the API lets a restore of
+    a 1 GiB backup onto it; the worker finds it too small and says so where users look."""
+    vid = harness.import_image("v.raw", DATA, size=1 << 30)
+    bid = harness.backup(vid)
+    small = harness.import_image("small.raw", b"", size=100 * 1024)
+    harness.service.restore_backup(harness.ctx, bid, volume_id=small)
+    harness.run_tasks()
+    backup = harness.service.get_backup(harness.ctx, bid)
+    assert backup.status == BackupStatus.AVAILABLE
+    assert backup.fail_reason is not None and "fewer than" in backup.fail_reason
+    assert _volume_status(harness, small)[0] == VolumeStatus.ERROR_RESTORING

@@ -13,8 +13,8 @@ from ashbox.errors import (
     CorruptData,
     InvalidBackup,
     InvalidInput,
-    InvalidVolume,
     TaskCancelled,
+    VolumeIOError,
 )
 from ashbox.repository.manifest import manifest_key
 from ashbox.repository.pack import decode_pack, pack_id_of
@@ -94,7 +94,7 @@ def test_a_restore_onto_a_smaller_volume_is_refused(repo: Repository, tmp_path: 
     repo.backup("b1", source)
     target = tmp_path / "dst"
     create_volume_file(target, 10 * BLOCK - 1)
-    with pytest.raises(InvalidVolume, match="fewer than"):
+    with pytest.raises(VolumeIOError, match="fewer than"):
         repo.restore("b1", target, new_volume=False)
 
 

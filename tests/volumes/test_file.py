@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ashbox.errors import InvalidInput, InvalidVolume
+from ashbox.errors import VolumeIOError
 from ashbox.volumes import (
     aligned_buffer,
     create_volume_file,
@@ -40,23 +40,23 @@ def test_a_created_volume_file_is_sparse_and_has_the_size_asked(tmp_path: Path) 
 def test_creating_a_volume_file_that_exists_fails(tmp_path: Path) -> None:
     path = tmp_path / "vol"
     path.write_bytes(b"keep me")
-    with pytest.raises(InvalidVolume, match="already exists"):
+    with pytest.raises(VolumeIOError, match="already exists"):
         create_volume_file(path, MiB)
     assert path.read_bytes() == b"keep me"
 
 
-def test_probe_size_of_a_missing_path_is_invalid_input(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="does not exist"):
+def test_probe_size_of_a_missing_path_is_a_volume_io_error(tmp_path: Path) -> None:
+    with pytest.raises(VolumeIOError, match="does not exist"):
         probe_size(tmp_path / "missing")
 
 
-def test_probe_size_of_a_directory_is_invalid_input(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="not a regular file or block device"):
+def test_probe_size_of_a_directory_is_a_volume_io_error(tmp_path: Path) -> None:
+    with pytest.raises(VolumeIOError, match="not a regular file or block device"):
         probe_size(tmp_path)
 
 
-def test_probe_size_of_a_character_device_is_invalid_input() -> None:
-    with pytest.raises(InvalidInput, match="not a regular file or block device"):
+def test_probe_size_of_a_character_device_is_a_volume_io_error() -> None:
+    with pytest.raises(VolumeIOError, match="not a regular file or block device"):
         probe_size(Path("/dev/null"))
 
 
@@ -233,7 +233,7 @@ def test_writes_land_at_their_offsets(tmp_path: Path) -> None:
 def test_a_write_past_the_end_of_the_volume_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "vol"
     create_volume_file(path, 4096)
-    with open_for_write(path) as w, pytest.raises(InvalidVolume, match="outside"):
+    with open_for_write(path) as w, pytest.raises(VolumeIOError, match="outside"):
         w.write(b"x" * 10, 4090)
     assert probe_size(path) == 4096
 
@@ -258,8 +258,8 @@ def test_zero_punches_a_hole_and_reads_back_as_zeros(tmp_path: Path) -> None:
         assert list(r.data_extents()) == [(0, MiB), (3 * MiB, MiB)]
 
 
-def test_opening_a_missing_volume_for_writing_is_invalid_input(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="does not exist"):
+def test_opening_a_missing_volume_for_writing_is_a_volume_io_error(tmp_path: Path) -> None:
+    with pytest.raises(VolumeIOError, match="does not exist"):
         open_for_write(tmp_path / "missing")
 
 

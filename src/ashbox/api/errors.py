@@ -44,7 +44,9 @@ STATUS_BY_ERROR: dict[type[errors.AshboxError], int] = {
     errors.QuotaExceeded: 413,
     errors.Conflict: 409,
     errors.CorruptData: 500,
+    errors.VolumeIOError: 500,
     errors.StoreError: 503,
+    errors.DatabaseUnavailable: 503,
     errors.TaskCancelled: 409,
 }
 

@@ -18,6 +18,8 @@ from ashbox.records import BackupRecord, RequestContext, RestoreRecord, VolumeRe
 JSONDict = dict[str, object]
 
 FIXED_KEY_ID = "00000000-0000-0000-0000-000000000000"
+# Cinder's volume view shows its manage statuses as these (CINDER-CONTRACT §1.7).
+_SHOWN_VOLUME_STATUS = {"managing": "creating", "error_managing": "error"}
 BACKUPS = "backups"
 VOLUMES = "volumes"
 
@@ -89,7 +91,7 @@ def volume_detail(
 ) -> JSONDict:
     body: JSONDict = {
         "id": volume.id,
-        "status": volume.status,
+        "status": _SHOWN_VOLUME_STATUS.get(volume.status, volume.status),
         "size": volume.size,
         "availability_zone": volume.availability_zone,
         "created_at": format_time(volume.created_at),

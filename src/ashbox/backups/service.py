@@ -13,19 +13,19 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from ashbox.backups.volumes import VolumeOps
+from ashbox.backups.volumes import VolumeOps, load_volume, scope
 from ashbox.config import Settings
 from ashbox.db import backups as backup_rows
+from ashbox.db import lifecycle
 from ashbox.db import tasks as task_rows
-from ashbox.db import volumes as volume_rows
 from ashbox.db.engine import Database
-from ashbox.db.models import Backup
+from ashbox.db.models import Backup, Volume
 from ashbox.errors import (
     BackupNotFound,
-    InvalidBackup,
+    InvalidBackupState,
     InvalidVolume,
+    InvalidVolumeState,
     NotFound,
-    VolumeNotFound,
 )
 from ashbox.records import (
     BackupRecord,
@@ -34,7 +34,14 @@ from ashbox.records import (
     RequestContext,
     RestoreRecord,
 )
-from ashbox.statuses import TRANSITIONAL_BACKUP, BackupStatus, TaskKind, VolumeStatus
+from ashbox.statuses import (
+    TRANSITIONAL_BACKUP,
+    BackupStatus,
+    ResourceType,
+    TaskKind,
+    VolumeStatus,
+)
+from ashbox.transitions import BACKUP, VOLUME
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +60,7 @@ class Service(VolumeOps):
     ) -> None:
         """`task_queued` is called after each commit that queued a task: `ashbox serve`
         wakes its worker with it, so a task starts at once rather than at the next poll."""
-        super().__init__(db, settings)
-        self._task_queued = task_queued
+        super().__init__(db, settings, task_queued=task_queued)
 
     def create_backup(
         self,
@@ -73,31 +79,24 @@ class Service(VolumeOps):
         if snapshot_id is not None:
             raise NotFound(f"Snapshot {snapshot_id} could not be found.")
         with self.db.transaction() as s:
-            volume = volume_rows.get_volume(s, volume_id, _scope(ctx))
-            if volume is None:
-                raise VolumeNotFound(volume_id)
+            volume = load_volume(s, ctx, volume_id, lock=True)
             if volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
-                raise InvalidVolume(
+                raise InvalidVolumeState(
                     "Volume to be backed up must be available or in-use, "
                     f'but the current status is "{volume.status}".'
                 )
             if volume.status == VolumeStatus.IN_USE and not force:
-                raise InvalidVolume("Backing up an in-use volume must use the force flag.")
+                raise InvalidVolumeState("Backing up an in-use volume must use the force flag.")
             parent_id = _choose_parent(s, volume_id, ctx.project_id) if incremental else None
-            previous = volume.status
-            if not volume_rows.swap_volume_status(
-                s, volume_id, [previous], VolumeStatus.BACKING_UP, previous_status=previous
-            ):
-                raise InvalidVolume(f'Volume status changed meanwhile from "{previous}".')
+            lifecycle.apply(
+                s, VOLUME["backup_start"], volume_id, values={"previous_status": Volume.status}
+            )
             now = datetime.now(UTC)
-            backup = backup_rows.add_backup(
-                s,
-                metadata or {},
+            backup = Backup(
                 id=str(uuid.uuid4()),
                 user_id=ctx.user_id,
                 project_id=ctx.project_id,
                 volume_id=volume_id,
-                status=BackupStatus.CREATING,
                 display_name=name,
                 display_description=description,
                 container=container,
@@ -110,9 +109,9 @@ class Service(VolumeOps):
                 created_at=now,
                 data_timestamp=now,
             )
-            task_rows.add_task(
-                s, TaskKind.CREATE_BACKUP, backup.id, max_attempts=self.settings.max_attempts
-            )
+            lifecycle.insert(s, BACKUP["create"], backup)
+            backup_rows.set_metadata(s, backup.id, metadata or {})
+            self._queue(s, TaskKind.CREATE_BACKUP, ResourceType.BACKUP, backup.id)
             log.info("backup requested backup_id=%s volume_id=%s", backup.id, volume_id)
             record = _record(s, backup)
         self._task_queued()
@@ -132,20 +131,19 @@ class Service(VolumeOps):
             return _records(s, rows), total
 
     def delete_backup(self, ctx: RequestContext, backup_id: str, *, force: bool = False) -> None:
+        """D1; with `force` any status, and a running create or restore is cancelled
+        (B6): its volume's status is settled here, its task stops at its next heartbeat."""
         with self.db.transaction() as s:
-            backup = _load_backup(s, ctx, backup_id)
-            allowed = [BackupStatus.AVAILABLE, BackupStatus.ERROR]
-            if not force and backup.status not in allowed:
-                raise InvalidBackup("Backup status must be available or error")
+            backup = _load_backup(s, ctx, backup_id, lock=True)
+            if not force and backup.status not in BACKUP["delete"].source:
+                raise InvalidBackupState("Backup status must be available or error")
             if backup_rows.dependents_exist(s, backup_id):
-                raise InvalidBackup("Incremental backups exist for this backup.")
-            expected = list(BackupStatus) if force else allowed
-            if not backup_rows.swap_backup_status(s, backup_id, expected, BackupStatus.DELETING):
-                raise InvalidBackup("Backup status must be available or error")
-            task_rows.add_task(
-                s, TaskKind.DELETE_BACKUP, backup_id, max_attempts=self.settings.max_attempts
-            )
-            log.info("backup delete requested backup_id=%s", backup_id)
+                raise InvalidBackupState("Incremental backups exist for this backup.")
+            if not lifecycle.apply(s, BACKUP["force_delete" if force else "delete"], backup_id):
+                raise InvalidBackupState("Backup status must be available or error")
+            _settle_cancelled(s, backup)
+            self._queue(s, TaskKind.DELETE_BACKUP, ResourceType.BACKUP, backup_id)
+            log.info("backup delete requested backup_id=%s force=%s", backup_id, force)
         self._task_queued()
 
     def restore_backup(
@@ -157,9 +155,9 @@ class Service(VolumeOps):
         name: str | None = None,
     ) -> RestoreRecord:
         with self.db.transaction() as s:
-            backup = _load_backup(s, ctx, backup_id)
+            backup = _load_backup(s, ctx, backup_id, lock=True)
             if backup.status != BackupStatus.AVAILABLE:
-                raise InvalidBackup("Backup status must be available")
+                raise InvalidBackupState("Backup status must be available")
             if volume_id is None:
                 volume = self.new_volume_row(
                     s,
@@ -167,41 +165,28 @@ class Service(VolumeOps):
                     size=backup.size,
                     name=name or f"restore_backup_{backup_id}",
                     description="auto-created_from_restore_from_backup",
-                    status=VolumeStatus.CREATING,
                 )
                 is_new = True
             else:
-                found = volume_rows.get_volume(s, volume_id, _scope(ctx))
-                if found is None:
-                    raise VolumeNotFound(volume_id)
-                volume = found
+                volume = load_volume(s, ctx, volume_id, lock=True)
                 is_new = False
                 if volume.status != VolumeStatus.AVAILABLE:
-                    raise InvalidVolume("Volume to be restored to must be available")
+                    raise InvalidVolumeState("Volume to be restored to must be available")
                 if backup.size > volume.size:
                     raise InvalidVolume(
                         f"volume size {volume.size} is too small to restore backup "
                         f"of size {backup.size}."
                     )
-                if not volume_rows.swap_volume_status(
-                    s, volume.id, [VolumeStatus.AVAILABLE], VolumeStatus.RESTORING_BACKUP
-                ):
-                    raise InvalidVolume("Volume to be restored to must be available")
-            if not backup_rows.swap_backup_status(
-                s,
-                backup_id,
-                [BackupStatus.AVAILABLE],
-                BackupStatus.RESTORING,
-                restore_volume_id=volume.id,
-            ):
-                raise InvalidBackup("Backup status must be available")
-            task_rows.add_task(
+                lifecycle.apply(s, VOLUME["restore_start"], volume.id)
+            lifecycle.apply(
+                s, BACKUP["restore"], backup_id, values={"restore_volume_id": volume.id}
+            )
+            self._queue(
                 s,
                 TaskKind.RESTORE_BACKUP,
+                ResourceType.BACKUP,
                 backup_id,
-                max_attempts=self.settings.max_attempts,
-                volume_id=volume.id,
-                volume_is_new=is_new,
+                payload={"volume_id": volume.id, "volume_is_new": is_new},
             )
             log.info("restore requested backup_id=%s volume_id=%s", backup_id, volume.id)
             restore = RestoreRecord(
@@ -211,31 +196,45 @@ class Service(VolumeOps):
         return restore
 
 
-def _scope(ctx: RequestContext) -> str | None:
-    """The project a request may see; admins see every project."""
-    return None if ctx.is_admin else ctx.project_id
+def _settle_cancelled(s: Session, backup: Backup) -> None:
+    """The volume of a create or restore that a force delete or reset cancels gets
+    its end status now (B6, R4); the running task only stops."""
+    if backup.status == BackupStatus.CREATING:
+        lifecycle.apply(
+            s,
+            VOLUME["backup_end"],
+            backup.volume_id,
+            values={"previous_status": VolumeStatus.BACKING_UP},
+        )
+    elif backup.status == BackupStatus.RESTORING and backup.restore_volume_id is not None:
+        reason = f"The restore of backup {backup.id} was cancelled."
+        for event in ("restore_failed", "restore_new_failed"):
+            lifecycle.apply(s, VOLUME[event], backup.restore_volume_id, reason=reason)
 
 
-def _load_backup(s: Session, ctx: RequestContext, backup_id: str) -> Backup:
-    backup = backup_rows.get_backup(s, backup_id, _scope(ctx))
-    if backup is None:
+def _load_backup(s: Session, ctx: RequestContext, backup_id: str, *, lock: bool = False) -> Backup:
+    """The backup the request may see (locked with `lock`); BackupNotFound otherwise."""
+    backup = backup_rows.lock_backup(s, backup_id) if lock else backup_rows.get_backup(s, backup_id)
+    if backup is None or scope(ctx) not in (None, backup.project_id):
         raise BackupNotFound(backup_id)
     return backup
 
 
 def _choose_parent(s: Session, volume_id: str, project_id: str) -> str:
-    """The newest available backup of the volume in the project (CINDER-CONTRACT §2.1)."""
+    """The newest available backup of the volume in the project (CINDER-CONTRACT §2.1),
+    locked, so that no delete can start on it before this transaction ends."""
     candidates = backup_rows.backups_of_volume(s, volume_id, project_id)
     if not candidates:
-        raise InvalidBackup("No backups available to do an incremental backup.")
+        raise InvalidBackupState("No backups available to do an incremental backup.")
     latest = max(
         candidates,
         key=lambda b: (
             (b.data_timestamp or _EPOCH) if b.status == BackupStatus.AVAILABLE else _EPOCH
         ),
     )
-    if latest.status != BackupStatus.AVAILABLE:
-        raise InvalidBackup("No backups available to do an incremental backup.")
+    locked = backup_rows.lock_backup(s, latest.id)
+    if locked is None or locked.status != BackupStatus.AVAILABLE:
+        raise InvalidBackupState("No backups available to do an incremental backup.")
     return latest.id
 
 

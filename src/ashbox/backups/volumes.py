@@ -1,42 +1,48 @@
-"""Volumes as the backup API manages them: create, import (manage in place), list, delete.
+"""Volumes as the backup API manages them: create, manage (import in place), list, delete.
 
-A created volume is a sparse raw file under `volumes_dir`; an imported one is
-an existing file or block device that ashbox reads and writes in place and
-never removes. Creating a sparse file is instant, so a created volume is
-`available` when the request returns (docs/states.md).
+The API records a request and queues its task; only a worker creates, probes
+or removes a volume's file (ashbox.manager.volume). A created volume is
+`creating` until its worker made its sparse file; a managed one is `managing`
+(shown as `creating`, as Cinder shows it) until its worker checked and
+measured it (docs/states.md).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ashbox.config import Settings
+from ashbox.db import lifecycle
+from ashbox.db import tasks as task_rows
 from ashbox.db import volumes as volume_rows
 from ashbox.db.engine import Database
 from ashbox.db.models import Volume
-from ashbox.errors import InvalidInput, InvalidVolume, VolumeNotFound
+from ashbox.errors import InvalidInput, InvalidVolume, InvalidVolumeState, VolumeNotFound
 from ashbox.records import ListQuery, RequestContext, VolumeRecord
-from ashbox.statuses import VolumeStatus
-from ashbox.volumes.file import create_volume_file, probe_size, remove_volume_file
+from ashbox.statuses import ResourceType, TaskKind
+from ashbox.transitions import VOLUME
+from ashbox.volumes.paths import manageable_path
 
 log = logging.getLogger(__name__)
 
-GiB = 1024**3
 
-_DELETABLE = (VolumeStatus.AVAILABLE, VolumeStatus.ERROR, VolumeStatus.ERROR_RESTORING)
+def _nothing() -> None:
+    return None
 
 
 class VolumeOps:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, *, task_queued: Callable[[], None] = _nothing
+    ) -> None:
         self.db = db
         self.settings = settings
+        self._task_queued = task_queued
 
     def create_volume(
         self,
@@ -59,10 +65,12 @@ class VolumeOps:
                 description=description,
                 metadata=metadata,
                 availability_zone=availability_zone,
-                status=VolumeStatus.AVAILABLE,
             )
-            log.info("volume created volume_id=%s size=%d", volume.id, size)
-            return volume_record(volume)
+            self._queue(s, TaskKind.CREATE_VOLUME, ResourceType.VOLUME, volume.id)
+            log.info("volume requested volume_id=%s size=%d", volume.id, size)
+            record = volume_record(volume)
+        self._task_queued()
+        return record
 
     def new_volume_row(
         self,
@@ -72,35 +80,28 @@ class VolumeOps:
         size: int,
         name: str | None,
         description: str | None,
-        status: VolumeStatus,
         metadata: dict[str, str] | None = None,
         availability_zone: str | None = None,
     ) -> Volume:
-        """Insert a volume and create its sparse file; the file goes if the row does not."""
+        """Insert a `creating` volume whose file a worker will make under `volumes_dir`."""
         volume_id = str(uuid.uuid4())
         path = self.settings.resolved_volumes_dir / f"volume-{volume_id}.raw"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        create_volume_file(path, size * GiB)
-        try:
-            return volume_rows.add_volume(
-                s,
-                id=volume_id,
-                project_id=ctx.project_id,
-                user_id=ctx.user_id,
-                display_name=name,
-                display_description=description,
-                size=size,
-                status=status,
-                path=str(path),
-                managed_file=True,
-                availability_zone=availability_zone or self.settings.availability_zone,
-                bootable=False,
-                volume_metadata=dict(metadata or {}),
-                created_at=datetime.now(UTC),
-            )
-        except BaseException:
-            remove_volume_file(path)
-            raise
+        volume = Volume(
+            id=volume_id,
+            project_id=ctx.project_id,
+            user_id=ctx.user_id,
+            display_name=name,
+            display_description=description,
+            size=size,
+            path=str(path),
+            managed_file=True,
+            availability_zone=availability_zone or self.settings.availability_zone,
+            bootable=False,
+            volume_metadata=dict(metadata or {}),
+            created_at=datetime.now(UTC),
+        )
+        lifecycle.insert(s, VOLUME["create"], volume)
+        return volume
 
     def import_volume(
         self,
@@ -111,69 +112,94 @@ class VolumeOps:
         description: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> VolumeRecord:
-        if not os.path.isabs(path):
-            raise InvalidInput(f"Invalid input received: {path} is not an absolute path.")
-        real = str(Path(path).resolve())
-        size_bytes = probe_size(Path(real))
+        """Manage an existing file or device in place (Cinder's manage). The path is
+        checked here against `volume_roots` and again, resolved, by the worker."""
+        settings = self.settings
+        real = manageable_path(
+            path, roots=settings.resolved_volume_roots, reserved=settings.reserved_paths
+        )
         with self.db.transaction() as s:
-            existing = volume_rows.volume_with_path(s, real)
+            existing = volume_rows.volume_with_path(s, str(real))
             if existing is not None:
-                raise InvalidInput(
-                    f"Invalid input received: {real} is already managed as volume {existing.id}."
-                )
-            volume = volume_rows.add_volume(
-                s,
+                raise InvalidVolume(f"{real} is already managed as volume {existing.id}.")
+            volume = Volume(
                 id=str(uuid.uuid4()),
                 project_id=ctx.project_id,
                 user_id=ctx.user_id,
                 display_name=name,
                 display_description=description,
-                size=max(1, math.ceil(size_bytes / GiB)),
-                status=VolumeStatus.AVAILABLE,
-                path=real,
+                size=0,
+                path=str(real),
                 managed_file=False,
-                availability_zone=self.settings.availability_zone,
+                availability_zone=settings.availability_zone,
                 bootable=False,
                 volume_metadata=dict(metadata or {}),
                 created_at=datetime.now(UTC),
             )
-            log.info("volume imported volume_id=%s path=%s", volume.id, real)
-            return volume_record(volume)
+            lifecycle.insert(s, VOLUME["manage"], volume)
+            self._queue(s, TaskKind.MANAGE_VOLUME, ResourceType.VOLUME, volume.id)
+            log.info("volume manage requested volume_id=%s path=%s", volume.id, real)
+            record = volume_record(volume)
+        self._task_queued()
+        return record
 
     def get_volume(self, ctx: RequestContext, volume_id: str) -> VolumeRecord:
         with self.db.reading() as s:
-            return volume_record(self._load(s, ctx, volume_id))
+            return volume_record(load_volume(s, ctx, volume_id))
 
     def list_volumes(self, ctx: RequestContext, query: ListQuery) -> tuple[list[VolumeRecord], int]:
         with self.db.reading() as s:
-            marker = self._load(s, ctx, query.marker) if query.marker is not None else None
+            marker = load_volume(s, ctx, query.marker) if query.marker is not None else None
             project = None if (ctx.is_admin and query.all_tenants) else ctx.project_id
             rows, total = volume_rows.list_volumes(s, project, query, marker)
             return [volume_record(v) for v in rows], total
 
     def delete_volume(self, ctx: RequestContext, volume_id: str) -> None:
-        """Delete a volume; its file goes only if ashbox created it. Backups stay."""
+        """Delete a volume; a worker removes its file if ashbox created it. Backups stay."""
         with self.db.transaction() as s:
-            volume = self._load(s, ctx, volume_id)
-            if volume.status not in _DELETABLE:
-                raise InvalidVolume(
+            load_volume(s, ctx, volume_id, lock=True)
+            if not lifecycle.apply(s, VOLUME["delete"], volume_id):
+                raise InvalidVolumeState(
                     "Volume status must be available or error or error_restoring or "
                     "error_extending or error_managing and must not be migrating, attached, "
                     "belong to a group, have snapshots, awaiting a transfer, or be "
                     "disassociated from snapshots after volume transfer."
                 )
-            if not volume_rows.swap_volume_status(s, volume_id, _DELETABLE, VolumeStatus.DELETING):
-                raise InvalidVolume(f"Volume {volume_id} changed status meanwhile.")
-            volume_rows.mark_volume_deleted(s, volume_id)
-        if volume.managed_file:
-            remove_volume_file(Path(volume.path))
-        log.info("volume deleted volume_id=%s", volume_id)
+            self._queue(s, TaskKind.DELETE_VOLUME, ResourceType.VOLUME, volume_id)
+            log.info("volume delete requested volume_id=%s", volume_id)
+        self._task_queued()
 
-    def _load(self, s: Session, ctx: RequestContext, volume_id: str) -> Volume:
-        volume = volume_rows.get_volume(s, volume_id, None if ctx.is_admin else ctx.project_id)
-        if volume is None:
-            raise VolumeNotFound(volume_id)
-        return volume
+    def _queue(
+        self,
+        s: Session,
+        kind: TaskKind,
+        resource_type: ResourceType,
+        resource_id: str,
+        *,
+        payload: Mapping[str, Any] | None = None,
+    ) -> None:
+        task_rows.add_task(
+            s,
+            kind,
+            resource_type,
+            resource_id,
+            max_attempts=self.settings.max_attempts,
+            payload=payload,
+        )
+
+
+def scope(ctx: RequestContext) -> str | None:
+    """The project a request may see; None: every project (an admin)."""
+    return None if ctx.is_admin else ctx.project_id
+
+
+def load_volume(s: Session, ctx: RequestContext, volume_id: str, *, lock: bool = False) -> Volume:
+    """The volume the request may see (locked with `lock`); VolumeNotFound otherwise."""
+    find = volume_rows.lock_volume if lock else volume_rows.get_volume
+    volume = find(s, volume_id)
+    if volume is None or scope(ctx) not in (None, volume.project_id):
+        raise VolumeNotFound(volume_id)
+    return volume
 
 
 def volume_record(v: Volume) -> VolumeRecord:

@@ -53,18 +53,21 @@ def serve(args: argparse.Namespace) -> ExitCode:
     from ashbox.changes import Changes
     from ashbox.db.engine import Database
     from ashbox.manager.job import open_repository
+    from ashbox.relay import Relay
     from ashbox.worker.runner import Worker
 
     db = Database(settings.resolved_database_url)
     db.migrate()
-    changes = Changes()  # the worker announces finished tasks to waiting GETs
-    worker = Worker(db, settings, changes=changes)
+    changes = Changes()  # the relay announces status changes to waiting GETs
+    relay = Relay(db, changes, poll_seconds=settings.poll_seconds)
+    worker = Worker(db, settings)
     if settings.key_file:
         # The key is checked, and derived (Argon2id, ~0.13 s) once for the
         # process, now: a wrong key file stops the service here, not its first
         # backup, which no longer pays the derivation either.
         open_repository(settings, worker.store, db, settings.default_container)
     app = create_app(Service(db, settings, task_queued=worker.wake), settings, changes)
+    relay.start()
     worker.start()
     log.info(
         "serving url=http://%s:%d data_dir=%s store=%s",
@@ -85,6 +88,7 @@ def serve(args: argparse.Namespace) -> ExitCode:
     finally:
         log.info("stopping the worker signals=%s", [signal.Signals(s).name for s in received])
         worker.stop()
+        relay.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ExitCode.OK if server.started else ExitCode.FAILED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +12,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from ashbox.db.listing import list_page
 from ashbox.db.models import Backup, BackupMetadata
 from ashbox.records import ListQuery
-from ashbox.statuses import BackupStatus
 
 COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "id": Backup.id,
@@ -98,25 +97,25 @@ def dependents_exist(s: Session, backup_id: str) -> bool:
     return found is not None
 
 
-def swap_backup_status(
-    s: Session, backup_id: str, expected: Collection[str], new: str, **values: Any
-) -> bool:
-    """Set the status if it is one of `expected`; False if it was not (nothing changed)."""
-    result = s.execute(
-        update(Backup)
-        .where(Backup.id == backup_id, Backup.status.in_(list(expected)))
-        .where(Backup.deleted.is_(False))
-        .values(status=new, updated_at=datetime.now(UTC), **values)
+def lock_backup(s: Session, backup_id: str) -> Backup | None:
+    """The backup, its row locked to the end of the transaction (PostgreSQL; on
+    SQLite the transaction already holds the database's write lock). Checks that
+    span rows (an incremental's parent, a delete's dependents) are made under it."""
+    return s.scalar(
+        select(Backup)
+        .where(Backup.id == backup_id, Backup.deleted.is_(False))
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def mark_backup_deleted(s: Session, backup_id: str) -> None:
-    now = datetime.now(UTC)
+def set_backup_fields(s: Session, backup_id: str, **values: Any) -> None:
+    """Change fields other than the status (name, description, placement)."""
     s.execute(
         update(Backup)
         .where(Backup.id == backup_id)
-        .values(status=BackupStatus.DELETED, deleted=True, deleted_at=now, updated_at=now)
+        .values(updated_at=datetime.now(UTC), **values)
+        .execution_options(synchronize_session=False)
     )
 
 

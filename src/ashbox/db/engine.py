@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0002"  # the newest file in migrations/versions; a test holds them equal
+HEAD_REVISION = "0003"  # the newest file in migrations/versions; a test holds them equal
 _NO_BEGIN = "ashbox_no_begin"  # execution option: `Database.autocommit()` on SQLite
 _READ = "ashbox_read"  # execution option: `Database.reading()`
+OUTBOX_KEY = "ashbox_outbox"  # Session.info: the transaction wrote outbox rows
 
 
 class Database:
@@ -39,6 +40,12 @@ class Database:
         self._readers = sessionmaker(
             self.engine.execution_options(**{_READ: True}), expire_on_commit=False
         )
+        self._outbox_listeners: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each commit, in this process, that wrote outbox
+        rows (ashbox.relay delivers them then, rather than at its next poll)."""
+        self._outbox_listeners.append(listener)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -47,8 +54,13 @@ class Database:
         On SQLite the transaction starts with BEGIN IMMEDIATE, so it holds the write
         lock from its first statement: read-then-write races cannot happen.
         """
-        with _in_transaction(self._sessions()) as session:
+        session = self._sessions()
+        with _in_transaction(session):
             yield session
+            wrote_outbox = bool(session.info.pop(OUTBOX_KEY, False))
+        if wrote_outbox:
+            for listener in self._outbox_listeners:
+                listener()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

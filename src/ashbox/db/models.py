@@ -1,4 +1,5 @@
-"""SQLAlchemy models: volumes, backups (CINDER-CONTRACT §4), tasks, repository index.
+"""SQLAlchemy models: volumes, snapshots, backups (CINDER-CONTRACT §4), tasks, the
+outbox, the repository index.
 
 Every schema change here comes with an Alembic migration in db/migrations.
 """
@@ -124,16 +125,17 @@ class BackupMetadata(Base):
 
 
 class Task(Base):
-    """A unit of work; created in the transaction that changes the status (DESIGN §2)."""
+    """A unit of work on one resource; created in the transaction that changes
+    the resource's status (DESIGN §2). `attempts` is the fencing token of a run."""
 
     __tablename__ = "tasks"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(16))
-    backup_id: Mapped[str] = mapped_column(String(36))
-    volume_id: Mapped[str | None] = mapped_column(String(36))  # restore target
-    volume_is_new: Mapped[bool] = mapped_column(Boolean, default=False)
+    resource_type: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     pinned_host: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
@@ -147,8 +149,51 @@ class Task(Base):
 
     __table_args__ = (
         Index("ix_tasks_state", "state", "lease_expires_at"),
-        Index("ix_tasks_backup", "backup_id"),
+        Index("ix_tasks_resource", "resource_id"),
     )
+
+
+class Snapshot(Base):
+    """A point-in-time copy of a volume (CINDER-CONTRACT §1.7); a file beside it."""
+
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    volume_id: Mapped[str] = mapped_column(String(36))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    display_description: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)  # GiB
+    status: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    snapshot_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_snapshots_deleted_project", "deleted", "project_id"),
+        Index("ix_snapshots_volume", "volume_id"),
+    )
+
+
+class Outbox(Base):
+    """What followed from a status transition, written in its transaction
+    (ashbox.db.lifecycle) and delivered after its commit (ashbox.relay)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    event: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index("ix_outbox_created", "created_at"),)
 
 
 class Container(Base):

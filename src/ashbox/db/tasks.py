@@ -9,41 +9,42 @@ and any worker takes over a task whose lease expired. PostgreSQL claims with
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
+from ashbox.db import lifecycle
 from ashbox.db.models import Task
-from ashbox.statuses import TaskKind, TaskState
+from ashbox.statuses import ResourceType, TaskKind, TaskState
+from ashbox.transitions import TASK
 
 
 def add_task(
     s: Session,
     kind: TaskKind,
-    backup_id: str,
+    resource_type: ResourceType,
+    resource_id: str,
     *,
     max_attempts: int,
-    volume_id: str | None = None,
-    volume_is_new: bool = False,
+    payload: Mapping[str, Any] | None = None,
     pinned_host: str | None = None,
 ) -> Task:
     task = Task(
         id=str(uuid.uuid4()),
         kind=kind,
-        state=TaskState.PENDING,
-        backup_id=backup_id,
-        volume_id=volume_id,
-        volume_is_new=volume_is_new,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        payload=dict(payload or {}),
         pinned_host=pinned_host,
         max_attempts=max_attempts,
         attempts=0,
         done_bytes=0,
         total_bytes=0,
     )
-    s.add(task)
-    s.flush()
+    lifecycle.insert(s, TASK["queue"], task)
     return task
 
 
@@ -57,32 +58,56 @@ def claim_task(
 ) -> Task | None:
     """Lease the oldest runnable task to `owner`: pending, or running with an expired
     lease, or running under one of `reclaimable_owners` (dead processes of this host).
-    The claim counts as an attempt."""
+    A task waits while another task of its resource runs under a live lease (a
+    force delete waits for the cancelled create to stop). The claim counts as an
+    attempt, and the attempt number is the run's fencing token."""
     now = datetime.now(UTC)
-    runnable = [
-        Task.state == TaskState.PENDING,
-        (Task.state == TaskState.RUNNING) & (Task.lease_expires_at < now),
-    ]
     dead = list(reclaimable_owners)
-    if dead:
-        runnable.append((Task.state == TaskState.RUNNING) & Task.lease_owner.in_(dead))
+    other = aliased(Task)
     stmt = (
         select(Task)
-        .where(or_(*runnable))
+        .where(or_(*_runnable(Task, now, dead)))
         .where(or_(Task.pinned_host.is_(None), Task.pinned_host == host))
+        .where(
+            ~exists().where(
+                other.resource_id == Task.resource_id,
+                other.id != Task.id,
+                other.state == TaskState.RUNNING,
+                ~or_(*_runnable(other, now, dead)),
+            )
+        )
         .order_by(Task.created_at, Task.id)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Task)
     )
     task = s.scalar(stmt)
     if task is None:
         return None
-    task.state = TaskState.RUNNING
-    task.lease_owner = owner
-    task.lease_expires_at = now + timedelta(seconds=lease_seconds)
-    task.attempts += 1
-    s.flush()
+    claimed = lifecycle.apply(
+        s,
+        TASK["claim"],
+        task.id,
+        values={
+            "lease_owner": owner,
+            "lease_expires_at": now + timedelta(seconds=lease_seconds),
+            "attempts": task.attempts + 1,
+        },
+        where=Task.attempts == task.attempts,
+    )
+    if not claimed:
+        return None
+    s.refresh(task)
     return task
+
+
+def _runnable(t: Any, now: datetime, dead_owners: list[str]) -> list[ColumnElement[bool]]:
+    conditions = [
+        t.state == TaskState.PENDING,
+        and_(t.state == TaskState.RUNNING, t.lease_expires_at < now),
+    ]
+    if dead_owners:
+        conditions.append(and_(t.state == TaskState.RUNNING, t.lease_owner.in_(dead_owners)))
+    return conditions
 
 
 def owners_running_on(s: Session, prefix: str) -> list[str]:
@@ -95,16 +120,35 @@ def owners_running_on(s: Session, prefix: str) -> list[str]:
     return [r for r in rows if r is not None]
 
 
+def _held(task_id: str, owner: str, attempt: int) -> ColumnElement[bool]:
+    return and_(
+        Task.id == task_id,
+        Task.lease_owner == owner,
+        Task.attempts == attempt,
+        Task.state == TaskState.RUNNING,
+    )
+
+
+def fence(s: Session, task_id: str, owner: str, attempt: int) -> bool:
+    """Whether this run (owner, attempt) still holds the task; on PostgreSQL the
+    row stays locked to the caller's commit, so no claim can slip in before it."""
+    result = s.execute(
+        update(Task).where(_held(task_id, owner, attempt)).values(updated_at=datetime.now(UTC))
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def renew_lease(
     s: Session,
     task_id: str,
     owner: str,
+    attempt: int,
     lease_seconds: float,
     *,
     done_bytes: int | None = None,
     total_bytes: int | None = None,
 ) -> bool:
-    """Extend the lease (and record progress); False if `owner` lost the task."""
+    """Extend the lease (and record progress); False if this run lost the task."""
     values: dict[str, object] = {
         "lease_expires_at": datetime.now(UTC) + timedelta(seconds=lease_seconds)
     }
@@ -112,52 +156,61 @@ def renew_lease(
         values["done_bytes"] = done_bytes
     if total_bytes is not None:
         values["total_bytes"] = total_bytes
-    result = s.execute(
-        update(Task)
-        .where(Task.id == task_id, Task.lease_owner == owner, Task.state == TaskState.RUNNING)
-        .values(**values)
-    )
+    result = s.execute(update(Task).where(_held(task_id, owner, attempt)).values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def finish_task(
-    s: Session, task_id: str, owner: str, state: TaskState, error: str | None = None
+    s: Session,
+    task_id: str,
+    owner: str,
+    attempt: int,
+    state: TaskState,
+    error: str | None = None,
 ) -> bool:
-    """End the task as done or failed; False if `owner` no longer holds it."""
-    result = s.execute(
-        update(Task)
-        .where(Task.id == task_id, Task.lease_owner == owner, Task.state == TaskState.RUNNING)
-        .values(state=state, last_error=error, lease_owner=None, lease_expires_at=None)
+    """End the task as done or failed; False if this run no longer holds it."""
+    event = "done" if state == TaskState.DONE else "fail"
+    return lifecycle.apply(
+        s,
+        TASK[event],
+        task_id,
+        values={"last_error": error, "lease_owner": None, "lease_expires_at": None},
+        where=_held(task_id, owner, attempt),
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def give_back_task(s: Session, task_id: str, owner: str) -> None:
+def give_back_task(s: Session, task_id: str, owner: str, attempt: int) -> None:
     """Return a task untouched to the queue (worker shutting down): no attempt used."""
-    s.execute(
-        update(Task)
-        .where(Task.id == task_id, Task.lease_owner == owner, Task.state == TaskState.RUNNING)
-        .values(
-            state=TaskState.PENDING,
-            lease_owner=None,
-            lease_expires_at=None,
-            attempts=Task.attempts - 1,
-        )
+    lifecycle.apply(
+        s,
+        TASK["give_back"],
+        task_id,
+        values={"lease_owner": None, "lease_expires_at": None, "attempts": attempt - 1},
+        where=_held(task_id, owner, attempt),
     )
 
 
-def progress_of(s: Session, backup_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """(done, total) bytes of the running task of each backup that has one."""
-    ids = list(backup_ids)
+def progress_of(s: Session, resource_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """(done, total) bytes of the running task of each resource that has one."""
+    ids = list(resource_ids)
     if not ids:
         return {}
     rows = s.execute(
-        select(Task.backup_id, Task.done_bytes, Task.total_bytes).where(
-            Task.backup_id.in_(ids), Task.state == TaskState.RUNNING
+        select(Task.resource_id, Task.done_bytes, Task.total_bytes).where(
+            Task.resource_id.in_(ids), Task.state == TaskState.RUNNING
         )
     )
-    return {b: (d, t) for b, d, t in rows}
+    return {r: (d, t) for r, d, t in rows}
 
 
 def get_task(s: Session, task_id: str) -> Task | None:
     return s.get(Task, task_id)
+
+
+def tasks_of(s: Session, resource_id: str) -> list[Task]:
+    """Every task of a resource, oldest first."""
+    return list(
+        s.scalars(
+            select(Task).where(Task.resource_id == resource_id).order_by(Task.created_at, Task.id)
+        )
+    )

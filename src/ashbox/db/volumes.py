@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +11,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from ashbox.db.listing import list_page
 from ashbox.db.models import Volume
 from ashbox.records import ListQuery
-from ashbox.statuses import VolumeStatus
 
 COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "id": Volume.id,
@@ -43,8 +41,33 @@ def get_volume(s: Session, volume_id: str, project_id: str | None = None) -> Vol
     return s.scalar(stmt)
 
 
-def volume_with_path(s: Session, path: str) -> Volume | None:
-    return s.scalar(select(Volume).where(Volume.path == path, Volume.deleted.is_(False)))
+def volume_with_path(s: Session, path: str, *, excluding: str | None = None) -> Volume | None:
+    """The live volume managing `path` (other than `excluding`), if any."""
+    stmt = select(Volume).where(Volume.path == path, Volume.deleted.is_(False))
+    if excluding is not None:
+        stmt = stmt.where(Volume.id != excluding)
+    return s.scalar(stmt.limit(1))
+
+
+def lock_volume(s: Session, volume_id: str) -> Volume | None:
+    """The volume, its row locked to the end of the transaction (PostgreSQL; on
+    SQLite the transaction already holds the database's write lock)."""
+    return s.scalar(
+        select(Volume)
+        .where(Volume.id == volume_id, Volume.deleted.is_(False))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def set_volume_fields(s: Session, volume_id: str, **values: Any) -> None:
+    """Change fields other than the status (name, metadata)."""
+    s.execute(
+        update(Volume)
+        .where(Volume.id == volume_id)
+        .values(updated_at=datetime.now(UTC), **values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_volumes(
@@ -54,25 +77,3 @@ def list_volumes(
     if project_id is not None:
         stmt = stmt.where(Volume.project_id == project_id)
     return list_page(s, stmt, COLUMNS, query, id_column=Volume.id, marker_row=marker)
-
-
-def swap_volume_status(
-    s: Session, volume_id: str, expected: Collection[str], new: str, **values: Any
-) -> bool:
-    """Set the status if it is one of `expected`; False if it was not (nothing changed)."""
-    result = s.execute(
-        update(Volume)
-        .where(Volume.id == volume_id, Volume.status.in_(list(expected)))
-        .where(Volume.deleted.is_(False))
-        .values(status=new, updated_at=datetime.now(UTC), **values)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def mark_volume_deleted(s: Session, volume_id: str) -> None:
-    now = datetime.now(UTC)
-    s.execute(
-        update(Volume)
-        .where(Volume.id == volume_id)
-        .values(status=VolumeStatus.DELETING, deleted=True, deleted_at=now, updated_at=now)
-    )

@@ -1,31 +1,47 @@
-"""Which code runs, or fails, a task of each kind."""
+"""Which code runs, or fails, a task of each kind, and the status its resource keeps meanwhile."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from ashbox.manager import volume
 from ashbox.manager.create import fail_create, run_create
 from ashbox.manager.delete import fail_delete, run_delete
 from ashbox.manager.job import Job
 from ashbox.manager.restore import fail_restore, run_restore
-from ashbox.statuses import TaskKind
+from ashbox.statuses import BackupStatus, TaskKind, VolumeStatus
 
-_RUN: dict[TaskKind, Callable[[Job], None]] = {
-    TaskKind.CREATE_BACKUP: run_create,
-    TaskKind.RESTORE_BACKUP: run_restore,
-    TaskKind.DELETE_BACKUP: run_delete,
-}
-_FAIL: dict[TaskKind, Callable[[Job, str], None]] = {
-    TaskKind.CREATE_BACKUP: fail_create,
-    TaskKind.RESTORE_BACKUP: fail_restore,
-    TaskKind.DELETE_BACKUP: fail_delete,
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    run: Callable[[Job], None]
+    fail: Callable[[Job, str], None]
+    works_in: str
+    """The status the task's resource keeps while it runs: a change (force
+    delete, reset) cancels the run at its next heartbeat."""
+
+
+HANDLERS: dict[TaskKind, Handler] = {
+    TaskKind.CREATE_BACKUP: Handler(run_create, fail_create, BackupStatus.CREATING),
+    TaskKind.RESTORE_BACKUP: Handler(run_restore, fail_restore, BackupStatus.RESTORING),
+    TaskKind.DELETE_BACKUP: Handler(run_delete, fail_delete, BackupStatus.DELETING),
+    TaskKind.CREATE_VOLUME: Handler(
+        volume.run_create_volume, volume.fail_create_volume, VolumeStatus.CREATING
+    ),
+    TaskKind.MANAGE_VOLUME: Handler(
+        volume.run_manage_volume, volume.fail_manage_volume, VolumeStatus.MANAGING
+    ),
+    TaskKind.DELETE_VOLUME: Handler(
+        volume.run_delete_volume, volume.fail_delete_volume, VolumeStatus.DELETING
+    ),
 }
 
 
 def run(job: Job) -> None:
-    _RUN[job.kind](job)
+    HANDLERS[job.kind].run(job)
 
 
 def fail(job: Job, reason: str) -> None:
-    """Leave the states the task's failure row of docs/states.md says."""
-    _FAIL[job.kind](job, reason)
+    """Leave the states the task's failure row of docs/states.md says, and end the task."""
+    HANDLERS[job.kind].fail(job, reason)

@@ -1,17 +1,31 @@
-"""What a task's code gets: the database, the settings, the store, the task, progress."""
+"""What a task's code gets: the database, the settings, the store, the task, progress.
+
+Every transaction of a running task goes through `Job.transaction`, which
+first checks, in that transaction, that this run still holds the task (its
+owner and attempt number: the fencing token). A worker that lost its lease
+therefore cannot commit late. The transaction that records a task's outcome
+also ends the task (`Job.finish`), so a crash can never leave a finished
+operation with a task that runs it again.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from ashbox.config import Settings
+from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
+from ashbox.errors import LeaseLost
 from ashbox.repository.keys import read_secret
 from ashbox.repository.repository import Repository
-from ashbox.statuses import TaskKind
+from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage.base import Store
 
 # What Cinder's `backup.service` holds: the driver that made the backup.
@@ -25,13 +39,31 @@ class Job:
     store: Store
     task_id: str
     kind: TaskKind
-    backup_id: str
-    volume_id: str | None
-    volume_is_new: bool
+    resource_type: ResourceType
+    resource_id: str
+    payload: dict[str, Any]
     attempts: int
     max_attempts: int
+    owner: str
     worker_host: str
     progress: Callable[[int, int], None]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A transaction in which this run still holds the task (else LeaseLost)."""
+        with self.db.transaction() as s:
+            if not task_rows.fence(s, self.task_id, self.owner, self.attempts):
+                raise LeaseLost(self.task_id)
+            yield s
+
+    def finish(self, s: Session, *, failed: str | None = None, note: str | None = None) -> None:
+        """End the task in `s`, the transaction that records its outcome: failed
+        with a reason, or done (with a `note`, such as why it had nothing to do)."""
+        state = TaskState.FAILED if failed is not None else TaskState.DONE
+        if not task_rows.finish_task(
+            s, self.task_id, self.owner, self.attempts, state, failed or note
+        ):
+            raise LeaseLost(self.task_id)
 
     def repository(self, container: str) -> Repository:
         """The container's repository: created with `encryption` if new, and

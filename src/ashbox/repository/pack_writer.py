@@ -21,6 +21,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ashbox import faults
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.index import Index
 from ashbox.repository.pack import PackBuilder, SealedPack, begin_upload, pack_key
@@ -163,6 +164,7 @@ class PackWriter:
         self.index.commit_pack(
             self.container, sealed.pack_id, len(sealed.data), entries, self.backup_id
         )
+        faults.point("create.pack_committed")
         self.pending.difference_update(e.blob_id for e in sealed.entries)
         self.stored_bytes += len(sealed.data)
         buffer = sealed.data.obj

@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from ashbox.errors import CorruptBlob, CorruptData, InvalidVolume, ObjectNotFound
+from ashbox.errors import CorruptBlob, CorruptData, ObjectNotFound, VolumeIOError
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.delta import MAX_DEPTH, decode_delta_blob
 from ashbox.repository.index import BlobLocation, Index
@@ -94,7 +94,7 @@ def restore_backup(
     total = manifest.volume_size
     with open_for_write(target) as volume:
         if volume.size < total:
-            raise InvalidVolume(
+            raise VolumeIOError(
                 f"{target} holds {volume.size} bytes, fewer than the {total} bytes of "
                 f"backup {manifest.backup_id}"
             )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ashbox import faults
 from ashbox.errors import (
     BackupNotFound,
     CorruptData,
@@ -187,6 +188,7 @@ class Repository:
         _check_name("backup id", backup_id)
         self.discard_incomplete(backup_id)
         dead = self.index.release(self.container, backup_id)
+        faults.point("delete.refs_released")
         deleted = self.delete_dead_packs()
         self.store.delete(manifest_key(self.container, backup_id))
         log.info(
@@ -204,6 +206,7 @@ class Repository:
         for pack_id in packs:
             self.store.delete(pack_key(self.container, pack_id))
         if packs:
+            faults.point("gc.packs_deleted")
             self.index.forget_packs(self.container, packs)
         return packs
 

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ashbox.errors import InvalidVolume
+from ashbox import faults
+from ashbox.errors import VolumeIOError
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.crypto import seal_manifest
 from ashbox.repository.delta import (
@@ -134,6 +135,7 @@ def write_backup(
     if settings.codec.cipher is not None:
         encoded = seal_manifest(encoded, backup_id, settings.codec.cipher)
     settings.store.put(manifest_key(settings.container, backup_id), encoded)
+    faults.point("create.manifest_written")
     stats = run.stats()
     progress(volume.size, volume.size)
     log.info(
@@ -349,7 +351,7 @@ class _Run:
         `encode_whole`. A block of zeros is a hole: it is known by its id, which
         costs less than comparing it with zeros."""
         if self.volume.read(buf, offset, length) != length:
-            raise InvalidVolume(f"{self.volume.path} shrank while backup {self.backup_id} ran")
+            raise VolumeIOError(f"{self.volume.path} shrank while backup {self.backup_id} ran")
         codec = self.settings.codec
         view = memoryview(buf)[:length]
         blob_id = codec.blob_id(view)

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ashbox import libc
-from ashbox.errors import InvalidVolume
+from ashbox.errors import VolumeIOError
 
 _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
@@ -45,15 +45,15 @@ DIRECT_ALIGNMENT = 4096  # offsets, lengths and buffer addresses of O_DIRECT rea
 
 
 def create_volume_file(path: Path, size: int) -> None:
-    """Create a sparse file of `size` bytes; InvalidVolume if it already exists."""
+    """Create a sparse file of `size` bytes; VolumeIOError if it already exists."""
     if size < 0:
-        raise InvalidVolume(f"size {size} of {path} is negative")
+        raise VolumeIOError(f"size {size} of {path} is negative")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError as e:
-        raise InvalidVolume(f"volume file {path} already exists") from e
+        raise VolumeIOError(f"volume file {path} already exists") from e
     except OSError as e:
-        raise InvalidVolume(f"cannot create volume file {path}: {e.strerror}") from e
+        raise VolumeIOError(f"cannot create volume file {path}: {e.strerror}") from e
     try:
         os.ftruncate(fd, size)
         os.fsync(fd)
@@ -61,8 +61,23 @@ def create_volume_file(path: Path, size: int) -> None:
         os.close(fd)
 
 
+def ensure_volume_file(path: Path, size: int) -> None:
+    """A sparse file of `size` bytes at `path`: created, or, left by an earlier
+    run of the same task, kept with its bytes and set to that size."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        create_volume_file(path, size)
+    except VolumeIOError:
+        if not path.is_file():
+            raise
+        try:
+            os.truncate(path, size)
+        except OSError as e:
+            raise VolumeIOError(f"cannot resize volume file {path}: {e.strerror}") from e
+
+
 def probe_size(path: Path) -> int:
-    """Size in bytes of a regular file or block device; InvalidVolume otherwise."""
+    """Size in bytes of a regular file or block device; VolumeIOError otherwise."""
     with _open(path, os.O_RDONLY) as fd:
         return _size(fd.fd, path)
 
@@ -236,7 +251,7 @@ class VolumeWriter:
         self._punch = punch_holes
 
     def write(self, data: bytes | bytearray | memoryview, offset: int) -> None:
-        """Write all of `data` at `offset`; InvalidVolume past the end of the volume."""
+        """Write all of `data` at `offset`; VolumeIOError past the end of the volume."""
         view = memoryview(data).cast("B")
         self._check_range(offset, len(view))
         done = 0
@@ -293,7 +308,7 @@ class VolumeWriter:
 
     def _check_range(self, offset: int, length: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
-            raise InvalidVolume(
+            raise VolumeIOError(
                 f"write of {length} bytes at {offset} is outside {self.path} ({self.size} bytes)"
             )
 
@@ -358,20 +373,20 @@ def _open(path: Path, mode: int) -> _Fd:
     try:
         fd = os.open(path, mode | os.O_CLOEXEC)
     except FileNotFoundError as e:
-        raise InvalidVolume(f"{path} does not exist") from e
+        raise VolumeIOError(f"{path} does not exist") from e
     except IsADirectoryError as e:
-        raise InvalidVolume(f"{path} is not a regular file or block device") from e
+        raise VolumeIOError(f"{path} is not a regular file or block device") from e
     except OSError as e:
-        raise InvalidVolume(f"cannot open {path}: {e.strerror}") from e
+        raise VolumeIOError(f"cannot open {path}: {e.strerror}") from e
     handle = _Fd(fd)
     try:
         mode_bits = os.fstat(fd).st_mode
     except OSError as e:
         handle.close()
-        raise InvalidVolume(f"cannot stat {path}: {e.strerror}") from e
+        raise VolumeIOError(f"cannot stat {path}: {e.strerror}") from e
     if not (stat.S_ISREG(mode_bits) or stat.S_ISBLK(mode_bits)):
         handle.close()
-        raise InvalidVolume(f"{path} is not a regular file or block device")
+        raise VolumeIOError(f"{path} is not a regular file or block device")
     return handle
 
 
@@ -427,7 +442,7 @@ def _size(fd: int, path: Path) -> int:
     try:
         return os.lseek(fd, 0, os.SEEK_END)
     except OSError as e:
-        raise InvalidVolume(f"cannot find the size of {path}: {e.strerror}") from e
+        raise VolumeIOError(f"cannot find the size of {path}: {e.strerror}") from e
 
 
 def _holes(fd: int, start: int, end: int) -> list[tuple[int, int]]:

@@ -2,10 +2,19 @@
 
 DESIGN.md §2. A claimed task runs in a thread of its own (at most
 `max_concurrent_operations` at once). A ticker thread renews the leases of
-running tasks every second and records their progress. A task whose lease is
-lost, or a worker asked to stop, interrupts the task at its next progress call:
-the task is then given back untouched (stop) or left to its new owner (lost).
-A task that was claimed more than `max_attempts` times (its workers died) fails.
+running tasks every second, records their progress, and reads their
+resource's status. A run is interrupted at its next progress call when:
+- its worker is asked to stop: the task is given back untouched;
+- its resource left the status the task works in (a force delete or reset):
+  the task ends, having changed nothing more (the request that cancelled it
+  settled the states);
+- its lease is lost, or could not be renewed for half its length (the
+  database is away): the run stops before its lease runs out, and leaves
+  the task to its next owner. Every transaction of a run checks that the run
+  still holds the task (`Job.transaction`), so a late commit is impossible.
+A task claimed more than `max_attempts` times (its workers died) fails.
+Database errors in the claim and heartbeat threads are logged and retried,
+with a growing pause; they never stop the worker.
 Every `gc_interval_seconds` (if not 0) a gc thread runs the garbage collector
 on every container (docs/format.md, "Reclaiming space and checking").
 """
@@ -15,37 +24,60 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 
-from ashbox.changes import Changes
+from ashbox import faults
 from ashbox.config import Settings
+from ashbox.db import lifecycle, outbox
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
-from ashbox.errors import TaskCancelled
+from ashbox.errors import LeaseLost, TaskCancelled
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
 from ashbox.manager.job import Job, open_repository
 from ashbox.repository.gc import GcReport, collect_garbage
-from ashbox.statuses import TaskKind, TaskState
+from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage import open_store
 from ashbox.storage.base import Store
 
 log = logging.getLogger(__name__)
 
 _TICK_SECONDS = 1.0
+_MAX_PAUSE_SECONDS = 30.0  # the longest wait between tries while the database is away
+_OUTBOX_RETENTION = timedelta(hours=1)
+_REAP_EVERY_TICKS = 300
+
+
+class _Stop(Enum):
+    WORKER_STOPPING = "worker stopping"
+    CANCELLED = "cancelled"
+    LEASE = "lease lost"
 
 
 @dataclass
 class _Running:
     task_id: str
-    backup_id: str
+    resource_type: ResourceType
+    resource_id: str
+    works_in: str
+    attempt: int
+    renewed_at: float = field(default_factory=time.monotonic)
     done: int = 0
     total: int = 0
-    stop_reason: str | None = None
+    stop: _Stop | None = None
+    stop_reason: str = ""
     finished: threading.Event = field(default_factory=threading.Event)
+
+    def stop_with(self, stop: _Stop, reason: str) -> None:
+        if self.stop is None:
+            self.stop, self.stop_reason = stop, reason
 
 
 class Worker:
@@ -54,13 +86,8 @@ class Worker:
         db: Database,
         settings: Settings,
         store: Store | None = None,
-        *,
-        changes: Changes | None = None,
     ) -> None:
-        """`changes`: where the backup and volume of each finished task are announced
-        (`ashbox serve` shares it with its API)."""
         self.db = db
-        self.changes = changes if changes is not None else Changes()
         self.settings = settings
         self.store = store if store is not None else open_store(settings.resolved_store)
         self.host = settings.resolved_worker_name
@@ -94,7 +121,7 @@ class Worker:
         self._wake.set()
         with self._lock:
             for running in self._running.values():
-                running.stop_reason = "worker stopping"
+                running.stop_with(_Stop.WORKER_STOPPING, "worker stopping")
         for thread in self._threads:
             thread.join(timeout)
         self._pool.shutdown(wait=True)
@@ -129,11 +156,18 @@ class Worker:
                 log.exception("gc pass failed owner=%s", self.owner)
 
     def _claim_loop(self) -> None:
-        dead_owners = self._dead_owners()
+        pause = self._retrying()
+        dead_owners = self._dead_owners_or_none()
         while not self._stopping.is_set():
             with self._lock:
                 busy = len(self._running) >= self.settings.max_concurrent_operations
-            claimed = None if busy else self._claim(dead_owners)
+            try:
+                claimed = None if busy else self._claim(dead_owners)
+            except Exception:
+                log.exception("could not claim a task owner=%s", self.owner)
+                self._stopping.wait(next(pause))
+                continue
+            pause = self._retrying()
             if claimed is None:
                 self._wake.wait(self.settings.poll_seconds)
                 self._wake.clear()
@@ -151,28 +185,37 @@ class Worker:
             )
             if task is None:
                 return None
-            running = _Running(task.id, task.backup_id)
+            kind = TaskKind(task.kind)
+            running = _Running(
+                task_id=task.id,
+                resource_type=ResourceType(task.resource_type),
+                resource_id=task.resource_id,
+                works_in=dispatch.HANDLERS[kind].works_in,
+                attempt=task.attempts,
+            )
             job = Job(
                 db=self.db,
                 settings=self.settings,
                 store=self.store,
                 task_id=task.id,
-                kind=TaskKind(task.kind),
-                backup_id=task.backup_id,
-                volume_id=task.volume_id,
-                volume_is_new=task.volume_is_new,
+                kind=kind,
+                resource_type=running.resource_type,
+                resource_id=task.resource_id,
+                payload=dict(task.payload or {}),
                 attempts=task.attempts,
                 max_attempts=task.max_attempts,
+                owner=self.owner,
                 worker_host=self.host,
                 progress=lambda done, total: self._progress(running, done, total),
             )
+        faults.point("task.claimed")
         with self._lock:
             self._running[running.task_id] = running
         log.info(
-            "task claimed task_id=%s kind=%s backup_id=%s attempt=%d",
+            "task claimed task_id=%s kind=%s resource_id=%s attempt=%d",
             job.task_id,
             job.kind,
-            job.backup_id,
+            job.resource_id,
             job.attempts,
         )
         return job, running
@@ -187,19 +230,15 @@ class Worker:
                 self._fail(job, reason)
             else:
                 dispatch.run(job)
-                self.changes.announce(job.backup_id, job.volume_id)  # before the task row
-                self._finish(job, TaskState.DONE)
+                faults.point("task.ended")
+                self._end(job, TaskState.DONE)  # if the task's code did not end it
         except TaskCancelled as cancelled:
-            if self._stopping.is_set():
-                with self.db.transaction() as s:
-                    task_rows.give_back_task(s, job.task_id, self.owner)
-            log.info("task interrupted task_id=%s reason=%s", job.task_id, cancelled.message)
+            self._cancelled(job, running, cancelled)
         except Exception as exc:
-            # The one broad handler: a task's failure becomes its backup's error.
-            log.exception("task failed task_id=%s backup_id=%s", job.task_id, job.backup_id)
+            # The one broad handler: a task's failure becomes its resource's error.
+            log.exception("task failed task_id=%s resource_id=%s", job.task_id, job.resource_id)
             self._fail(job, str(getattr(exc, "message", None) or exc) or type(exc).__name__)
         finally:
-            self.changes.announce(job.backup_id, job.volume_id)
             with self._lock:
                 self._running.pop(job.task_id, None)
                 idle = not self._running
@@ -208,47 +247,115 @@ class Worker:
             running.finished.set()
             self._wake.set()  # a slot is free: a queued task need not wait for the poll
 
+    def _cancelled(self, job: Job, running: _Running, cancelled: TaskCancelled) -> None:
+        log.info("task interrupted task_id=%s reason=%s", job.task_id, cancelled.message)
+        if isinstance(cancelled, LeaseLost) or running.stop is _Stop.LEASE:
+            return  # the task is another run's now, or will be once its lease lapses
+        try:
+            with self.db.transaction() as s:
+                if running.stop is _Stop.WORKER_STOPPING:
+                    task_rows.give_back_task(s, job.task_id, self.owner, job.attempts)
+                else:
+                    task_rows.finish_task(
+                        s,
+                        job.task_id,
+                        self.owner,
+                        job.attempts,
+                        TaskState.DONE,
+                        f"cancelled: {running.stop_reason}",
+                    )
+        except Exception:
+            log.exception("could not end the interrupted task task_id=%s", job.task_id)
+
     def _fail(self, job: Job, reason: str) -> None:
         """Record the failure; if even that fails, keep the lease to lapse, so the
         task is claimed again and, past max_attempts, failed by its next owner."""
         try:
             dispatch.fail(job, reason)
+        except LeaseLost:
+            log.info("task lost before its failure was recorded task_id=%s", job.task_id)
         except Exception:
             log.exception("could not record the failure task_id=%s", job.task_id)
-            return
-        self._finish(job, TaskState.FAILED, reason)
 
-    def _finish(self, job: Job, state: TaskState, error: str | None = None) -> None:
+    def _end(self, job: Job, state: TaskState, error: str | None = None) -> None:
         with self.db.transaction() as s:
-            task_rows.finish_task(s, job.task_id, self.owner, state, error)
+            task_rows.finish_task(s, job.task_id, self.owner, job.attempts, state, error)
 
     def _progress(self, running: _Running, done: int, total: int) -> None:
         running.done, running.total = done, total
-        if running.stop_reason is not None:
+        if running.stop is _Stop.LEASE:
+            raise LeaseLost(running.task_id)
+        if running.stop is not None:
             raise TaskCancelled(running.stop_reason)
 
     def _tick_loop(self) -> None:
+        ticks = 0
         while not self._stopping.wait(_TICK_SECONDS):
             with self._lock:
                 running = list(self._running.values())
             for r in running:
-                with self.db.transaction() as s:
-                    kept = task_rows.renew_lease(
-                        s,
-                        r.task_id,
-                        self.owner,
-                        self.settings.lease_seconds,
-                        done_bytes=r.done,
-                        total_bytes=r.total,
-                    )
-                if not kept and not r.finished.is_set():
-                    r.stop_reason = "lease lost to another worker"
+                self._heartbeat(r)
+            ticks += 1
+            if ticks % _REAP_EVERY_TICKS == 0:
+                self._reap_outbox()
+
+    def _heartbeat(self, r: _Running) -> None:
+        """Renew the lease and look at the resource; stop the run if it must."""
+        try:
+            with self.db.transaction() as s:
+                kept = task_rows.renew_lease(
+                    s,
+                    r.task_id,
+                    self.owner,
+                    r.attempt,
+                    self.settings.lease_seconds,
+                    done_bytes=r.done,
+                    total_bytes=r.total,
+                )
+                status = lifecycle.status_of(s, r.resource_type, r.resource_id) if kept else None
+        except Exception:
+            log.exception("could not renew a lease task_id=%s", r.task_id)
+            if time.monotonic() - r.renewed_at > self.settings.lease_seconds / 2:
+                r.stop_with(_Stop.LEASE, "the lease could not be renewed in time")
+            return
+        if r.finished.is_set():
+            return
+        if not kept:
+            r.stop_with(_Stop.LEASE, "lease lost to another worker")
+            return
+        r.renewed_at = time.monotonic()
+        if status != r.works_in:
+            r.stop_with(
+                _Stop.CANCELLED, f"{r.resource_type} {r.resource_id} is now {status or 'gone'}"
+            )
+
+    def _reap_outbox(self) -> None:
+        try:
+            with self.db.transaction() as s:
+                outbox.reap(s, datetime.now(UTC) - _OUTBOX_RETENTION)
+        except Exception:
+            log.exception("could not reap the outbox")
 
     def _dead_owners(self) -> list[str]:
         """Owners of running tasks that were processes of this host and are gone."""
         with self.db.transaction() as s:
             owners = task_rows.owners_running_on(s, f"{self.host}/")
         return [o for o in owners if o != self.owner and not _alive(o)]
+
+    def _dead_owners_or_none(self) -> list[str]:
+        try:
+            return self._dead_owners()
+        except Exception:
+            log.exception("could not look for the tasks of dead processes")
+            return []
+
+    @staticmethod
+    def _retrying() -> Iterator[float]:
+        """Pauses between tries: 0.5 s, doubling, at most _MAX_PAUSE_SECONDS."""
+        pause = 0.5
+        while True:
+            yield pause
+            pause = min(pause * 2, _MAX_PAUSE_SECONDS)
 
 
 def _alive(owner: str) -> bool:
