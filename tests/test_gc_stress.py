@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from ashbox.containers import open_repository
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
-from ashbox.manager.job import open_repository
 from ashbox.repository.check import check_repository
 from ashbox.repository.gc import collect_garbage
 from ashbox.repository.repository import Repository

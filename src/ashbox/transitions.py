@@ -119,6 +119,7 @@ VOLUME = Machine(
         ("restore_done", [_V.RESTORING_BACKUP, _V.CREATING], _V.AVAILABLE),
         ("restore_failed", [_V.RESTORING_BACKUP], _V.ERROR_RESTORING),
         ("restore_new_failed", [_V.CREATING], _V.ERROR),
+        ("restore_cancelled", [_V.RESTORING_BACKUP, _V.CREATING], _V.ERROR),
         ("delete", _V_DELETABLE, _V.DELETING),
         ("delete_done", [_V.DELETING], _V.DELETED),
         ("delete_failed", [_V.DELETING], _V.ERROR_DELETING),

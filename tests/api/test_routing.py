@@ -87,7 +87,7 @@ def test_an_unknown_route_is_a_json_404(api: Api) -> None:
 def test_a_wrong_method_is_a_json_405(api: Api) -> None:
     volume_id = api.volume()
     backup_id = api.backup(volume_id)
-    r = api.http.put(f"/backups/{backup_id}", json={"backup": {"name": "x"}})
+    r = api.http.patch(f"/backups/{backup_id}", json={"backup": {"name": "x"}})
     assert r.status_code == 405
     assert r.json()["badMethod"]["code"] == 405
     assert "GET" in r.headers["Allow"]

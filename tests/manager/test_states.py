@@ -11,8 +11,14 @@ import pytest
 from sqlalchemy import update
 
 from ashbox.db.models import Backup, Task, Volume
-from ashbox.errors import BackupNotFound, InvalidBackupState, InvalidVolume, InvalidVolumeState
-from ashbox.records import ListQuery
+from ashbox.errors import (
+    BackupNotFound,
+    Forbidden,
+    InvalidBackupState,
+    InvalidVolume,
+    InvalidVolumeState,
+)
+from ashbox.records import ListQuery, RequestContext
 from ashbox.statuses import BackupStatus, TaskState, VolumeStatus
 from tests.harness import Harness
 
@@ -283,3 +289,34 @@ def test_r3_the_reason_of_a_failed_restore_is_shown_on_the_backup(harness: Harne
     assert backup.status == BackupStatus.AVAILABLE
     assert backup.fail_reason is not None and "fewer than" in backup.fail_reason
     assert _volume_status(harness, small)[0] == VolumeStatus.ERROR_RESTORING
+
+
+def test_r4_a_reset_cancels_a_restore_and_fails_its_target(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    bid = harness.backup(vid)
+    restore = harness.service.restore_backup(harness.ctx, bid)
+    harness.service.reset_backup_status(harness.ctx, bid, BackupStatus.ERROR)
+    assert _volume_status(harness, restore.volume_id)[0] == VolumeStatus.ERROR
+    harness.run_tasks()  # the restore task finds its backup moved on, and ends
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.ERROR
+    assert _volume_status(harness, restore.volume_id)[0] == VolumeStatus.ERROR
+    harness.service.reset_backup_status(harness.ctx, bid, BackupStatus.AVAILABLE)
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.AVAILABLE
+
+
+def test_x1_a_reset_to_available_is_refused_without_a_complete_manifest(
+    harness: Harness,
+) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    creating = harness.service.create_backup(harness.ctx, volume_id=vid)
+    with pytest.raises(InvalidBackupState, match="cannot be available"):
+        harness.service.reset_backup_status(harness.ctx, creating.id, BackupStatus.AVAILABLE)
+    assert harness.service.get_backup(harness.ctx, creating.id).status == BackupStatus.CREATING
+    harness.service.reset_backup_status(harness.ctx, creating.id, BackupStatus.ERROR)
+    assert _volume_status(harness, vid) == (VolumeStatus.AVAILABLE, VolumeStatus.ERROR_BACKING_UP)
+    harness.run_tasks()  # the create task finds its backup moved on, and ends
+    assert harness.service.get_backup(harness.ctx, creating.id).status == BackupStatus.ERROR
+    with pytest.raises(Forbidden):
+        harness.service.reset_backup_status(
+            RequestContext("u", "p1"), creating.id, BackupStatus.AVAILABLE
+        )

@@ -1,6 +1,6 @@
-"""Backup endpoints: create, list, list detail, show, delete, restore.
+"""Backup endpoints: create, list, list detail, show, update, delete, restore, actions.
 
-CINDER-CONTRACT §1.2 rows 1-4, 6 and 7, with the bodies of §1.3 and §1.4 and
+CINDER-CONTRACT §1.2 rows 1-7, 10 and 11, with the bodies of §1.3 and §1.4 and
 the list semantics of §1.5. Validation happens here, the rules (state,
 quota, policy) in the service.
 """
@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ashbox.api import microversion as mv
 from ashbox.api import schemas
 from ashbox.api.auth import request_context
+from ashbox.api.errors import NOT_FOUND, ApiFault
 from ashbox.api.listing import Resource, list_body, parse_list_request
 from ashbox.api.middleware import api_version
 from ashbox.api.views import backup_detail, backup_summary, restore_view
@@ -29,6 +32,9 @@ BACKUP_LIST = Resource(
     public_filters=frozenset({"name", "status", "volume_id"}),
     fields=frozenset(f.name for f in dataclasses.fields(BackupRecord)) - {"metadata", "progress"},
 )
+
+
+_ACTIONS = {"os-reset_status": schemas.STATUS_RESET, "os-force_delete": schemas.ANY_VALUE}
 
 
 class BackupsController:
@@ -71,6 +77,40 @@ class BackupsController:
         )
         body = {"backup": backup_detail(request, backup, ctx, api_version(request))}
         return JSONResponse(body, headers=headers)
+
+    async def update(self, request: Request) -> Response:
+        ctx = request_context(request)
+        version = api_version(request)
+        if not version.at_least(mv.BACKUP_UPDATE):
+            raise ApiFault(404, NOT_FOUND)
+        body = await schemas.validated_body(request, schemas.backup_update(version))
+        spec = body["backup"]
+        changes: dict[str, Any] = {}
+        if "name" in spec:
+            changes["name"] = schemas.stripped(spec, "name")
+        if "description" in spec:
+            changes["description"] = spec["description"]
+        if "metadata" in spec:
+            changes["metadata"] = spec["metadata"] or {}
+        backup = await run_in_threadpool(
+            functools.partial(
+                self.service.update_backup, ctx, request.path_params["backup_id"], **changes
+            )
+        )
+        return JSONResponse({"backup": backup_summary(request, backup)})
+
+    async def action(self, request: Request) -> Response:
+        ctx = request_context(request)
+        backup_id = request.path_params["backup_id"]
+        name, value = await schemas.validated_action(request, _ACTIONS)
+        if name == "os-reset_status":
+            status = str(value["status"]).lower()
+            await run_in_threadpool(self.service.reset_backup_status, ctx, backup_id, status)
+        else:
+            await run_in_threadpool(
+                functools.partial(self.service.delete_backup, ctx, backup_id, force=True)
+            )
+        return Response(status_code=202)
 
     async def delete(self, request: Request) -> Response:
         ctx = request_context(request)

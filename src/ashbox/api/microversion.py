@@ -45,6 +45,7 @@ MIN_VERSION = APIVersion(3, 0)
 MAX_VERSION = APIVersion(3, 71)
 
 # Backup-relevant gates (cinder/api/microversions.py).
+BACKUP_UPDATE = "3.9"
 BACKUP_PROJECT = "3.18"
 RESOURCE_FILTER = "3.31"
 LIKE_FILTER = "3.34"

@@ -59,6 +59,13 @@ def backup_create(version: mv.APIVersion) -> Schema:
     return _envelope("backup", _object(fields, required=["volume_id"]))
 
 
+def backup_update(version: mv.APIVersion) -> Schema:
+    fields: Schema = {"name": STRING_OR_NULL, "description": DESCRIPTION}
+    if version.at_least(mv.BACKUP_METADATA):
+        fields["metadata"] = METADATA
+    return _envelope("backup", _object(fields))
+
+
 def volume_create(version: mv.APIVersion) -> Schema:
     fields: Schema = {
         "name": STRING_OR_NULL,
@@ -134,6 +141,24 @@ def _object(fields: Schema, required: list[str] | None = None) -> Schema:
 def _envelope(key: str, inner: Schema) -> Schema:
     return _object({key: inner}, required=[key])
 
+
+async def validated_action(request: Request, actions: Mapping[str, Schema]) -> tuple[str, Any]:
+    """The one action a `POST …/action` body names, and its checked value."""
+    body = await validated_body(request, {"type": "object"})
+    if len(body) != 1:
+        raise InvalidInput("Malformed request body")
+    ((name, value),) = body.items()
+    if name not in actions:
+        raise InvalidInput(
+            f"There is no such action: {name}. Verify the request body and Content-Type "
+            "header and try again."
+        )
+    validate({"type": "object", "properties": {name: actions[name]}}, body)
+    return name, value
+
+
+STATUS_RESET: Schema = _object({"status": {"type": "string", "minLength": 1}}, required=["status"])
+ANY_VALUE: Schema = {}
 
 # Cinder allows `{"restore": null}` and then fails with a 500; ashbox says 400.
 BACKUP_RESTORE = _envelope("restore", _object({"name": STRING_OR_NULL, "volume_id": UUID_OR_NULL}))

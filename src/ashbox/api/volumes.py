@@ -60,6 +60,36 @@ _UNSUPPORTED_SOURCES = (
 )
 
 
+_ATTACH = {
+    "type": "object",
+    "properties": {
+        "instance_uuid": schemas.UUID,
+        "host_name": {"type": "string", "maxLength": 255},
+        "mountpoint": {"type": "string", "minLength": 1, "maxLength": 255},
+        "mode": {"type": "string", "enum": ["rw", "ro"]},
+    },
+    "required": ["mountpoint"],
+    "anyOf": [{"required": ["instance_uuid"]}, {"required": ["host_name"]}],
+    "additionalProperties": False,
+}
+_DETACH = {
+    "type": ["object", "null"],
+    "properties": {"attachment_id": schemas.UUID_OR_NULL},
+    "additionalProperties": False,
+}
+_RESET = {
+    "type": "object",
+    "properties": {
+        "status": schemas.STRING_OR_NULL,
+        "attach_status": schemas.STRING_OR_NULL,
+        "migration_status": schemas.STRING_OR_NULL,
+    },
+    "additionalProperties": False,
+}
+_ACTIONS = {"os-attach": _ATTACH, "os-detach": _DETACH, "os-reset_status": _RESET}
+_ATTACH_STATUSES = {"attached": "in-use", "detached": "available"}
+
+
 class VolumesController:
     def __init__(self, service: Service, settings: Settings, changes: Changes) -> None:
         self.service = service
@@ -124,6 +154,20 @@ class VolumesController:
             status_code=202,
         )
 
+    async def action(self, request: Request) -> Response:
+        """os-attach and os-detach set and clear `in-use`; os-reset_status (admin)."""
+        ctx = request_context(request)
+        volume_id = request.path_params["volume_id"]
+        name, value = await schemas.validated_action(request, _ACTIONS)
+        if name == "os-attach":
+            await run_in_threadpool(self.service.attach_volume, ctx, volume_id)
+        elif name == "os-detach":
+            await run_in_threadpool(self.service.detach_volume, ctx, volume_id)
+        else:
+            status = _reset_status(value)
+            await run_in_threadpool(self.service.reset_volume_status, ctx, volume_id, status)
+        return Response(status_code=202)
+
     async def index(self, request: Request) -> Response:
         return await self._list(request, detail=False)
 
@@ -177,6 +221,25 @@ def _refuse_unsupported(spec: dict[str, Any]) -> None:
             raise InvalidInput(f"Invalid input received: {key} is not supported.")
     if spec.get("multiattach"):
         raise InvalidInput("Invalid input received: multiattach volumes are not supported.")
+
+
+def _reset_status(value: dict[str, Any]) -> str:
+    """The status an os-reset_status body asks for (an attach status says it too)."""
+    status, attach = value.get("status"), value.get("attach_status")
+    if not (status or attach or value.get("migration_status")):
+        raise InvalidInput(
+            "Must specify 'status', 'attach_status' or 'migration_status' for update."
+        )
+    if attach is not None and attach.lower() not in _ATTACH_STATUSES:
+        raise InvalidInput(
+            f"Volume attach status: {attach} is invalid, valid statuses are: "
+            f"{list(_ATTACH_STATUSES)}."
+        )
+    if status:
+        return str(status).lower()
+    if attach:
+        return _ATTACH_STATUSES[attach.lower()]
+    raise InvalidInput("Invalid input received: ashbox volumes have no migration status.")
 
 
 def _size(raw: object) -> int:

@@ -13,15 +13,21 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from ashbox.backups.volumes import VolumeOps, load_volume, scope
+from ashbox.backups.access import require_admin
+from ashbox.backups.actions import FORCE_DELETE_RULE, BackupActions
+from ashbox.backups.common import (
+    backup_record,
+    backup_records,
+    load_backup,
+    settle_cancelled,
+)
+from ashbox.backups.volumes import load_volume
 from ashbox.config import Settings
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
-from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.db.models import Backup, Volume
 from ashbox.errors import (
-    BackupNotFound,
     InvalidBackupState,
     InvalidVolume,
     InvalidVolumeState,
@@ -30,12 +36,10 @@ from ashbox.errors import (
 from ashbox.records import (
     BackupRecord,
     ListQuery,
-    Progress,
     RequestContext,
     RestoreRecord,
 )
 from ashbox.statuses import (
-    TRANSITIONAL_BACKUP,
     BackupStatus,
     ResourceType,
     TaskKind,
@@ -52,8 +56,8 @@ def _nothing() -> None:
     return None
 
 
-class Service(VolumeOps):
-    """Volumes (from VolumeOps) and backups, as the API and the CLI see them."""
+class Service(BackupActions):
+    """Volumes, snapshots and backups, as the API and the CLI see them."""
 
     def __init__(
         self, db: Database, settings: Settings, *, task_queued: Callable[[], None] = _nothing
@@ -113,35 +117,37 @@ class Service(VolumeOps):
             backup_rows.set_metadata(s, backup.id, metadata or {})
             self._queue(s, TaskKind.CREATE_BACKUP, ResourceType.BACKUP, backup.id)
             log.info("backup requested backup_id=%s volume_id=%s", backup.id, volume_id)
-            record = _record(s, backup)
+            record = backup_record(s, backup)
         self._task_queued()
         return record
 
     def get_backup(self, ctx: RequestContext, backup_id: str) -> BackupRecord:
         with self.db.reading() as s:
-            return _record(s, _load_backup(s, ctx, backup_id))
+            return backup_record(s, load_backup(s, ctx, backup_id))
 
     def list_backups(self, ctx: RequestContext, query: ListQuery) -> tuple[list[BackupRecord], int]:
         with self.db.reading() as s:
             marker = None
             if query.marker is not None:
-                marker = _load_backup(s, ctx, query.marker)
+                marker = load_backup(s, ctx, query.marker)
             project = None if (ctx.is_admin and query.all_tenants) else ctx.project_id
             rows, total = backup_rows.list_backups(s, project, query, marker)
-            return _records(s, rows), total
+            return backup_records(s, rows), total
 
     def delete_backup(self, ctx: RequestContext, backup_id: str, *, force: bool = False) -> None:
         """D1; with `force` any status, and a running create or restore is cancelled
         (B6): its volume's status is settled here, its task stops at its next heartbeat."""
+        if force:
+            require_admin(ctx, FORCE_DELETE_RULE)
         with self.db.transaction() as s:
-            backup = _load_backup(s, ctx, backup_id, lock=True)
+            backup = load_backup(s, ctx, backup_id, lock=True)
             if not force and backup.status not in BACKUP["delete"].source:
                 raise InvalidBackupState("Backup status must be available or error")
             if backup_rows.dependents_exist(s, backup_id):
                 raise InvalidBackupState("Incremental backups exist for this backup.")
             if not lifecycle.apply(s, BACKUP["force_delete" if force else "delete"], backup_id):
                 raise InvalidBackupState("Backup status must be available or error")
-            _settle_cancelled(s, backup)
+            settle_cancelled(s, backup, new_status=BackupStatus.DELETING)
             self._queue(s, TaskKind.DELETE_BACKUP, ResourceType.BACKUP, backup_id)
             log.info("backup delete requested backup_id=%s force=%s", backup_id, force)
         self._task_queued()
@@ -155,7 +161,7 @@ class Service(VolumeOps):
         name: str | None = None,
     ) -> RestoreRecord:
         with self.db.transaction() as s:
-            backup = _load_backup(s, ctx, backup_id, lock=True)
+            backup = load_backup(s, ctx, backup_id, lock=True)
             if backup.status != BackupStatus.AVAILABLE:
                 raise InvalidBackupState("Backup status must be available")
             if volume_id is None:
@@ -196,30 +202,6 @@ class Service(VolumeOps):
         return restore
 
 
-def _settle_cancelled(s: Session, backup: Backup) -> None:
-    """The volume of a create or restore that a force delete or reset cancels gets
-    its end status now (B6, R4); the running task only stops."""
-    if backup.status == BackupStatus.CREATING:
-        lifecycle.apply(
-            s,
-            VOLUME["backup_end"],
-            backup.volume_id,
-            values={"previous_status": VolumeStatus.BACKING_UP},
-        )
-    elif backup.status == BackupStatus.RESTORING and backup.restore_volume_id is not None:
-        reason = f"The restore of backup {backup.id} was cancelled."
-        for event in ("restore_failed", "restore_new_failed"):
-            lifecycle.apply(s, VOLUME[event], backup.restore_volume_id, reason=reason)
-
-
-def _load_backup(s: Session, ctx: RequestContext, backup_id: str, *, lock: bool = False) -> Backup:
-    """The backup the request may see (locked with `lock`); BackupNotFound otherwise."""
-    backup = backup_rows.lock_backup(s, backup_id) if lock else backup_rows.get_backup(s, backup_id)
-    if backup is None or scope(ctx) not in (None, backup.project_id):
-        raise BackupNotFound(backup_id)
-    return backup
-
-
 def _choose_parent(s: Session, volume_id: str, project_id: str) -> str:
     """The newest available backup of the volume in the project (CINDER-CONTRACT §2.1),
     locked, so that no delete can start on it before this transaction ends."""
@@ -236,48 +218,3 @@ def _choose_parent(s: Session, volume_id: str, project_id: str) -> str:
     if locked is None or locked.status != BackupStatus.AVAILABLE:
         raise InvalidBackupState("No backups available to do an incremental backup.")
     return latest.id
-
-
-def _record(s: Session, backup: Backup) -> BackupRecord:
-    return _records(s, [backup])[0]
-
-
-def _records(s: Session, backups: list[Backup]) -> list[BackupRecord]:
-    ids = [b.id for b in backups]
-    metadata = backup_rows.metadata_of(s, ids)
-    progress = task_rows.progress_of(s, ids)
-    out = []
-    for b in backups:
-        # A task's last steps (recording its end) follow the backup's new
-        # status: its progress only means something while the backup is busy.
-        p = progress.get(b.id) if b.status in TRANSITIONAL_BACKUP else None
-        out.append(
-            BackupRecord(
-                id=b.id,
-                project_id=b.project_id,
-                user_id=b.user_id,
-                volume_id=b.volume_id,
-                name=b.display_name,
-                description=b.display_description,
-                status=b.status,
-                size=b.size,
-                container=b.container,
-                availability_zone=b.availability_zone,
-                parent_id=b.parent_id,
-                fail_reason=b.fail_reason,
-                object_count=b.object_count,
-                num_dependent_backups=b.num_dependent_backups,
-                snapshot_id=b.snapshot_id,
-                data_timestamp=b.data_timestamp,
-                restore_volume_id=b.restore_volume_id,
-                encryption_key_id=b.encryption_key_id,
-                host=b.host,
-                service=b.service,
-                stored_size=b.stored_size,
-                created_at=b.created_at,
-                updated_at=b.updated_at,
-                metadata=metadata[b.id],
-                progress=Progress(p[0], p[1]) if p else None,
-            )
-        )
-    return out

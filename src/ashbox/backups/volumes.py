@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ashbox.backups.access import require_admin, scope
 from ashbox.config import Settings
 from ashbox.db import lifecycle
 from ashbox.db import tasks as task_rows
@@ -30,6 +31,16 @@ from ashbox.transitions import VOLUME
 from ashbox.volumes.paths import manageable_path
 
 log = logging.getLogger(__name__)
+
+VOLUME_RESET_RULE = "volume_extension:volume_admin_actions:reset_status"
+# Every status Cinder's reset accepts (CINDER-CONTRACT §1.7); ashbox sets those
+# its transitions declare and says so for the others.
+CINDER_VOLUME_STATUSES = (
+    "creating", "available", "deleting", "error", "error_deleting", "error_managing",
+    "managing", "attaching", "in-use", "detaching", "maintenance", "restoring-backup",
+    "error_restoring", "reserved", "awaiting-transfer", "backing-up", "error_backing-up",
+    "error_extending", "downloading", "uploading", "retyping", "extending",
+)  # fmt: skip
 
 
 def _nothing() -> None:
@@ -169,6 +180,44 @@ class VolumeOps:
             log.info("volume delete requested volume_id=%s", volume_id)
         self._task_queued()
 
+    def attach_volume(self, ctx: RequestContext, volume_id: str) -> None:
+        """Mark the volume attached (`in-use`), as a hypervisor's attach does."""
+        with self.db.transaction() as s:
+            volume = load_volume(s, ctx, volume_id, lock=True)
+            if not lifecycle.apply(s, VOLUME["attach"], volume_id):
+                raise InvalidVolumeState(
+                    f"Volume status must be available to attach, but the status is {volume.status}."
+                )
+
+    def detach_volume(self, ctx: RequestContext, volume_id: str) -> None:
+        with self.db.transaction() as s:
+            load_volume(s, ctx, volume_id, lock=True)
+            if not lifecycle.apply(s, VOLUME["detach"], volume_id):
+                raise InvalidVolumeState(
+                    "Unable to detach volume. Volume status must be 'in-use' and "
+                    "attach_status must be 'attached' to detach."
+                )
+
+    def reset_volume_status(self, ctx: RequestContext, volume_id: str, status: str) -> None:
+        """An admin's reset (also of a volume a failed restore left `error_restoring`)."""
+        require_admin(ctx, VOLUME_RESET_RULE)
+        if status not in CINDER_VOLUME_STATUSES:
+            raise InvalidInput(
+                f"Volume status: {status} is invalid, valid statuses are: {CINDER_VOLUME_STATUSES}."
+            )
+        try:
+            transition = VOLUME.reset_to(status)
+        except KeyError:
+            targets = ", ".join(t.target for t in VOLUME if t.event.startswith("reset_"))
+            raise InvalidVolume(
+                f"ashbox resets a volume to one of {targets}; not to {status}."
+            ) from None
+        with self.db.transaction() as s:
+            volume = load_volume(s, ctx, volume_id, lock=True)
+            if not lifecycle.apply(s, transition, volume_id, reason="reset by an admin"):
+                raise InvalidVolumeState(f"Volume status {volume.status} cannot be reset.")
+        log.info("volume reset volume_id=%s from=%s to=%s", volume_id, volume.status, status)
+
     def _queue(
         self,
         s: Session,
@@ -186,11 +235,6 @@ class VolumeOps:
             max_attempts=self.settings.max_attempts,
             payload=payload,
         )
-
-
-def scope(ctx: RequestContext) -> str | None:
-    """The project a request may see; None: every project (an admin)."""
-    return None if ctx.is_admin else ctx.project_id
 
 
 def load_volume(s: Session, ctx: RequestContext, volume_id: str, *, lock: bool = False) -> Volume:

@@ -50,7 +50,7 @@ class Local:
 
     def repository(self, container: str | None = None) -> Repository:
         """The repository of `container` (default: the `--container` flag)."""
-        from ashbox.manager.job import open_repository
+        from ashbox.containers import open_repository
 
         return open_repository(self.settings, self.store, self.db, container or self.container)
 

@@ -51,8 +51,8 @@ def serve(args: argparse.Namespace) -> ExitCode:
     from ashbox.api.app import create_app
     from ashbox.backups.service import Service
     from ashbox.changes import Changes
+    from ashbox.containers import open_repository
     from ashbox.db.engine import Database
-    from ashbox.manager.job import open_repository
     from ashbox.relay import Relay
     from ashbox.worker.runner import Worker
 

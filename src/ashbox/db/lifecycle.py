@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session
 
@@ -55,7 +55,10 @@ def apply(
     now = datetime.now(UTC)
     changes: dict[str, Any] = {"updated_at": now, **(values or {})}
     if transition.target == PREVIOUS:
-        changes["status"] = func.coalesce(Volume.previous_status, VolumeStatus.AVAILABLE)
+        # The status a backup started from; anything else (a hand-set status) is
+        # not one to return to.
+        returnable = Volume.previous_status.in_([VolumeStatus.AVAILABLE, VolumeStatus.IN_USE])
+        changes["status"] = case((returnable, Volume.previous_status), else_=VolumeStatus.AVAILABLE)
     elif transition.resource is ResourceType.TASK:
         changes["state"] = transition.target
     else:

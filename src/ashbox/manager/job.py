@@ -13,17 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ashbox.config import Settings
+from ashbox.containers import open_repository
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
-from ashbox.db.index import DbIndex
 from ashbox.errors import LeaseLost
-from ashbox.repository.keys import read_secret
 from ashbox.repository.repository import Repository
 from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage.base import Store
@@ -69,21 +67,3 @@ class Job:
         """The container's repository: created with `encryption` if new, and
         unlocked with `key_file` (KeyRequired, WrongKey: the task fails with it)."""
         return open_repository(self.settings, self.store, self.db, container)
-
-
-def open_repository(settings: Settings, store: Store, db: Database, container: str) -> Repository:
-    """The repository of `container` as the settings configure it, on the database index."""
-    s = settings
-    return Repository.open(
-        store,
-        container,
-        DbIndex(db),
-        block_size=s.block_size,
-        pack_size=s.pack_size,
-        compression_level=s.compression_level,
-        threads=s.pipeline_threads,
-        upload_threads=s.upload_threads,
-        encryption=s.encryption,
-        secret=read_secret(Path(s.key_file)) if s.key_file else None,
-        gc_grace_seconds=s.gc_grace_seconds,
-    )

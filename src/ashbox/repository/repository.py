@@ -236,6 +236,22 @@ class Repository:
             )
         return manifest
 
+    def incomplete(self, backup_id: str) -> str | None:
+        """Why `backup_id` cannot be restored from this repository without reading
+        its data (no manifest, an unreadable one, blobs the index lacks); None if
+        nothing is missing. `verify` reads the data too."""
+        try:
+            manifest = self.read_manifest(backup_id)
+        except BackupNotFound:
+            return f"backup {backup_id} has no manifest in container {self.container}"
+        except (CorruptData, InvalidBackup) as e:
+            return f"the manifest of backup {backup_id} is unreadable: {e}"
+        ids = sorted(manifest.blob_ids())
+        missing = len(ids) - len(self.index.locate(self.container, ids))
+        if missing:
+            return f"{missing} blobs of backup {backup_id} are in no pack of the index"
+        return None
+
     def _parent_manifest(self, parent_id: str | None) -> Manifest | None:
         """The manifest a backup's deltas are taken against: its parent's, if
         the container holds a readable one."""

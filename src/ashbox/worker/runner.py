@@ -34,6 +34,7 @@ from enum import Enum
 
 from ashbox import faults
 from ashbox.config import Settings
+from ashbox.containers import open_repository
 from ashbox.db import lifecycle, outbox
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
@@ -41,7 +42,7 @@ from ashbox.db.index import DbIndex
 from ashbox.errors import LeaseLost, TaskCancelled
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
-from ashbox.manager.job import Job, open_repository
+from ashbox.manager.job import Job
 from ashbox.repository.gc import GcReport, collect_garbage
 from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage import open_store

@@ -1,0 +1,43 @@
+"""A container's repository, opened as the settings say, on the database index.
+
+Workers open it to back up, restore and delete; the API opens it to check
+what a request names (a reset to `available` needs the backup's manifest, an
+import the record's), never to write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ashbox.config import Settings
+from ashbox.db.engine import Database
+from ashbox.db.index import DbIndex
+from ashbox.errors import RepositoryNotFound
+from ashbox.repository.config import read_config
+from ashbox.repository.keys import read_secret
+from ashbox.repository.repository import Repository
+from ashbox.storage.base import Store
+
+
+def open_repository(
+    settings: Settings, store: Store, db: Database, container: str, *, create: bool = True
+) -> Repository:
+    """The repository of `container`: created with `encryption` if new (unless not
+    `create`: RepositoryNotFound), and unlocked with `key_file` (KeyRequired,
+    WrongKey)."""
+    s = settings
+    if not create and read_config(store, container) is None:
+        raise RepositoryNotFound(container)
+    return Repository.open(
+        store,
+        container,
+        DbIndex(db),
+        block_size=s.block_size,
+        pack_size=s.pack_size,
+        compression_level=s.compression_level,
+        threads=s.pipeline_threads,
+        upload_threads=s.upload_threads,
+        encryption=s.encryption,
+        secret=read_secret(Path(s.key_file)) if s.key_file else None,
+        gc_grace_seconds=s.gc_grace_seconds,
+    )
