@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,6 +117,42 @@ def _volume_deleted(w: World) -> None:
     assert not w.image.exists()
 
 
+def _wait_snapshot(w: World, snapshot_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = w.server.http.get(f"/snapshots/{snapshot_id}")
+        if r.status_code == 404:
+            return {}
+        snapshot: dict[str, Any] = r.json()["snapshot"]
+        if snapshot["status"] not in ("creating", "deleting"):
+            return snapshot
+        time.sleep(0.05)
+    raise TimeoutError(snapshot_id)
+
+
+def _create_snapshot(w: World) -> None:
+    body = {"snapshot": {"volume_id": w.volume}}
+    w.backup = w.server.call("POST", "/snapshots", body, 202)["snapshot"]["id"]
+
+
+def _snapshot_created(w: World) -> None:
+    assert _wait_snapshot(w, w.backup)["status"] == "available"
+    snapshots = w.server.data_dir / "volumes"
+    assert sha256(snapshots / f"snapshot-{w.backup}.raw") == sha256(w.image)
+    assert not list(snapshots.glob("*.partial"))
+
+
+def _delete_snapshot(w: World) -> None:
+    _create_snapshot(w)
+    assert _wait_snapshot(w, w.backup)["status"] == "available"
+    w.server.call("DELETE", f"/snapshots/{w.backup}", expect=202)
+
+
+def _snapshot_deleted(w: World) -> None:
+    assert _wait_snapshot(w, w.backup) == {}
+    assert not list((w.server.data_dir / "volumes").glob("snapshot-*"))
+
+
 Step = Callable[[World], None]
 # (fault point, set-up, operation, check)
 CASES: list[tuple[str, Step, Step, Step]] = [
@@ -133,6 +170,8 @@ CASES: list[tuple[str, Step, Step, Step]] = [
     ("delete.data_deleted", _with_backup, _delete, _deleted),
     ("volume.file_created", lambda w: None, _create_volume, _volume_created),
     ("volume.file_removed", lambda w: None, _delete_volume, _volume_deleted),
+    ("snapshot.file_created", _with_volume, _create_snapshot, _snapshot_created),
+    ("snapshot.file_removed", _with_volume, _delete_snapshot, _snapshot_deleted),
 ]
 
 

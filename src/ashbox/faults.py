@@ -27,6 +27,8 @@ POINTS = frozenset(
         "delete.data_deleted",
         "volume.file_created",
         "volume.file_removed",
+        "snapshot.file_created",
+        "snapshot.file_removed",
         "gc.packs_deleted",
         "task.ended",
     }

@@ -47,6 +47,21 @@ class VolumeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    id: str
+    project_id: str
+    user_id: str
+    volume_id: str
+    name: str | None
+    description: str | None
+    size: int  # GiB
+    status: str
+    metadata: dict[str, str]
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class BackupRecord:
     id: str
     project_id: str

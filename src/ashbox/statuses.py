@@ -55,6 +55,8 @@ class TaskKind(StrEnum):
     CREATE_VOLUME = "create_volume"
     MANAGE_VOLUME = "manage_volume"
     DELETE_VOLUME = "delete_volume"
+    CREATE_SNAPSHOT = "create_snapshot"
+    DELETE_SNAPSHOT = "delete_snapshot"
 
 
 class TaskState(StrEnum):

@@ -136,6 +136,7 @@ SNAPSHOT = Machine(
         ("backup_start", [_S.AVAILABLE], _S.BACKING_UP),
         ("backup_end", [_S.BACKING_UP], _S.AVAILABLE),
         ("delete", [_S.AVAILABLE, _S.ERROR], _S.DELETING),
+        ("force_delete", [s for s in _S if s not in (_S.DELETED, _S.DELETING)], _S.DELETING),
         ("delete_done", [_S.DELETING], _S.DELETED),
         ("delete_failed", [_S.DELETING], _S.ERROR_DELETING),
         *(

@@ -76,7 +76,7 @@ def test_a_collection_name_is_never_taken_for_a_project(api: Api) -> None:
 
 
 def test_an_unknown_route_is_a_json_404(api: Api) -> None:
-    r = api.get("/snapshots")
+    r = api.get("/os-hypervisors")
     assert r.status_code == 404
     assert r.json() == {
         "itemNotFound": {"code": 404, "message": "The resource could not be found."}

@@ -78,7 +78,6 @@ def test_every_listed_volume_has_the_same_keys(api: Api) -> None:
         ({"size": "0"}, "Volume size '0' must be an integer"),
         ({"size": "one"}, "Invalid input for field/attribute size. Value: one."),
         ({"size": 1.5}, "Invalid input for field/attribute size. Value: 1.5."),
-        ({"size": 1, "backup_id": str(uuid.uuid4())}, "from a backup (backup_id) is not supported"),
         ({"size": 1, "snapshot_id": str(uuid.uuid4())}, "snapshot_id is not supported"),
         ({"size": 1, "imageRef": "img"}, "imageRef is not supported"),
         ({"size": 1, "bogus": 1}, "Additional properties are not allowed ('bogus' was unexpected)"),

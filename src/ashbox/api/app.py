@@ -24,6 +24,7 @@ from ashbox.api.errors import (
     handle_http_exception,
 )
 from ashbox.api.middleware import ApiMiddleware
+from ashbox.api.snapshots import SnapshotsController
 from ashbox.api.volumes import VolumesController
 from ashbox.backups.service import Service
 from ashbox.changes import Changes
@@ -39,6 +40,7 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
     changes = changes if changes is not None else Changes()
     backups = BackupsController(service, changes)
     volumes = VolumesController(service, settings, changes)
+    snapshots = SnapshotsController(service, changes)
     routes: list[BaseRoute] = [
         Route("/", versions.root, methods=["GET"]),
         Route("/v3", versions.v3, methods=["GET"]),
@@ -62,6 +64,13 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
             Route(f"{prefix}/volumes/{{volume_id}}", volumes.delete, methods=["DELETE"]),
             Route(f"{prefix}/volumes/{{volume_id}}/action", volumes.action, methods=["POST"]),
             Route(f"{prefix}/manageable_volumes", volumes.manage, methods=["POST"]),
+            Route(f"{prefix}/snapshots", snapshots.create, methods=["POST"]),
+            Route(f"{prefix}/snapshots", snapshots.index, methods=["GET"]),
+            Route(f"{prefix}/snapshots/detail", snapshots.detail, methods=["GET"]),
+            Route(f"{prefix}/snapshots/{{snapshot_id}}", snapshots.show, methods=["GET"]),
+            Route(f"{prefix}/snapshots/{{snapshot_id}}", snapshots.update, methods=["PUT"]),
+            Route(f"{prefix}/snapshots/{{snapshot_id}}", snapshots.delete, methods=["DELETE"]),
+            Route(f"{prefix}/snapshots/{{snapshot_id}}/action", snapshots.action, methods=["POST"]),
             Route(f"{prefix}/os-volume-manage", volumes.manage, methods=["POST"]),
         ]
     return Starlette(

@@ -56,14 +56,14 @@ def backup_create(version: mv.APIVersion) -> Schema:
         fields["metadata"] = METADATA
     if version.at_least(mv.BACKUP_AZ):
         fields["availability_zone"] = STRING_OR_NULL
-    return _envelope("backup", _object(fields, required=["volume_id"]))
+    return envelope("backup", obj(fields, required=["volume_id"]))
 
 
 def backup_update(version: mv.APIVersion) -> Schema:
     fields: Schema = {"name": STRING_OR_NULL, "description": DESCRIPTION}
     if version.at_least(mv.BACKUP_METADATA):
         fields["metadata"] = METADATA
-    return _envelope("backup", _object(fields))
+    return envelope("backup", obj(fields))
 
 
 def volume_create(version: mv.APIVersion) -> Schema:
@@ -85,9 +85,9 @@ def volume_create(version: mv.APIVersion) -> Schema:
         "image_id": STRING_OR_NULL,
         "imageRef": STRING_OR_NULL,
     }
-    volume = _object(fields)
+    volume = obj(fields)
     volume["additionalProperties"] = not version.at_least(mv.SUPPORT_VOLUME_SCHEMA_CHANGES)
-    schema = _envelope("volume", volume)
+    schema = envelope("volume", volume)
     schema["properties"]["OS-SCH-HNT:scheduler_hints"] = {"type": ["object", "null"]}
     return schema
 
@@ -131,15 +131,15 @@ def stripped(body: Mapping[str, object], key: str) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
-def _object(fields: Schema, required: list[str] | None = None) -> Schema:
+def obj(fields: Schema, required: list[str] | None = None) -> Schema:
     schema: Schema = {"type": "object", "properties": fields, "additionalProperties": False}
     if required:
         schema["required"] = required
     return schema
 
 
-def _envelope(key: str, inner: Schema) -> Schema:
-    return _object({key: inner}, required=[key])
+def envelope(key: str, inner: Schema) -> Schema:
+    return obj({key: inner}, required=[key])
 
 
 async def validated_action(request: Request, actions: Mapping[str, Schema]) -> tuple[str, Any]:
@@ -157,15 +157,15 @@ async def validated_action(request: Request, actions: Mapping[str, Schema]) -> t
     return name, value
 
 
-STATUS_RESET: Schema = _object({"status": {"type": "string", "minLength": 1}}, required=["status"])
+STATUS_RESET: Schema = obj({"status": {"type": "string", "minLength": 1}}, required=["status"])
 ANY_VALUE: Schema = {}
 
 # Cinder allows `{"restore": null}` and then fails with a 500; ashbox says 400.
-BACKUP_RESTORE = _envelope("restore", _object({"name": STRING_OR_NULL, "volume_id": UUID_OR_NULL}))
+BACKUP_RESTORE = envelope("restore", obj({"name": STRING_OR_NULL, "volume_id": UUID_OR_NULL}))
 
-VOLUME_MANAGE = _envelope(
+VOLUME_MANAGE = envelope(
     "volume",
-    _object(
+    obj(
         {
             "host": STRING_OR_NULL,
             "cluster": STRING_OR_NULL,

@@ -13,7 +13,13 @@ from starlette.requests import Request
 
 from ashbox.api import microversion as mv
 from ashbox.api.links import format_time, resource_links
-from ashbox.records import BackupRecord, RequestContext, RestoreRecord, VolumeRecord
+from ashbox.records import (
+    BackupRecord,
+    RequestContext,
+    RestoreRecord,
+    SnapshotRecord,
+    VolumeRecord,
+)
 
 JSONDict = dict[str, object]
 
@@ -76,6 +82,35 @@ def restore_view(restore: RestoreRecord) -> JSONDict:
         "volume_id": restore.volume_id,
         "volume_name": restore.volume_name,
     }
+
+
+def snapshot_view(
+    snapshot: SnapshotRecord, ctx: RequestContext, version: mv.APIVersion, *, extended: bool
+) -> JSONDict:
+    """A snapshot: Cinder's nine keys, those of `version`, and with `extended`
+    (show and list detail) the two os-extended-snapshot-attributes keys."""
+    body: JSONDict = {
+        "id": snapshot.id,
+        "created_at": format_time(snapshot.created_at),
+        "updated_at": format_time(snapshot.updated_at),
+        "name": snapshot.name,
+        "description": snapshot.description,
+        "volume_id": snapshot.volume_id,
+        "status": snapshot.status,
+        "size": snapshot.size,
+        "metadata": dict(snapshot.metadata),
+    }
+    if version.at_least(mv.GROUP_SNAPSHOTS):
+        body["group_snapshot_id"] = None
+    if version.at_least(mv.SNAPSHOT_LIST_USER_ID):
+        body["user_id"] = snapshot.user_id
+    if version.at_least(mv.VOLUME_CONSUMES_QUOTA):
+        body["consumes_quota"] = True
+    if extended:
+        done = snapshot.status not in ("creating", "error")
+        body["os-extended-snapshot-attributes:progress"] = "100%" if done else "0%"
+        body["os-extended-snapshot-attributes:project_id"] = snapshot.project_id
+    return body
 
 
 def volume_summary(request: Request, volume: VolumeRecord) -> JSONDict:

@@ -1,7 +1,8 @@
 """Volume endpoints a backup workflow needs: create, show, list, delete, manage.
 
-CINDER-CONTRACT §1.7. Creating from a snapshot, image, other volume or backup
-is out of scope and refused with a 400 naming the field; `manageable_volumes`
+CINDER-CONTRACT §1.7. Creating from a backup (`backup_id`, 3.47) restores it
+into the new volume; creating from a snapshot, image or other volume is out
+of scope and refused with a 400 naming the field; `manageable_volumes`
 and `os-volume-manage` (Cinder's manage API) put an existing raw file or block
 device under ashbox, in place.
 """
@@ -16,13 +17,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ashbox.api import microversion as mv
 from ashbox.api import schemas
 from ashbox.api.auth import request_context
 from ashbox.api.listing import Resource, bool_param, list_body, parse_list_request
 from ashbox.api.middleware import api_version
 from ashbox.api.views import volume_detail, volume_summary
 from ashbox.api.waiting import read_maybe_held
-from ashbox.backups.service import Service
+from ashbox.backups.service import NewVolume, Service
 from ashbox.changes import Changes
 from ashbox.config import Settings
 from ashbox.errors import InvalidInput
@@ -101,20 +103,38 @@ class VolumesController:
         version = api_version(request)
         body = await schemas.validated_body(request, schemas.volume_create(version))
         spec = body["volume"]
+        backup_id = spec.get("backup_id")
+        if backup_id is not None and not version.at_least(mv.VOLUME_CREATE_FROM_BACKUP):
+            raise InvalidInput("Invalid input received: backup_id needs microversion 3.47.")
         _refuse_unsupported(spec)
         zone = spec.get("availability_zone")
         if zone is not None and zone != self.settings.availability_zone:
             # Cinder's InvalidAvailabilityZone, word for word.
             raise InvalidInput(f"Availability zone '{zone}' is invalid.")
+        name = schemas.stripped(spec, "name") or schemas.stripped(spec, "display_name")
+        description = schemas.stripped(spec, "description") or schemas.stripped(
+            spec, "display_description"
+        )
+        if backup_id is not None:
+            new = NewVolume(
+                name=name,
+                description=description,
+                size=None if spec.get("size") is None else _size(spec.get("size")),
+                metadata=spec.get("metadata") or None,
+                availability_zone=zone,
+            )
+            volume = await run_in_threadpool(
+                self.service.create_volume_from_backup, ctx, backup_id, new
+            )
+            return JSONResponse(
+                {"volume": volume_detail(request, volume, ctx, version)}, status_code=202
+            )
         volume = await run_in_threadpool(
             self.service.create_volume,
             ctx,
             size=_size(spec.get("size")),
-            name=schemas.stripped(spec, "name") or schemas.stripped(spec, "display_name"),
-            description=(
-                schemas.stripped(spec, "description")
-                or schemas.stripped(spec, "display_description")
-            ),
+            name=name,
+            description=description,
             metadata=spec.get("metadata") or None,
             availability_zone=zone,
         )
@@ -211,11 +231,6 @@ class VolumesController:
 
 
 def _refuse_unsupported(spec: dict[str, Any]) -> None:
-    if spec.get("backup_id") is not None:
-        raise InvalidInput(
-            "Invalid input received: creating a volume from a backup (backup_id) is not "
-            "supported; create the volume, then restore the backup onto it."
-        )
     for key in _UNSUPPORTED_SOURCES:
         if spec.get(key) is not None:
             raise InvalidInput(f"Invalid input received: {key} is not supported.")

@@ -14,7 +14,7 @@ import logging
 
 from ashbox.backups.access import require_admin
 from ashbox.backups.common import backup_record, load_backup, settle_cancelled
-from ashbox.backups.volumes import VolumeOps
+from ashbox.backups.snapshots import SnapshotOps
 from ashbox.containers import open_repository
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
@@ -35,7 +35,7 @@ RESET_STATUSES = (BackupStatus.AVAILABLE, BackupStatus.ERROR)
 _UNCHANGED = object()
 
 
-class BackupActions(VolumeOps):
+class BackupActions(SnapshotOps):
     _store: Store | None = None
 
     def update_backup(

@@ -13,14 +13,16 @@ from ashbox.db.models import Backup
 from ashbox.errors import BackupNotFound
 from ashbox.records import BackupRecord, Progress, RequestContext
 from ashbox.statuses import TRANSITIONAL_BACKUP, BackupStatus, VolumeStatus
-from ashbox.transitions import VOLUME
+from ashbox.transitions import SNAPSHOT, VOLUME
 
 
 def settle_cancelled(s: Session, backup: Backup, *, new_status: str) -> None:
     """The volume of a create or restore that a force delete or a reset cancels
     gets its end status now, in the transaction that cancels (B6, R4); the
     running task only stops."""
-    if backup.status == BackupStatus.CREATING:
+    if backup.status == BackupStatus.CREATING and backup.snapshot_id is not None:
+        lifecycle.apply(s, SNAPSHOT["backup_end"], backup.snapshot_id)
+    elif backup.status == BackupStatus.CREATING:
         event = "backup_failed" if new_status == BackupStatus.ERROR else "backup_end"
         previous = (
             VolumeStatus.ERROR_BACKING_UP if event == "backup_failed" else VolumeStatus.BACKING_UP

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -21,31 +22,34 @@ from ashbox.backups.common import (
     load_backup,
     settle_cancelled,
 )
+from ashbox.backups.snapshots import load_snapshot
 from ashbox.backups.volumes import load_volume
 from ashbox.config import Settings
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
 from ashbox.db.engine import Database
-from ashbox.db.models import Backup, Volume
+from ashbox.db.models import Backup, Snapshot, Volume
 from ashbox.errors import (
     InvalidBackupState,
+    InvalidSnapshotState,
     InvalidVolume,
     InvalidVolumeState,
-    NotFound,
 )
 from ashbox.records import (
     BackupRecord,
     ListQuery,
     RequestContext,
     RestoreRecord,
+    VolumeRecord,
 )
 from ashbox.statuses import (
     BackupStatus,
     ResourceType,
+    SnapshotStatus,
     TaskKind,
     VolumeStatus,
 )
-from ashbox.transitions import BACKUP, VOLUME
+from ashbox.transitions import BACKUP, SNAPSHOT, VOLUME
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,17 @@ _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 def _nothing() -> None:
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class NewVolume:
+    """The volume a restore creates."""
+
+    name: str | None
+    description: str | None
+    size: int | None = None  # GiB; None: the backup's size
+    metadata: dict[str, str] | None = None
+    availability_zone: str | None = None
 
 
 class Service(BackupActions):
@@ -80,21 +95,29 @@ class Service(BackupActions):
         metadata: dict[str, str] | None = None,
         availability_zone: str | None = None,
     ) -> BackupRecord:
-        if snapshot_id is not None:
-            raise NotFound(f"Snapshot {snapshot_id} could not be found.")
         with self.db.transaction() as s:
             volume = load_volume(s, ctx, volume_id, lock=True)
-            if volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
+            data_timestamp = datetime.now(UTC)
+            if snapshot_id is not None:
+                snapshot = _backed_up_snapshot(s, ctx, snapshot_id, volume_id)
+                data_timestamp = snapshot.created_at
+            elif volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
                 raise InvalidVolumeState(
                     "Volume to be backed up must be available or in-use, "
                     f'but the current status is "{volume.status}".'
                 )
-            if volume.status == VolumeStatus.IN_USE and not force:
+            elif volume.status == VolumeStatus.IN_USE and not force:
                 raise InvalidVolumeState("Backing up an in-use volume must use the force flag.")
-            parent_id = _choose_parent(s, volume_id, ctx.project_id) if incremental else None
-            lifecycle.apply(
-                s, VOLUME["backup_start"], volume_id, values={"previous_status": Volume.status}
-            )
+            parent_id = None
+            if incremental:
+                before = data_timestamp if snapshot_id is not None else None
+                parent_id = _choose_parent(s, volume_id, ctx.project_id, before=before)
+            if snapshot_id is not None:
+                lifecycle.apply(s, SNAPSHOT["backup_start"], snapshot_id)
+            else:
+                lifecycle.apply(
+                    s, VOLUME["backup_start"], volume_id, values={"previous_status": Volume.status}
+                )
             now = datetime.now(UTC)
             backup = Backup(
                 id=str(uuid.uuid4()),
@@ -110,8 +133,9 @@ class Service(BackupActions):
                 object_count=0,
                 num_dependent_backups=0,
                 stored_size=0,
+                snapshot_id=snapshot_id,
                 created_at=now,
-                data_timestamp=now,
+                data_timestamp=data_timestamp,
             )
             lifecycle.insert(s, BACKUP["create"], backup)
             backup_rows.set_metadata(s, backup.id, metadata or {})
@@ -120,6 +144,14 @@ class Service(BackupActions):
             record = backup_record(s, backup)
         self._task_queued()
         return record
+
+    def create_volume_from_backup(
+        self, ctx: RequestContext, backup_id: str, spec: NewVolume
+    ) -> VolumeRecord:
+        """A new volume holding the backup (Cinder's create from backup, 3.47):
+        `creating` until its restore ends (CINDER-CONTRACT §2.6)."""
+        restore = self.restore_backup(ctx, backup_id, new_volume=spec)
+        return self.get_volume(ctx, restore.volume_id)
 
     def get_backup(self, ctx: RequestContext, backup_id: str) -> BackupRecord:
         with self.db.reading() as s:
@@ -159,18 +191,32 @@ class Service(BackupActions):
         *,
         volume_id: str | None = None,
         name: str | None = None,
+        new_volume: NewVolume | None = None,
     ) -> RestoreRecord:
+        """R1: onto `volume_id`, or onto a new volume (named `name`, or as
+        `new_volume` says: a volume created from a backup, microversion 3.47)."""
         with self.db.transaction() as s:
             backup = load_backup(s, ctx, backup_id, lock=True)
             if backup.status != BackupStatus.AVAILABLE:
                 raise InvalidBackupState("Backup status must be available")
             if volume_id is None:
+                spec = new_volume or NewVolume(
+                    name=name or f"restore_backup_{backup_id}",
+                    description="auto-created_from_restore_from_backup",
+                )
+                size = spec.size if spec.size is not None else backup.size
+                if size < backup.size:
+                    raise InvalidVolume(
+                        f"volume size {size} is too small to restore backup of size {backup.size}."
+                    )
                 volume = self.new_volume_row(
                     s,
                     ctx,
-                    size=backup.size,
-                    name=name or f"restore_backup_{backup_id}",
-                    description="auto-created_from_restore_from_backup",
+                    size=size,
+                    name=spec.name,
+                    description=spec.description,
+                    metadata=spec.metadata,
+                    availability_zone=spec.availability_zone,
                 )
                 is_new = True
             else:
@@ -202,10 +248,35 @@ class Service(BackupActions):
         return restore
 
 
-def _choose_parent(s: Session, volume_id: str, project_id: str) -> str:
+def _backed_up_snapshot(
+    s: Session, ctx: RequestContext, snapshot_id: str, volume_id: str
+) -> Snapshot:
+    """The snapshot a backup is made of (CINDER-CONTRACT §2.1 step 2): the
+    volume's, and `available`; the volume's own status does not matter."""
+    snapshot = load_snapshot(s, ctx, snapshot_id, lock=True)
+    if snapshot.volume_id != volume_id:
+        raise InvalidVolume(
+            f"Volume {volume_id} does not match with snapshot.volume_id {snapshot.volume_id}."
+        )
+    if snapshot.status != SnapshotStatus.AVAILABLE:
+        raise InvalidSnapshotState(
+            "Snapshot to be backed up must be available, but the current status is "
+            f'"{snapshot.status}".'
+        )
+    return snapshot
+
+
+def _choose_parent(
+    s: Session, volume_id: str, project_id: str, *, before: datetime | None = None
+) -> str:
     """The newest available backup of the volume in the project (CINDER-CONTRACT §2.1),
-    locked, so that no delete can start on it before this transaction ends."""
+    locked, so that no delete can start on it before this transaction ends. For a
+    backup of a snapshot, only backups of data older than the snapshot count."""
     candidates = backup_rows.backups_of_volume(s, volume_id, project_id)
+    if before is not None:
+        candidates = [
+            b for b in candidates if b.data_timestamp is not None and b.data_timestamp < before
+        ]
     if not candidates:
         raise InvalidBackupState("No backups available to do an incremental backup.")
     latest = max(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ashbox.backups.access import require_admin, scope
 from ashbox.config import Settings
 from ashbox.db import lifecycle
+from ashbox.db import snapshots as snapshot_rows
 from ashbox.db import tasks as task_rows
 from ashbox.db import volumes as volume_rows
 from ashbox.db.engine import Database
@@ -169,7 +170,8 @@ class VolumeOps:
         """Delete a volume; a worker removes its file if ashbox created it. Backups stay."""
         with self.db.transaction() as s:
             load_volume(s, ctx, volume_id, lock=True)
-            if not lifecycle.apply(s, VOLUME["delete"], volume_id):
+            has_snapshots = bool(snapshot_rows.snapshots_of_volume(s, volume_id))
+            if has_snapshots or not lifecycle.apply(s, VOLUME["delete"], volume_id):
                 raise InvalidVolumeState(
                     "Volume status must be available or error or error_restoring or "
                     "error_extending or error_managing and must not be migrating, attached, "

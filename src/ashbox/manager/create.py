@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 from ashbox import faults
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
+from ashbox.db import snapshots as snapshot_rows
 from ashbox.db import volumes as volume_rows
+from ashbox.db.models import Snapshot, Volume
 from ashbox.errors import KeyRequired, WrongKey
 from ashbox.manager.job import SERVICE, Job
 from ashbox.statuses import BackupStatus, VolumeStatus
-from ashbox.transitions import BACKUP, VOLUME
+from ashbox.transitions import BACKUP, SNAPSHOT, VOLUME
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +30,18 @@ def run_create(job: Job) -> None:
             job.finish(s, note=f"backup is {backup.status if backup else 'gone'}")
             return
         volume = volume_rows.get_volume(s, backup.volume_id)
-        if volume is None or volume.status != VolumeStatus.BACKING_UP:
-            # B3: the volume is not the one the request left; its status stays.
-            state = volume.status if volume is not None else "deleted"
+        snapshot = snapshot_rows.get_snapshot(s, backup.snapshot_id) if backup.snapshot_id else None
+        source_status = _source_status(backup.snapshot_id, volume, snapshot)
+        if source_status != "backing-up":
+            # B3: the source is not what the request left; its status stays.
             reason = (
-                "Backup status must be creating and volume status backing-up, "
-                f"but they are {backup.status} and {state}."
+                "Backup status must be creating and its source's status backing-up, "
+                f"but they are {backup.status} and {source_status}."
             )
             lifecycle.apply(s, BACKUP["create_failed"], backup_id, reason=reason)
             job.finish(s, failed=reason)
             return
+        assert volume is not None
         container = backup.container or job.settings.default_container
         backup_rows.set_backup_fields(
             s,
@@ -48,7 +52,8 @@ def run_create(job: Job) -> None:
             availability_zone=backup.availability_zone or job.settings.availability_zone,
             service_metadata=f"backups/{backup_id}",
         )
-        path, parent_id, volume_id = Path(volume.path), backup.parent_id, volume.id
+        path = Path(snapshot.path if snapshot is not None else volume.path)
+        parent_id, volume_id, snapshot_id = backup.parent_id, volume.id, backup.snapshot_id
         metadata = dict(volume.volume_metadata or {})
     faults.point("create.placed")
     stats = job.repository(container).backup(
@@ -65,7 +70,7 @@ def run_create(job: Job) -> None:
         if done:
             if parent_id is not None:
                 backup_rows.change_dependents(s, parent_id, +1)
-            _return_volume(s, volume_id, "backup_end", VolumeStatus.BACKING_UP)
+            _return_source(s, volume_id, snapshot_id, "backup_end", VolumeStatus.BACKING_UP)
         job.finish(s, note=None if done else "backup left creating while it ran")
     log.info(
         "backup done backup_id=%s stored_bytes=%d new_blobs=%d reused_blobs=%d",
@@ -86,7 +91,13 @@ def fail_create(job: Job, reason: str) -> None:
         backup = backup_rows.get_backup(s, job.resource_id)
         failed = lifecycle.apply(s, BACKUP["create_failed"], job.resource_id, reason=reason)
         if failed and backup is not None:
-            _return_volume(s, backup.volume_id, "backup_failed", VolumeStatus.ERROR_BACKING_UP)
+            _return_source(
+                s,
+                backup.volume_id,
+                backup.snapshot_id,
+                "backup_failed",
+                VolumeStatus.ERROR_BACKING_UP,
+            )
         job.finish(s, failed=reason)
     log.info("backup failed backup_id=%s reason=%s", job.resource_id, reason)
     faults.point("create.failed")
@@ -99,6 +110,22 @@ def fail_create(job: Job, reason: str) -> None:
     repo.delete(job.resource_id)
 
 
-def _return_volume(s: Session, volume_id: str, event: str, previous: VolumeStatus) -> None:
-    """The volume back to the status it had before the backup, if it is still backing up."""
-    lifecycle.apply(s, VOLUME[event], volume_id, values={"previous_status": previous})
+def _source_status(
+    snapshot_id: str | None, volume: Volume | None, snapshot: Snapshot | None
+) -> str:
+    if snapshot_id is None:
+        return volume.status if volume is not None else "deleted"
+    if volume is None:
+        return "a deleted volume"
+    return snapshot.status if snapshot is not None else "deleted"
+
+
+def _return_source(
+    s: Session, volume_id: str, snapshot_id: str | None, event: str, previous: VolumeStatus
+) -> None:
+    """The backup's source back to the status it had before, if it is still backing up:
+    a snapshot `available`, a volume its `previous_status`."""
+    if snapshot_id is not None:
+        lifecycle.apply(s, SNAPSHOT["backup_end"], snapshot_id)
+    else:
+        lifecycle.apply(s, VOLUME[event], volume_id, values={"previous_status": previous})

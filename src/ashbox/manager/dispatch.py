@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ashbox.manager import volume
+from ashbox.manager import snapshot, volume
 from ashbox.manager.create import fail_create, run_create
 from ashbox.manager.delete import fail_delete, run_delete
 from ashbox.manager.job import Job
 from ashbox.manager.restore import fail_restore, run_restore
-from ashbox.statuses import BackupStatus, TaskKind, VolumeStatus
+from ashbox.statuses import BackupStatus, SnapshotStatus, TaskKind, VolumeStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,12 @@ HANDLERS: dict[TaskKind, Handler] = {
     ),
     TaskKind.DELETE_VOLUME: Handler(
         volume.run_delete_volume, volume.fail_delete_volume, VolumeStatus.DELETING
+    ),
+    TaskKind.CREATE_SNAPSHOT: Handler(
+        snapshot.run_create_snapshot, snapshot.fail_create_snapshot, SnapshotStatus.CREATING
+    ),
+    TaskKind.DELETE_SNAPSHOT: Handler(
+        snapshot.run_delete_snapshot, snapshot.fail_delete_snapshot, SnapshotStatus.DELETING
     ),
 }
 
