@@ -320,3 +320,40 @@ def test_x1_a_reset_to_available_is_refused_without_a_complete_manifest(
         harness.service.reset_backup_status(
             RequestContext("u", "p1"), creating.id, BackupStatus.AVAILABLE
         )
+
+
+def _snapshots(h: Harness) -> list[str]:
+    return [s.status for s in h.service.list_snapshots(h.ctx, _all())[0]]
+
+
+def test_b1_an_in_use_volume_is_backed_up_from_a_temporary_snapshot(harness: Harness) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    harness.service.attach_volume(harness.ctx, vid)
+    bid = harness.service.create_backup(harness.ctx, volume_id=vid, force=True).id
+    assert _snapshots(harness) == ["creating"]
+    harness.run_tasks()
+    assert harness.service.get_backup(harness.ctx, bid).status == BackupStatus.AVAILABLE
+    assert _volume_status(harness, vid)[0] == VolumeStatus.IN_USE
+    assert _snapshots(harness) == []
+    assert not list((harness.data_dir / "volumes").glob("snapshot-*"))
+    restore = harness.service.restore_backup(harness.ctx, bid)
+    harness.run_tasks()
+    path = Path(harness.service.get_volume(harness.ctx, restore.volume_id).path)
+    assert _sha(path) == hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.mark.parametrize("ending", ["failure", "force delete", "reset"])
+def test_a_temporary_snapshot_goes_on_every_ending(harness: Harness, ending: str) -> None:
+    vid = harness.import_image("v.raw", DATA)
+    harness.service.attach_volume(harness.ctx, vid)
+    bid = harness.service.create_backup(harness.ctx, volume_id=vid, force=True).id
+    if ending == "failure":
+        (harness.root / "v.raw").unlink()
+    elif ending == "force delete":
+        harness.service.delete_backup(harness.ctx, bid, force=True)
+    else:
+        harness.service.reset_backup_status(harness.ctx, bid, BackupStatus.ERROR)
+    harness.run_tasks()
+    assert _snapshots(harness) == []
+    assert not list((harness.data_dir / "volumes").glob("snapshot-*"))
+    assert _volume_status(harness, vid)[0] == VolumeStatus.IN_USE

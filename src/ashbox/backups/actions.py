@@ -86,7 +86,7 @@ class BackupActions(SnapshotOps):
                     f"Backup status {backup.status} cannot be reset: its delete is under way."
                 )
             lifecycle.apply(s, transition, backup_id, reason=f"reset to {status} by an admin")
-            settle_cancelled(s, backup, new_status=status)
+            settle_cancelled(s, backup, new_status=status, max_attempts=self.settings.max_attempts)
             if (
                 backup.status == BackupStatus.CREATING
                 and status == BackupStatus.AVAILABLE

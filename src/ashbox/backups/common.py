@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from ashbox.backups.access import scope
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
+from ashbox.db import snapshots as snapshot_rows
 from ashbox.db import tasks as task_rows
 from ashbox.db.models import Backup
 from ashbox.errors import BackupNotFound
@@ -16,10 +17,12 @@ from ashbox.statuses import TRANSITIONAL_BACKUP, BackupStatus, VolumeStatus
 from ashbox.transitions import SNAPSHOT, VOLUME
 
 
-def settle_cancelled(s: Session, backup: Backup, *, new_status: str) -> None:
+def settle_cancelled(s: Session, backup: Backup, *, new_status: str, max_attempts: int) -> None:
     """The volume of a create or restore that a force delete or a reset cancels
-    gets its end status now, in the transaction that cancels (B6, R4); the
-    running task only stops."""
+    gets its end status now, in the transaction that cancels (B6, R4), and a
+    create's temporary snapshot is deleted; the running task only stops."""
+    if backup.status == BackupStatus.CREATING and backup.temp_snapshot_id is not None:
+        snapshot_rows.discard_snapshot(s, backup.temp_snapshot_id, max_attempts=max_attempts)
     if backup.status == BackupStatus.CREATING and backup.snapshot_id is not None:
         lifecycle.apply(s, SNAPSHOT["backup_end"], backup.snapshot_id)
     elif backup.status == BackupStatus.CREATING:

@@ -137,6 +137,8 @@ class Service(BackupActions):
                 created_at=now,
                 data_timestamp=data_timestamp,
             )
+            if snapshot_id is None and volume.status == VolumeStatus.IN_USE:
+                backup.temp_snapshot_id = self._temp_snapshot(s, ctx, volume, backup.id)
             lifecycle.insert(s, BACKUP["create"], backup)
             backup_rows.set_metadata(s, backup.id, metadata or {})
             self._queue(s, TaskKind.CREATE_BACKUP, ResourceType.BACKUP, backup.id)
@@ -144,6 +146,28 @@ class Service(BackupActions):
             record = backup_record(s, backup)
         self._task_queued()
         return record
+
+    def _temp_snapshot(
+        self, s: Session, ctx: RequestContext, volume: Volume, backup_id: str
+    ) -> str:
+        """The snapshot an in-use volume's backup reads, so that it reads one
+        moment of the volume: recorded here, made by the backup's task, and
+        deleted when the backup ends, fails or is cancelled."""
+        snapshot_id = str(uuid.uuid4())
+        snapshot = Snapshot(
+            id=snapshot_id,
+            project_id=ctx.project_id,
+            user_id=ctx.user_id,
+            volume_id=volume.id,
+            display_name=f"backup-{backup_id}",
+            display_description=f"temporary snapshot of backup {backup_id}",
+            size=volume.size,
+            path=str(self.settings.resolved_volumes_dir / f"snapshot-{snapshot_id}.raw"),
+            snapshot_metadata={},
+            created_at=datetime.now(UTC),
+        )
+        lifecycle.insert(s, SNAPSHOT["create"], snapshot)
+        return snapshot_id
 
     def create_volume_from_backup(
         self, ctx: RequestContext, backup_id: str, spec: NewVolume
@@ -179,7 +203,12 @@ class Service(BackupActions):
                 raise InvalidBackupState("Incremental backups exist for this backup.")
             if not lifecycle.apply(s, BACKUP["force_delete" if force else "delete"], backup_id):
                 raise InvalidBackupState("Backup status must be available or error")
-            settle_cancelled(s, backup, new_status=BackupStatus.DELETING)
+            settle_cancelled(
+                s,
+                backup,
+                new_status=BackupStatus.DELETING,
+                max_attempts=self.settings.max_attempts,
+            )
             self._queue(s, TaskKind.DELETE_BACKUP, ResourceType.BACKUP, backup_id)
             log.info("backup delete requested backup_id=%s force=%s", backup_id, force)
         self._task_queued()

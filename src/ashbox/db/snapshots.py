@@ -8,9 +8,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from ashbox.db import lifecycle
+from ashbox.db import tasks as task_rows
 from ashbox.db.listing import list_page
 from ashbox.db.models import Snapshot
 from ashbox.records import ListQuery
+from ashbox.statuses import ResourceType, TaskKind
+from ashbox.transitions import SNAPSHOT
 
 COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "id": Snapshot.id,
@@ -60,3 +64,17 @@ def set_snapshot_fields(s: Session, snapshot_id: str, **values: Any) -> None:
         .values(updated_at=datetime.now(UTC), **values)
         .execution_options(synchronize_session=False)
     )
+
+
+def discard_snapshot(s: Session, snapshot_id: str, *, max_attempts: int) -> None:
+    """Have a worker delete the snapshot (a backup's temporary one), whatever its
+    status: it goes `deleting` and its delete task is queued, in the caller's
+    transaction, so no crash can leave it behind."""
+    if lifecycle.apply(s, SNAPSHOT["force_delete"], snapshot_id):
+        task_rows.add_task(
+            s,
+            TaskKind.DELETE_SNAPSHOT,
+            ResourceType.SNAPSHOT,
+            snapshot_id,
+            max_attempts=max_attempts,
+        )

@@ -13,10 +13,11 @@ from ashbox.db import lifecycle
 from ashbox.db import snapshots as snapshot_rows
 from ashbox.db import volumes as volume_rows
 from ashbox.db.models import Snapshot, Volume
-from ashbox.errors import KeyRequired, WrongKey
+from ashbox.errors import KeyRequired, VolumeIOError, WrongKey
 from ashbox.manager.job import SERVICE, Job
-from ashbox.statuses import BackupStatus, VolumeStatus
+from ashbox.statuses import BackupStatus, ResourceType, SnapshotStatus, VolumeStatus
 from ashbox.transitions import BACKUP, SNAPSHOT, VOLUME
+from ashbox.volumes.snapshot import copy_volume
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ def run_create(job: Job) -> None:
         path = Path(snapshot.path if snapshot is not None else volume.path)
         parent_id, volume_id, snapshot_id = backup.parent_id, volume.id, backup.snapshot_id
         metadata = dict(volume.volume_metadata or {})
+        temp_id = backup.temp_snapshot_id
+        temp = snapshot_rows.get_snapshot(s, temp_id) if temp_id is not None else None
+    if temp is not None:
+        path = _take_temp_snapshot(job, path, temp.id, Path(temp.path))
     faults.point("create.placed")
     stats = job.repository(container).backup(
         backup_id, path, parent_id=parent_id, metadata=metadata, progress=job.progress
@@ -71,6 +76,8 @@ def run_create(job: Job) -> None:
             if parent_id is not None:
                 backup_rows.change_dependents(s, parent_id, +1)
             _return_source(s, volume_id, snapshot_id, "backup_end", VolumeStatus.BACKING_UP)
+            if temp is not None:
+                snapshot_rows.discard_snapshot(s, temp.id, max_attempts=job.max_attempts)
         job.finish(s, note=None if done else "backup left creating while it ran")
     log.info(
         "backup done backup_id=%s stored_bytes=%d new_blobs=%d reused_blobs=%d",
@@ -90,6 +97,10 @@ def fail_create(job: Job, reason: str) -> None:
     with job.transaction() as s:
         backup = backup_rows.get_backup(s, job.resource_id)
         failed = lifecycle.apply(s, BACKUP["create_failed"], job.resource_id, reason=reason)
+        if failed and backup is not None and backup.temp_snapshot_id is not None:
+            snapshot_rows.discard_snapshot(
+                s, backup.temp_snapshot_id, max_attempts=job.max_attempts
+            )
         if failed and backup is not None:
             _return_source(
                 s,
@@ -108,6 +119,21 @@ def fail_create(job: Job, reason: str) -> None:
     except (KeyRequired, WrongKey):
         return  # the backup could not open its repository, so wrote nothing to it
     repo.delete(job.resource_id)
+
+
+def _take_temp_snapshot(job: Job, volume: Path, snapshot_id: str, target: Path) -> Path:
+    """The file of the temporary snapshot an in-use volume's backup reads (made
+    now, or by an earlier run of this task)."""
+    with job.transaction() as s:
+        status = lifecycle.status_of(s, ResourceType.SNAPSHOT, snapshot_id)
+    if status == SnapshotStatus.CREATING:
+        copy_volume(volume, target)
+        with job.transaction() as s:
+            lifecycle.apply(s, SNAPSHOT["create_done"], snapshot_id)
+            lifecycle.apply(s, SNAPSHOT["backup_start"], snapshot_id)
+    elif status != SnapshotStatus.BACKING_UP:
+        raise VolumeIOError(f"The temporary snapshot {snapshot_id} of the backup is {status}.")
+    return target
 
 
 def _source_status(
