@@ -52,6 +52,7 @@ class TaskKind(StrEnum):
     CREATE_BACKUP = "create_backup"
     RESTORE_BACKUP = "restore_backup"
     DELETE_BACKUP = "delete_backup"
+    IMPORT_BACKUP = "import_backup"
     CREATE_VOLUME = "create_volume"
     MANAGE_VOLUME = "manage_volume"
     DELETE_VOLUME = "delete_volume"

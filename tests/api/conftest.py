@@ -107,10 +107,13 @@ class Stack:
 
 
 @contextmanager
-def running_stack(backend: str, data_dir: Path, database_url: str) -> Iterator[Stack]:
+def running_stack(
+    backend: str, data_dir: Path, database_url: str, *, store: str = ""
+) -> Iterator[Stack]:
+    """A stack on `data_dir` and `database_url` (and on another's `store`, if given)."""
     database = Database(database_url)
     database.migrate()
-    settings = stack_settings(data_dir, database_url)
+    settings = dataclasses.replace(stack_settings(data_dir, database_url), store=store)
     service = Service(database, settings)
     changes = Changes()
     relay = Relay(database, changes, poll_seconds=settings.poll_seconds)

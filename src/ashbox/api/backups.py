@@ -34,6 +34,16 @@ BACKUP_LIST = Resource(
 )
 
 
+_IMPORT = schemas.envelope(
+    "backup-record",
+    schemas.obj(
+        {
+            "backup_service": {"type": "string", "minLength": 0, "maxLength": 255},
+            "backup_url": {"type": "string", "minLength": 1},
+        },
+        required=["backup_service", "backup_url"],
+    ),
+)
 _ACTIONS = {"os-reset_status": schemas.STATUS_RESET, "os-force_delete": schemas.ANY_VALUE}
 
 
@@ -111,6 +121,21 @@ class BackupsController:
                 functools.partial(self.service.delete_backup, ctx, backup_id, force=True)
             )
         return Response(status_code=202)
+
+    async def export_record(self, request: Request) -> Response:
+        ctx = request_context(request)
+        service, url = await run_in_threadpool(
+            self.service.export_record, ctx, request.path_params["backup_id"]
+        )
+        return JSONResponse({"backup-record": {"backup_service": service, "backup_url": url}})
+
+    async def import_record(self, request: Request) -> Response:
+        ctx = request_context(request)
+        spec = (await schemas.validated_body(request, _IMPORT))["backup-record"]
+        backup = await run_in_threadpool(
+            self.service.import_record, ctx, spec["backup_service"], spec["backup_url"]
+        )
+        return JSONResponse({"backup": backup_summary(request, backup)}, status_code=201)
 
     async def delete(self, request: Request) -> Response:
         ctx = request_context(request)

@@ -14,16 +14,12 @@ import logging
 
 from ashbox.backups.access import require_admin
 from ashbox.backups.common import backup_record, load_backup, settle_cancelled
-from ashbox.backups.snapshots import SnapshotOps
-from ashbox.containers import open_repository
+from ashbox.backups.records import RecordOps
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
 from ashbox.errors import AshboxError, InvalidBackup, InvalidBackupState
 from ashbox.records import BackupRecord, RequestContext
-from ashbox.repository.repository import Repository
 from ashbox.statuses import BackupStatus
-from ashbox.storage import open_store
-from ashbox.storage.base import Store
 from ashbox.transitions import BACKUP
 
 log = logging.getLogger(__name__)
@@ -35,9 +31,7 @@ RESET_STATUSES = (BackupStatus.AVAILABLE, BackupStatus.ERROR)
 _UNCHANGED = object()
 
 
-class BackupActions(SnapshotOps):
-    _store: Store | None = None
-
+class BackupActions(RecordOps):
     def update_backup(
         self,
         ctx: RequestContext,
@@ -94,12 +88,6 @@ class BackupActions(SnapshotOps):
             ):
                 backup_rows.change_dependents(s, backup.parent_id, +1)
         log.info("backup reset backup_id=%s from=%s to=%s", backup_id, backup.status, status)
-
-    def repository(self, container: str) -> Repository:
-        """The container's repository, to read (RepositoryNotFound if there is none)."""
-        if self._store is None:
-            self._store = open_store(self.settings.resolved_store)
-        return open_repository(self.settings, self._store, self.db, container, create=False)
 
     def _incomplete(self, container: str, backup_id: str) -> str | None:
         try:

@@ -60,6 +60,16 @@ def get_backup(s: Session, backup_id: str, project_id: str | None = None) -> Bac
     return s.scalar(stmt)
 
 
+def get_backup_row(s: Session, backup_id: str) -> Backup | None:
+    """The row of `backup_id`, a deleted one too, locked to the end of the transaction."""
+    return s.scalar(
+        select(Backup)
+        .where(Backup.id == backup_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def backup_ids_in_container(s: Session, container: str, *, or_unset: bool) -> set[str]:
     """The ids of the backups (not deleted) stored in `container`; with
     `or_unset`, also those that name no container (the default one's)."""

@@ -12,6 +12,7 @@ from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
 from ashbox.db import snapshots as snapshot_rows
 from ashbox.db import volumes as volume_rows
+from ashbox.db.backup_records import record_of
 from ashbox.db.models import Snapshot, Volume
 from ashbox.errors import KeyRequired, VolumeIOError, WrongKey
 from ashbox.manager.job import SERVICE, Job
@@ -65,6 +66,12 @@ def run_create(job: Job) -> None:
         backup_id, path, parent_id=parent_id, metadata=metadata, progress=job.progress
     )
     faults.point("create.data_written")
+    with job.transaction() as s:
+        backup = backup_rows.get_backup(s, backup_id)
+        record = record_of(s, backup) if backup is not None else None
+    if record is not None:
+        record.update(object_count=stats.packs, stored_size=stats.stored_bytes)
+        job.repository(container).put_record(record)
     with job.transaction() as s:
         done = lifecycle.apply(
             s,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ashbox.manager import snapshot, volume
 from ashbox.manager.create import fail_create, run_create
 from ashbox.manager.delete import fail_delete, run_delete
+from ashbox.manager.importing import fail_import, run_import
 from ashbox.manager.job import Job
 from ashbox.manager.restore import fail_restore, run_restore
 from ashbox.statuses import BackupStatus, SnapshotStatus, TaskKind, VolumeStatus
@@ -26,6 +27,7 @@ HANDLERS: dict[TaskKind, Handler] = {
     TaskKind.CREATE_BACKUP: Handler(run_create, fail_create, BackupStatus.CREATING),
     TaskKind.RESTORE_BACKUP: Handler(run_restore, fail_restore, BackupStatus.RESTORING),
     TaskKind.DELETE_BACKUP: Handler(run_delete, fail_delete, BackupStatus.DELETING),
+    TaskKind.IMPORT_BACKUP: Handler(run_import, fail_import, BackupStatus.CREATING),
     TaskKind.CREATE_VOLUME: Handler(
         volume.run_create_volume, volume.fail_create_volume, VolumeStatus.CREATING
     ),

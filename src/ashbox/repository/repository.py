@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,12 +24,13 @@ from ashbox.errors import (
 )
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.config import ENCRYPTION_NONE, RepositoryConfig, load_or_create_config
-from ashbox.repository.crypto import KdfParams, RepositoryKeys, open_manifest
+from ashbox.repository.crypto import KdfParams, RepositoryKeys, open_manifest, seal_manifest
 from ashbox.repository.index import Index
 from ashbox.repository.keys import unlock
 from ashbox.repository.manifest import Manifest, manifest_key
 from ashbox.repository.pack import pack_key
 from ashbox.repository.reader import ReaderSettings, restore_backup, verify_backup
+from ashbox.repository.record import decode_record, encode_record, record_key
 from ashbox.repository.writer import BackupStats, WriterSettings, write_backup
 from ashbox.storage.base import Store
 
@@ -191,6 +193,7 @@ class Repository:
         faults.point("delete.refs_released")
         deleted = self.delete_dead_packs()
         self.store.delete(manifest_key(self.container, backup_id))
+        self.store.delete(record_key(self.container, backup_id))
         log.info(
             "backup deleted backup_id=%s dead_packs=%d deleted_packs=%d",
             backup_id,
@@ -235,6 +238,49 @@ class Repository:
                 f"Manifest stored for backup {backup_id} describes backup {manifest.backup_id}."
             )
         return manifest
+
+    def put_record(self, fields: dict[str, object]) -> None:
+        """Store the record of backup `fields["id"]` (docs/format.md, "Backup record")."""
+        backup_id = str(fields["id"])
+        _check_name("backup id", backup_id)
+        self.store.put(
+            record_key(self.container, backup_id), encode_record(fields, self.codec.cipher)
+        )
+
+    def read_record(self, backup_id: str) -> dict[str, object]:
+        """The stored record of `backup_id`; ObjectNotFound, CorruptRecord."""
+        _check_name("backup id", backup_id)
+        data = self.store.get(record_key(self.container, backup_id))
+        return decode_record(data, backup_id, self.codec.cipher)
+
+    def record_ids(self) -> list[str]:
+        """Ids of the backups whose records are in the store, sorted."""
+        prefix = record_key(self.container, "")
+        return sorted(
+            k[len(prefix) :] for k in self.store.list(prefix) if "/" not in k[len(prefix) :]
+        )
+
+    def copy_manifest(self, source_id: str, backup_id: str) -> Manifest:
+        """Store the manifest of `source_id` again as `backup_id`'s (an imported
+        record under a new id), and take `backup_id`'s references on its blobs."""
+        manifest = replace(self.read_manifest(source_id), backup_id=backup_id)
+        self.reference(backup_id, manifest)
+        encoded = manifest.encode()
+        if self.codec.cipher is not None:
+            encoded = seal_manifest(encoded, backup_id, self.codec.cipher)
+        self.store.put(manifest_key(self.container, backup_id), encoded)
+        return manifest
+
+    def reference(self, backup_id: str, manifest: Manifest) -> None:
+        """Take `backup_id`'s references on every blob `manifest` needs (bases
+        included); CorruptData naming how many the index lacks."""
+        ids = sorted(manifest.blob_ids())
+        found = self.index.reuse(self.container, backup_id, ids)
+        if len(found) < len(ids):
+            raise CorruptData(
+                f"{len(ids) - len(found)} blobs of backup {backup_id} are in no live pack of "
+                f"container {self.container}."
+            )
 
     def incomplete(self, backup_id: str) -> str | None:
         """Why `backup_id` cannot be restored from this repository without reading
