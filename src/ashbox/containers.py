@@ -18,6 +18,9 @@ from ashbox.repository.keys import read_secret
 from ashbox.repository.repository import Repository
 from ashbox.storage.base import Store
 
+# What Cinder's `backup.service` holds: the driver that made the backup.
+SERVICE = "ashbox.repository.v1"
+
 
 def open_repository(
     settings: Settings, store: Store, db: Database, container: str, *, create: bool = True

@@ -88,6 +88,7 @@ BACKUP = Machine(
         ("import", [NEW, _B.DELETED], _B.CREATING),
         ("import_done", [_B.CREATING], _B.AVAILABLE),
         ("import_failed", [_B.CREATING], _B.ERROR),
+        ("recover", [NEW], _B.AVAILABLE),
     ],
 )
 

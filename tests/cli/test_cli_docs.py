@@ -32,6 +32,7 @@ COMMANDS = [
     "repo check",
     "repo rebuild-index",
     "repo gc",
+    "repo recover",
     "backup verify",
     "repo key list",
     "repo key add",

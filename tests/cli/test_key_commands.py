@@ -127,9 +127,15 @@ def test_the_key_file_setting_is_the_default_key(
     assert len(slots(root)) == 2
 
 
-def test_an_unencrypted_or_missing_repository_says_so(tmp_path: Path, db: Database) -> None:
-    code, _, err = run(tmp_path, "repo", "key", "list", "--container", "nothing-here")
+def test_an_unencrypted_or_missing_repository_says_so(root: Path) -> None:
+    code, _, err = run(root, "repo", "key", "list", "--container", "nothing-here")
     assert code != 0 and "holds no repository" in err
+
+
+def test_a_key_command_without_a_service_state_says_where_it_looked(tmp_path: Path) -> None:
+    code, _, err = run(tmp_path, "repo", "key", "list")
+    assert code == 3 and "No ashbox database at" in err
+    assert not (tmp_path / "data").exists()
 
 
 def test_two_keys_added_at_once_are_both_kept(root: Path) -> None:

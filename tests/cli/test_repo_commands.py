@@ -126,3 +126,75 @@ def test_repo_gc_deletes_what_a_delete_left_and_repacks(harness: Harness) -> Non
     assert "gc of volumebackups" in out
     assert run(harness, "backup", "verify", b)[0] == 0
     assert run(harness, "repo", "check", "--read-data")[0] == 0
+
+
+def test_a_repo_command_run_elsewhere_fails_and_makes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron job run from the wrong directory must not stay green."""
+    for name in ("ASHBOX_CONFIG", "ASHBOX_STORE", "ASHBOX_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["repo", "check"], ["repo", "stats"], ["repo", "gc"], ["backup", "verify", "b"]):
+        out, err = io.StringIO(), io.StringIO()
+        assert main(argv, stdout=out, stderr=err) == 3, argv
+        assert "No ashbox database at" in err.getvalue()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_container_the_store_lacks_is_not_made_by_a_check(harness: Harness) -> None:
+    two_backups(harness)
+    code, _, err = run(harness, "repo", "check", "--container", "elsewhere")
+    assert code == 3 and "holds no repository" in err
+    assert not (harness.data_dir / "store" / "elsewhere").exists()
+
+
+def test_verify_takes_a_name_as_well_as_an_id(harness: Harness) -> None:
+    volume = harness.import_image("n.img", random.Random(3).randbytes(200_000))
+    backup_id = harness.backup(volume, name="nightly")
+    code, out, err = run(harness, "backup", "verify", "nightly")
+    assert code == 0, err
+    assert backup_id in out
+    harness.backup(volume, name="nightly")
+    code, _, err = run(harness, "backup", "verify", "nightly")
+    assert code == 2 and "2 backups are named nightly" in err
+
+
+def test_recover_brings_every_backup_back_after_the_database_is_lost(
+    harness: Harness, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ashbox.records import ListQuery
+    from tests.conftest import _fresh_postgres_database
+
+    a, b = two_backups(harness)
+    harness.service.update_backup(harness.ctx, a, name="kept name")
+    before = {r.id: r for r in harness.service.list_backups(harness.ctx, ListQuery())[0]}
+    sums = {}
+    for backup_id in (a, b):
+        restore = harness.service.restore_backup(harness.ctx, backup_id)
+        harness.run_tasks()
+        path = Path(harness.service.get_volume(harness.ctx, restore.volume_id).path)
+        sums[backup_id] = path.read_bytes()
+    if database_url.startswith("sqlite"):
+        lost = f"sqlite:///{tmp_path / 'lost' / 'new.db'}"
+    else:
+        lost = _fresh_postgres_database(database_url.rsplit("/", 1)[0])
+    monkeypatch.setenv("ASHBOX_DATABASE_URL", lost)
+    code, out, err = run(harness, "repo", "recover", "-f", "json")
+    assert code == 0, err
+    assert sorted(json.loads(out)["recovered_from_records"]) == sorted([a, b])
+    new_db = Database(lost)
+    try:
+        fresh = Harness(new_db, tmp_path)
+        after = {r.id: r for r in fresh.service.list_backups(fresh.ctx, ListQuery())[0]}
+        assert set(after) == {a, b}
+        for backup_id in (a, b):
+            old, new = before[backup_id], after[backup_id]
+            assert (new.status, new.volume_id, new.size) == ("available", old.volume_id, old.size)
+            assert new.created_at == old.created_at and new.project_id == old.project_id
+            restore = fresh.service.restore_backup(fresh.ctx, backup_id)
+            fresh.run_tasks()
+            path = Path(fresh.service.get_volume(fresh.ctx, restore.volume_id).path)
+            assert path.read_bytes() == sums[backup_id]
+    finally:
+        new_db.dispose()

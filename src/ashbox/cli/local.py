@@ -49,10 +49,12 @@ class Local:
         self.container = container
 
     def repository(self, container: str | None = None) -> Repository:
-        """The repository of `container` (default: the `--container` flag)."""
+        """The repository of `container` (default: the `--container` flag);
+        RepositoryNotFound if the store has none: a local command never makes one."""
         from ashbox.containers import open_repository
 
-        return open_repository(self.settings, self.store, self.db, container or self.container)
+        name = container or self.container
+        return open_repository(self.settings, self.store, self.db, name, create=False)
 
     def print(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -93,12 +95,17 @@ def settings_for(args: argparse.Namespace) -> Settings:
 
 
 @contextmanager
-def open_local(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> Iterator[Local]:
-    """The database (migrated) and store the flags and configuration name."""
+def open_local(
+    args: argparse.Namespace, stdout: TextIO, stderr: TextIO, *, new_database: bool = False
+) -> Iterator[Local]:
+    """The database (migrated) and store the flags and configuration name. Both
+    must exist (NotFound, saying where it looked), but for `new_database` the
+    database may be made anew (`repo recover` after it was lost)."""
     from ashbox.db.engine import Database
     from ashbox.storage import open_store
 
     settings = settings_for(args)
+    _check_exists(settings, new_database=new_database)
     db = Database(settings.resolved_database_url)
     try:
         db.migrate()
@@ -120,5 +127,24 @@ def run_local(
     from ashbox.malloc import keep_freed_memory
 
     keep_freed_memory()  # a local command may read a whole repository
-    with open_local(args, stdout, stderr) as local:
+    new_database = bool(getattr(args, "local_new_database", False))
+    with open_local(args, stdout, stderr, new_database=new_database) as local:
         return run(local, args)
+
+
+def _check_exists(settings: Settings, *, new_database: bool) -> None:
+    """A local command run from the wrong directory must not report on an empty
+    repository it made: the database and the store must be there already."""
+    from ashbox.errors import NotFound
+
+    hint = "run it where `ashbox serve` runs, or give --config or --data-dir"
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not new_database:
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise NotFound(f"No ashbox database at {path}: {hint}.")
+    store = settings.resolved_store
+    if store.startswith("file://"):
+        path = Path(store.removeprefix("file://"))
+        if not path.is_dir():
+            raise NotFound(f"No backup store at {path}: {hint}.")

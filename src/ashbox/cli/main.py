@@ -104,6 +104,19 @@ def add_repo_parsers(parser: argparse.ArgumentParser) -> None:
         help="reference only the backups the database knows (default: every manifest)",
     )
     local_action(sub, "gc", repo_commands.gc, "delete dead packs and repack mostly dead ones")
+    p = local_action(
+        sub,
+        "recover",
+        repo_commands.recover,
+        "bring back every backup whose manifest is in the store (the database was lost)",
+    )
+    p.set_defaults(local_new_database=True)
+    p.add_argument(
+        "--project",
+        default="admin",
+        help="the project of backups that have no record in the store (default: admin)",
+    )
+    _format_flag(p)
     key_commands.add_key_parsers(
         sub.add_parser("key", help="add, list and remove the keys of an encrypted repository")
     )
@@ -174,7 +187,7 @@ def _add_backup_parsers(parser: argparse.ArgumentParser) -> None:
     p.add_argument("backup", metavar="BACKUP", help="id or name")
     _wait_flag(p, "until the backup is gone; exit 1 if the delete fails")
     p = local_action(sub, "verify", repo_commands.verify, "read and check a backup (local)")
-    p.add_argument("backup", metavar="BACKUP_ID", help="the backup's id")
+    p.add_argument("backup", metavar="BACKUP", help="id or name")
 
 
 def _add_serve_parser(parser: argparse.ArgumentParser) -> None:

@@ -147,13 +147,54 @@ def gc(local: Local, args: argparse.Namespace) -> ExitCode:
 
 
 def verify(local: Local, args: argparse.Namespace) -> ExitCode:
-    from ashbox.db.backups import get_backup
+    """Verify the backup BACKUP names: an id, or the name of exactly one backup
+    the database knows (an id it does not know is looked for in the store)."""
+    from ashbox.db.backups import backups_named, get_backup
+    from ashbox.errors import InvalidInput
 
-    container = args.container
-    if container is None:
-        with local.db.transaction() as s:
-            row = get_backup(s, args.backup)
-            container = row.container if row is not None else None
-    local.repository(container or local.container).verify(args.backup)
-    local.print(f"backup {args.backup} verified: every block reads back and matches its id")
+    with local.db.reading() as s:
+        row = get_backup(s, args.backup)
+        if row is None:
+            named = backups_named(s, args.backup)
+            if len(named) > 1:
+                raise InvalidInput(
+                    f"{len(named)} backups are named {args.backup}: give the id of one."
+                )
+            row = named[0] if named else None
+        backup_id = row.id if row is not None else args.backup
+        container = args.container or (row.container if row is not None else None)
+    local.repository(container or local.container).verify(backup_id)
+    local.print(f"backup {backup_id} verified: every block reads back and matches its id")
     return ExitCode.OK
+
+
+def recover(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.backups.recovery import recover_backups
+
+    report = recover_backups(local.db, local.settings, local.repository(), project_id=args.project)
+    rebuilt = report.rebuild
+    document = {
+        "container": report.container,
+        "recovered_from_records": report.from_records,
+        "recovered_from_manifests": report.from_manifests,
+        "already_known": report.already_known,
+        "unreadable": report.unreadable,
+        "packs_indexed": rebuilt.packs if rebuilt else 0,
+        "blobs_indexed": rebuilt.blobs if rebuilt else 0,
+    }
+    if args.format == Format.JSON:
+        local.print(json.dumps(document, indent=2))
+    else:
+        local.print(f"container         {report.container}")
+        local.print(f"from records      {len(report.from_records)} backups")
+        local.print(f"from manifests    {len(report.from_manifests)} backups (no record)")
+        local.print(f"already known     {report.already_known} backups")
+        local.print(
+            f"index             {document['packs_indexed']} packs, "
+            f"{document['blobs_indexed']} blobs"
+        )
+    for backup_id in report.unreadable:
+        local.error(
+            f"backup {backup_id} could not be recovered: its manifest or record is unreadable"
+        )
+    return ExitCode.FAILED if report.unreadable else ExitCode.OK

@@ -88,6 +88,13 @@ def list_backups(
     return list_page(s, stmt, COLUMNS, query, id_column=Backup.id, marker_row=marker)
 
 
+def backups_named(s: Session, name: str) -> list[Backup]:
+    """The live backups whose name is `name`."""
+    return list(
+        s.scalars(select(Backup).where(Backup.display_name == name, Backup.deleted.is_(False)))
+    )
+
+
 def backups_of_volume(s: Session, volume_id: str, project_id: str) -> list[Backup]:
     return list(
         s.scalars(

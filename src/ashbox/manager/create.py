@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from ashbox import faults
+from ashbox.containers import SERVICE
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
 from ashbox.db import snapshots as snapshot_rows
@@ -15,7 +16,7 @@ from ashbox.db import volumes as volume_rows
 from ashbox.db.backup_records import record_of
 from ashbox.db.models import Snapshot, Volume
 from ashbox.errors import KeyRequired, VolumeIOError, WrongKey
-from ashbox.manager.job import SERVICE, Job
+from ashbox.manager.job import Job
 from ashbox.statuses import BackupStatus, ResourceType, SnapshotStatus, VolumeStatus
 from ashbox.transitions import BACKUP, SNAPSHOT, VOLUME
 from ashbox.volumes.snapshot import copy_volume

@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ashbox.containers import SERVICE
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
 from ashbox.db.backup_records import record_of
-from ashbox.manager.job import SERVICE, Job
+from ashbox.manager.job import Job
 from ashbox.repository.rebuild import rebuild_index
 from ashbox.statuses import BackupStatus
 from ashbox.transitions import BACKUP

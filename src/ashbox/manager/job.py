@@ -26,9 +26,6 @@ from ashbox.repository.repository import Repository
 from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage.base import Store
 
-# What Cinder's `backup.service` holds: the driver that made the backup.
-SERVICE = "ashbox.repository.v1"
-
 
 @dataclass(frozen=True, slots=True)
 class Job:
