@@ -232,7 +232,8 @@ def test_restore_wait_exits_1_when_the_target_volume_ends_in_error_restoring(fak
     fake.next_timeline = [{"status": "available", "_volume": {"status": "error_restoring"}}]
     run = Run("backup", "restore", backup["id"], "--volume", "target", "--wait")
     assert run.code == ExitCode.FAILED
-    assert run.err.splitlines()[-1].endswith("is in status error_restoring")
+    assert run.err.splitlines()[-2].endswith("is in status error_restoring")
+    assert "the restore of backup" in run.err.splitlines()[-1]
 
 
 def test_restore_with_both_a_volume_and_a_name_is_bad_usage(fake):

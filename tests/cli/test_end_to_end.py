@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +133,47 @@ def test_serve_with_a_key_file_that_opens_no_key_slot_stops_at_once(tmp_path: Pa
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     assert "The key given does not open repository volumebackups." in done.stderr
+
+
+def quiet(url: str, *argv: str) -> None:
+    """Runs `ashbox ARGV` (a command that prints nothing) and checks it succeeded."""
+    env = {**os.environ, "ASHBOX_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "ashbox.cli", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_snapshots_records_and_admin_actions_from_the_command(service: str, tmp_path: Path):
+    image = tmp_path / "disk.img"
+    image.write_bytes(os.urandom(8 * MiB))
+    volume = ashbox(service, "volume", "import", str(image), "--name", "disk", "--wait")
+    snapshot = ashbox(service, "snapshot", "create", "disk", "--name", "s1", "--wait")
+    assert (snapshot["status"], snapshot["volume_id"]) == ("available", volume["id"])
+    assert ashbox(service, "snapshot", "update", "s1", "--name", "s2")["name"] == "s2"
+    backup = ashbox(service, "backup", "create", "disk", "--snapshot", "s2", "--wait")
+    assert backup["snapshot_id"] == snapshot["id"]
+    updated = ashbox(service, "backup", "update", str(backup["id"]), "--name", "b1",
+                     "--metadata", "k=v")  # fmt: skip
+    assert (updated["name"], updated["metadata"]) == ("b1", {"k": "v"})
+    record = ashbox(service, "backup", "export", "b1")
+    assert str(record["backup_service"]).startswith("cinder.backup.drivers")
+    fields = json.loads(base64.b64decode(str(record["backup_url"])))
+    fields["id"] = str(uuid.uuid4())
+    url = base64.b64encode(json.dumps(fields).encode()).decode()
+    imported = ashbox(service, "backup", "import", str(record["backup_service"]), url, "--wait")
+    assert (imported["id"], imported["status"]) == (fields["id"], "available")
+    quiet(service, "backup", "reset-status", str(backup["id"]), "--state", "error")
+    assert ashbox(service, "backup", "show", str(backup["id"]))["status"] == "error"
+    quiet(service, "backup", "force-delete", str(backup["id"]), "--wait")
+    restored = ashbox(service, "backup", "restore", fields["id"], "--name", "copy", "--wait")
+    assert sha256(Path(str(restored["path"]))) == sha256(image)
+    quiet(service, "volume", "reset-status", "copy", "--state", "error")
+    assert ashbox(service, "volume", "show", "copy")["status"] == "error"
+    quiet(service, "snapshot", "reset-status", "s2", "--state", "error")
+    quiet(service, "snapshot", "delete", "s2")

@@ -1,4 +1,5 @@
-"""`ashbox backup create|show|list|restore|delete` (docs/cli.md, "Backups").
+"""`ashbox backup create|show|list|restore|delete|update|reset-status|force-delete|
+export|import` (docs/cli.md, "Backups").
 
 `--wait` asks for the backup until its status leaves creating, restoring or
 deleting, and draws the progress of its task. The service holds each GET
@@ -41,12 +42,14 @@ class StoppedWaiting(Exception):
 
 def create(ctx: Context, args: argparse.Namespace) -> ExitCode:
     volume = ctx.client.find_volume(args.volume)
+    snapshot_id = ctx.client.find_snapshot(args.snapshot)["id"] if args.snapshot else None
     backup_id = ctx.client.create_backup(
         volume["id"],
         name=args.name,
         container=args.container,
         incremental=args.incremental,
         force=args.force,
+        snapshot_id=snapshot_id,
     )
     if args.wait:
         backup = wait_for_backup(ctx, backup_id, BackupStatus.CREATING)
@@ -86,6 +89,9 @@ def restore(ctx: Context, args: argparse.Namespace) -> ExitCode:
     ctx.print(render_object(volume_view(volume), Format(args.format), VOLUME_FIELDS))
     if args.wait and code is ExitCode.OK:
         code = check_volume(ctx, volume)
+        if code is not ExitCode.OK:
+            reason = ctx.client.get_backup(backup_id).get("fail_reason") or "no reason given"
+            ctx.error(f"the restore of backup {backup_id} failed: {reason}")
     return code
 
 
@@ -98,6 +104,58 @@ def delete(ctx: Context, args: argparse.Namespace) -> ExitCode:
     if backup is None or backup["status"] == BackupStatus.DELETED:
         return ExitCode.OK
     return _check_backup(ctx, backup)
+
+
+def update(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    backup_id = ctx.client.find_backup(args.backup)["id"]
+    changes: dict[str, object] = {}
+    if args.name is not None:
+        changes["name"] = args.name
+    if args.description is not None:
+        changes["description"] = args.description
+    if args.metadata is not None:
+        changes["metadata"] = dict(args.metadata)
+    if not changes:
+        ctx.error("give --name, --description or --metadata")
+        return ExitCode.USAGE
+    ctx.client.update_backup(backup_id, changes)
+    backup = ctx.client.get_backup(backup_id)
+    ctx.print(render_object(backup_view(backup), Format(args.format), BACKUP_FIELDS))
+    return ExitCode.OK
+
+
+def reset_status(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    backup_id = ctx.client.find_backup(args.backup)["id"]
+    ctx.client.backup_action(backup_id, "os-reset_status", {"status": args.state})
+    return ExitCode.OK
+
+
+def force_delete(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    backup_id = ctx.client.find_backup(args.backup)["id"]
+    ctx.client.backup_action(backup_id, "os-force_delete", {})
+    if args.wait:
+        backup = wait_for_backup(ctx, backup_id, BackupStatus.DELETING)
+        if backup is not None and backup["status"] != BackupStatus.DELETED:
+            return _check_backup(ctx, backup)
+    return ExitCode.OK
+
+
+def export(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    record = ctx.client.export_backup(ctx.client.find_backup(args.backup)["id"])
+    ctx.print(render_object(record, Format(args.format), ("backup_service", "backup_url")))
+    return ExitCode.OK
+
+
+def import_(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    backup_id = ctx.client.import_backup(args.backup_service, args.backup_url)
+    if args.wait:
+        backup = wait_for_backup(ctx, backup_id, BackupStatus.CREATING)
+        if backup is None:
+            raise ApiError(404, f"Backup {backup_id} could not be found.")
+    else:
+        backup = ctx.client.get_backup(backup_id)
+    ctx.print(render_object(backup_view(backup), Format(args.format), BACKUP_FIELDS))
+    return _check_backup(ctx, backup) if args.wait else ExitCode.OK
 
 
 def wait_for_backup(ctx: Context, backup_id: str, busy: BackupStatus) -> Backup | None:

@@ -84,6 +84,14 @@ Backup = TypedDict(
 )
 
 
+class Snapshot(TypedDict):
+    id: str
+    name: str | None
+    status: str
+    volume_id: str
+    size: int
+
+
 class Restore(TypedDict):
     backup_id: str
     volume_id: str
@@ -129,7 +137,7 @@ class Response(NamedTuple):
 
 
 class CinderClient:
-    """The volume and backup calls of the Cinder v3 API that the CLI makes."""
+    """The volume, snapshot and backup calls of the Cinder v3 API that the CLI makes."""
 
     def __init__(
         self, url: str = DEFAULT_URL, token: str = DEFAULT_TOKEN, *, timeout: float = 30.0
@@ -192,6 +200,42 @@ class CinderClient:
     def delete_volume(self, volume_id: str) -> None:
         self._request("DELETE", f"/v3/volumes/{volume_id}")
 
+    def volume_action(self, volume_id: str, action: str, value: object) -> None:
+        self._request("POST", f"/v3/volumes/{volume_id}/action", {action: value})
+
+    # Snapshots
+
+    def create_snapshot(self, volume_id: str, name: str | None, *, force: bool) -> Snapshot:
+        body = {"snapshot": {"volume_id": volume_id, "name": name, "force": force}}
+        return cast(Snapshot, self._object("POST", "/v3/snapshots", "snapshot", body))
+
+    def get_snapshot(self, snapshot_id: str) -> Snapshot:
+        return cast(Snapshot, self._object("GET", f"/v3/snapshots/{snapshot_id}", "snapshot"))
+
+    def wait_snapshot(self, snapshot_id: str, seconds: float) -> tuple[Snapshot, bool]:
+        snapshot, held = self._held(f"/v3/snapshots/{snapshot_id}", "snapshot", seconds)
+        return cast(Snapshot, snapshot), held
+
+    def list_snapshots(self, name: str | None = None) -> list[Snapshot]:
+        params = {"name": name} if name is not None else None
+        return cast(list[Snapshot], self._list("/v3/snapshots/detail", "snapshots", params))
+
+    def find_snapshot(self, ref: str) -> Snapshot:
+        if _UUID.match(ref):
+            return self.get_snapshot(ref)
+        return _only("snapshot", ref, [s for s in self.list_snapshots(ref) if s["name"] == ref])
+
+    def update_snapshot(self, snapshot_id: str, changes: Mapping[str, object]) -> Snapshot:
+        body = {"snapshot": dict(changes)}
+        path = f"/v3/snapshots/{snapshot_id}"
+        return cast(Snapshot, self._object("PUT", path, "snapshot", body))
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self._request("DELETE", f"/v3/snapshots/{snapshot_id}")
+
+    def snapshot_action(self, snapshot_id: str, action: str, value: object) -> None:
+        self._request("POST", f"/v3/snapshots/{snapshot_id}/action", {action: value})
+
     # Backups
 
     def create_backup(
@@ -202,17 +246,19 @@ class CinderClient:
         container: str | None = None,
         incremental: bool = False,
         force: bool = False,
+        snapshot_id: str | None = None,
     ) -> str:
         """Start a backup; its id (the answer is Cinder's summary)."""
-        body = {
-            "backup": {
-                "volume_id": volume_id,
-                "name": name,
-                "container": container,
-                "incremental": incremental,
-                "force": force,
-            }
+        spec: dict[str, object] = {
+            "volume_id": volume_id,
+            "name": name,
+            "container": container,
+            "incremental": incremental,
+            "force": force,
         }
+        if snapshot_id is not None:
+            spec["snapshot_id"] = snapshot_id
+        body = {"backup": spec}
         summary = self._object("POST", "/v3/backups", "backup", body)
         return _text(summary, "id")
 
@@ -245,11 +291,25 @@ class CinderClient:
     def delete_backup(self, backup_id: str) -> None:
         self._request("DELETE", f"/v3/backups/{backup_id}")
 
+    def update_backup(self, backup_id: str, changes: Mapping[str, object]) -> None:
+        self._object("PUT", f"/v3/backups/{backup_id}", "backup", {"backup": dict(changes)})
+
+    def backup_action(self, backup_id: str, action: str, value: object) -> None:
+        self._request("POST", f"/v3/backups/{backup_id}/action", {action: value})
+
+    def export_backup(self, backup_id: str) -> dict[str, object]:
+        return self._object("GET", f"/v3/backups/{backup_id}/export_record", "backup-record")
+
+    def import_backup(self, backup_service: str, backup_url: str) -> str:
+        """Import a record; the id of the backup it makes."""
+        body = {"backup-record": {"backup_service": backup_service, "backup_url": backup_url}}
+        return _text(self._object("POST", "/v3/backups/import_record", "backup", body), "id")
+
     # Transport
 
     def _object(
         self,
-        method: Literal["GET", "POST"],
+        method: Literal["GET", "POST", "PUT"],
         path: str,
         key: str,
         body: Mapping[str, object] | None = None,

@@ -12,7 +12,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from ashbox.cli import backup_commands, key_commands, local, repo_commands, volume_commands
+from ashbox.cli import (
+    backup_commands,
+    key_commands,
+    local,
+    repo_commands,
+    snapshot_commands,
+    volume_commands,
+)
 from ashbox.cli.client import DEFAULT_URL, ApiError, CinderClient, ServerUnreachable
 from ashbox.cli.context import Context
 from ashbox.cli.exit_codes import ExitCode, exit_code_for_error, exit_code_for_status
@@ -77,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_volume_parsers(commands.add_parser("volume", help="create, import and list volumes"))
+    _add_snapshot_parsers(commands.add_parser("snapshot", help="snapshot volumes"))
     _add_backup_parsers(commands.add_parser("backup", help="back up, restore, delete"))
     _add_serve_parser(commands.add_parser("serve", help="run the API and a worker"))
     add_repo_parsers(
@@ -157,6 +165,40 @@ def _add_volume_parsers(parser: argparse.ArgumentParser) -> None:
     _format_flag(p)
     p = _action(sub, "delete", volume_commands.delete, "delete a volume")
     p.add_argument("volume", metavar="VOLUME", help="id or name")
+    p = _action(sub, "reset-status", volume_commands.reset_status, "set a volume's status (admin)")
+    p.add_argument("volume", metavar="VOLUME", help="id or name")
+    p.add_argument(
+        "--state",
+        required=True,
+        choices=["available", "in-use", "error", "error_deleting", "error_restoring"],
+    )
+
+
+def _add_snapshot_parsers(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _action(sub, "create", snapshot_commands.create, "snapshot a volume")
+    p.add_argument("volume", metavar="VOLUME", help="id or name of the volume")
+    p.add_argument("--name")
+    p.add_argument("--force", action="store_true", help="snapshot an in-use volume")
+    _wait_flag(p, "until the snapshot is available")
+    _format_flag(p)
+    p = _action(sub, "show", snapshot_commands.show, "show a snapshot")
+    p.add_argument("snapshot", metavar="SNAPSHOT", help="id or name")
+    _format_flag(p)
+    p = _action(sub, "list", snapshot_commands.list_, "list snapshots")
+    _format_flag(p)
+    p = _action(sub, "update", snapshot_commands.update, "rename or describe a snapshot")
+    p.add_argument("snapshot", metavar="SNAPSHOT", help="id or name")
+    p.add_argument("--name")
+    p.add_argument("--description")
+    _format_flag(p)
+    p = _action(sub, "delete", snapshot_commands.delete, "delete a snapshot")
+    p.add_argument("snapshot", metavar="SNAPSHOT", help="id or name")
+    p = _action(
+        sub, "reset-status", snapshot_commands.reset_status, "set a snapshot's status (admin)"
+    )
+    p.add_argument("snapshot", metavar="SNAPSHOT", help="id or name")
+    p.add_argument("--state", required=True, choices=["available", "error", "error_deleting"])
 
 
 def _add_backup_parsers(parser: argparse.ArgumentParser) -> None:
@@ -169,6 +211,7 @@ def _add_backup_parsers(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--name")
     p.add_argument("--container", help="the repository to store into (default: volumebackups)")
     p.add_argument("--force", action="store_true", help="back up an in-use volume")
+    p.add_argument("--snapshot", help="back up this snapshot (id or name) of the volume")
     _wait_flag(p, "until the backup ends, with a progress bar; exit 1 if it fails")
     _format_flag(p)
     p = _action(sub, "show", backup_commands.show, "show a backup")
@@ -186,6 +229,32 @@ def _add_backup_parsers(parser: argparse.ArgumentParser) -> None:
     p = _action(sub, "delete", backup_commands.delete, "delete a backup")
     p.add_argument("backup", metavar="BACKUP", help="id or name")
     _wait_flag(p, "until the backup is gone; exit 1 if the delete fails")
+    p = _action(sub, "update", backup_commands.update, "rename, describe or tag a backup")
+    p.add_argument("backup", metavar="BACKUP", help="id or name")
+    p.add_argument("--name")
+    p.add_argument("--description")
+    p.add_argument(
+        "--metadata",
+        type=_key_value,
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="replace the metadata with these pairs (none: clear it)",
+    )
+    _format_flag(p)
+    p = _action(sub, "reset-status", backup_commands.reset_status, "set a backup's status (admin)")
+    p.add_argument("backup", metavar="BACKUP", help="id or name")
+    p.add_argument("--state", required=True, choices=["available", "error"])
+    p = _action(sub, "force-delete", backup_commands.force_delete, "delete in any status (admin)")
+    p.add_argument("backup", metavar="BACKUP", help="id or name")
+    _wait_flag(p, "until the backup is gone")
+    p = _action(sub, "export", backup_commands.export, "print a backup's record (admin)")
+    p.add_argument("backup", metavar="BACKUP", help="id or name")
+    _format_flag(p)
+    p = _action(sub, "import", backup_commands.import_, "make a backup of a record (admin)")
+    p.add_argument("backup_service", metavar="BACKUP_SERVICE")
+    p.add_argument("backup_url", metavar="BACKUP_URL")
+    _wait_flag(p, "until the imported backup is available")
+    _format_flag(p)
     p = local_action(sub, "verify", repo_commands.verify, "read and check a backup (local)")
     p.add_argument("backup", metavar="BACKUP", help="id or name")
 
@@ -221,6 +290,13 @@ def _format_flag(parser: argparse.ArgumentParser) -> None:
 
 def _wait_flag(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--wait", action="store_true", help=f"wait {what}")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"not KEY=VALUE: {text}")
+    return key, value
 
 
 def _positive_int(text: str) -> int:

@@ -1,4 +1,4 @@
-"""`ashbox volume create|import|show|list|delete` (docs/cli.md, "Volumes")."""
+"""`ashbox volume create|import|show|list|delete|reset-status` (docs/cli.md, "Volumes")."""
 
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ def list_(ctx: Context, args: argparse.Namespace) -> ExitCode:
 
 def delete(ctx: Context, args: argparse.Namespace) -> ExitCode:
     ctx.client.delete_volume(ctx.client.find_volume(args.volume)["id"])
+    return ExitCode.OK
+
+
+def reset_status(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    volume_id = ctx.client.find_volume(args.volume)["id"]
+    ctx.client.volume_action(volume_id, "os-reset_status", {"status": args.state})
     return ExitCode.OK
 
 
