@@ -426,3 +426,24 @@ def test_incremental_when_the_newest_backup_is_not_available_is_400(api: Api) ->
     assert r.json()["badRequest"]["message"] == (
         "Invalid backup: No backups available to do an incremental backup."
     )
+
+
+@pytest.mark.parametrize(
+    "container",
+    ["volumebackups/backups", "a//b", "a\u0000b", "x" * 256, "/abs", ".hidden", "a/data", "a b"],
+)
+def test_a_container_name_the_store_cannot_hold_is_400(api: Api, container: str) -> None:
+    volume_id = api.volume()
+    r = api.post("/backups", json={"backup": {"volume_id": volume_id, "container": container}})
+    assert r.status_code == 400, r.text
+    assert "container" in r.json()["badRequest"]["message"]
+    assert api.get("/backups").json()["backups"] == []
+    assert api.show_volume(volume_id)["status"] == "available"
+
+
+def test_a_nested_container_is_a_repository_of_its_own(api: Api) -> None:
+    volume_id = api.volume()
+    original = api.fill(volume_id)
+    backup_id = api.backup(volume_id, container="team-a/nightly")
+    assert api.get(f"/backups/{backup_id}").json()["backup"]["container"] == "team-a/nightly"
+    assert api.digest(api.restore(backup_id)["volume_id"]) == original

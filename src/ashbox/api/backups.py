@@ -63,7 +63,7 @@ class BackupsController:
             volume_id=spec["volume_id"],
             name=schemas.stripped(spec, "name"),
             description=schemas.stripped(spec, "description"),
-            container=spec.get("container"),
+            container=spec.get("container") or None,
             incremental=schemas.to_bool(spec.get("incremental", False)),
             force=schemas.to_bool(spec.get("force", False)),
             snapshot_id=spec.get("snapshot_id"),

@@ -21,7 +21,7 @@ from typing import Any
 from ashbox.backups.access import require_admin
 from ashbox.backups.common import backup_record, load_backup
 from ashbox.backups.snapshots import SnapshotOps
-from ashbox.containers import open_repository
+from ashbox.containers import check_container, open_repository
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
 from ashbox.db.models import Backup
@@ -206,6 +206,7 @@ def _where(record: dict[str, Any], default: str) -> tuple[str, str, str]:
     ):
         raise InvalidInput("Invalid input received: Can't parse backup record.")
     assert isinstance(source_id, str)
+    check_container(container)
     return backup_id, container, source_id
 
 

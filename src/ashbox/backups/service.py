@@ -25,6 +25,7 @@ from ashbox.backups.common import (
 from ashbox.backups.snapshots import load_snapshot
 from ashbox.backups.volumes import load_volume
 from ashbox.config import Settings
+from ashbox.containers import check_container
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
 from ashbox.db.engine import Database
@@ -95,6 +96,8 @@ class Service(BackupActions):
         metadata: dict[str, str] | None = None,
         availability_zone: str | None = None,
     ) -> BackupRecord:
+        if container is not None:
+            check_container(container)
         with self.db.transaction() as s:
             volume = load_volume(s, ctx, volume_id, lock=True)
             data_timestamp = datetime.now(UTC)
