@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from ashbox.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -19,6 +22,8 @@ HEAD_REVISION = "0003"  # the newest file in migrations/versions; a test holds t
 _NO_BEGIN = "ashbox_no_begin"  # execution option: `Database.autocommit()` on SQLite
 _READ = "ashbox_read"  # execution option: `Database.reading()`
 OUTBOX_KEY = "ashbox_outbox"  # Session.info: the transaction wrote outbox rows
+_SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
+_PG_NO_SPACE = frozenset({"53100"})  # disk_full
 
 
 class Database:
@@ -75,7 +80,7 @@ class Database:
         """A connection in one transaction, as `transaction()` but without a
         session, for db/'s Core statements on a hot path (the repository index):
         committed on success, rolled back on error, BEGIN IMMEDIATE on SQLite."""
-        with self.engine.begin() as conn:
+        with _disk_full_is_unavailable(), self.engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -84,7 +89,7 @@ class Database:
         calls of one statement (one read, one insert), which then save the BEGIN
         and COMMIT (two round trips on PostgreSQL) and, on SQLite, read without
         taking the write lock."""
-        with self.engine.connect() as conn:
+        with _disk_full_is_unavailable(), self.engine.connect() as conn:
             if self.is_sqlite:
                 yield conn.execution_options(**{_NO_BEGIN: True})
             else:
@@ -127,10 +132,32 @@ class Database:
 def _in_transaction(session: Session) -> Iterator[Session]:
     """`session` in one transaction, committed on success, then closed."""
     try:
-        with session.begin():
+        with _disk_full_is_unavailable(), session.begin():
             yield session
     finally:
         session.close()
+
+
+@contextmanager
+def _disk_full_is_unavailable() -> Iterator[None]:
+    """A write the database cannot take for want of space is DatabaseUnavailable
+    (503), not an unknown error: it passes once space is freed, and the
+    transaction was rolled back, so nothing is half-done meanwhile."""
+    try:
+        yield
+    except OperationalError as e:
+        if not _is_disk_full(e.orig):
+            raise
+        raise DatabaseUnavailable(
+            "The database cannot take writes now: its disk is full. Nothing was changed; "
+            "try again once space is freed."
+        ) from e
+
+
+def _is_disk_full(error: BaseException | None) -> bool:
+    if getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL:
+        return True
+    return getattr(error, "sqlstate", None) in _PG_NO_SPACE
 
 
 def _normalise(url: str) -> str:
