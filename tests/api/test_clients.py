@@ -153,6 +153,7 @@ def test_openstack_cli_drives_volumes_and_backups(api: Api) -> None:
     assert api.wait_backup(backup["id"]) == {}
     assert osc("volume", "backup", "list", "-f", "json") == []
     osc("volume", "delete", volume["id"], new_id)
+    assert api.wait_volume(volume["id"]) == api.wait_volume(new_id) == {}
     assert osc("volume", "list", "-f", "json") == []
 
 
