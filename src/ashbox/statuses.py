@@ -10,6 +10,7 @@ class ResourceType(StrEnum):
     VOLUME = "volume"
     SNAPSHOT = "snapshot"
     TASK = "task"
+    CONTAINER = "container"  # a repository; gc's resource, it has no status
 
 
 class BackupStatus(StrEnum):
@@ -58,6 +59,7 @@ class TaskKind(StrEnum):
     DELETE_VOLUME = "delete_volume"
     CREATE_SNAPSHOT = "create_snapshot"
     DELETE_SNAPSHOT = "delete_snapshot"
+    COLLECT_GARBAGE = "collect_garbage"
 
 
 class TaskState(StrEnum):

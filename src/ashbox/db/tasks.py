@@ -207,6 +207,18 @@ def get_task(s: Session, task_id: str) -> Task | None:
     return s.get(Task, task_id)
 
 
+def open_tasks_of(s: Session, resource_id: str) -> list[Task]:
+    """The pending and running tasks of a resource."""
+    return list(
+        s.scalars(
+            select(Task).where(
+                Task.resource_id == resource_id,
+                Task.state.in_([TaskState.PENDING, TaskState.RUNNING]),
+            )
+        )
+    )
+
+
 def tasks_of(s: Session, resource_id: str) -> list[Task]:
     """Every task of a resource, oldest first."""
     return list(

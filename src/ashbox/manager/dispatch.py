@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ashbox.manager import snapshot, volume
+from ashbox.manager import garbage, snapshot, volume
 from ashbox.manager.create import fail_create, run_create
 from ashbox.manager.delete import fail_delete, run_delete
 from ashbox.manager.importing import fail_import, run_import
@@ -18,9 +18,10 @@ from ashbox.statuses import BackupStatus, SnapshotStatus, TaskKind, VolumeStatus
 class Handler:
     run: Callable[[Job], None]
     fail: Callable[[Job, str], None]
-    works_in: str
+    works_in: str | None
     """The status the task's resource keeps while it runs: a change (force
-    delete, reset) cancels the run at its next heartbeat."""
+    delete, reset) cancels the run at its next heartbeat. None: the resource
+    has no status (a container)."""
 
 
 HANDLERS: dict[TaskKind, Handler] = {
@@ -43,6 +44,7 @@ HANDLERS: dict[TaskKind, Handler] = {
     TaskKind.DELETE_SNAPSHOT: Handler(
         snapshot.run_delete_snapshot, snapshot.fail_delete_snapshot, SnapshotStatus.DELETING
     ),
+    TaskKind.COLLECT_GARBAGE: Handler(garbage.run_gc, garbage.fail_gc, None),
 }
 
 

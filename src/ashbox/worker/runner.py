@@ -15,8 +15,9 @@ resource's status. A run is interrupted at its next progress call when:
 A task claimed more than `max_attempts` times (its workers died) fails.
 Database errors in the claim and heartbeat threads are logged and retried,
 with a growing pause; they never stop the worker.
-Every `gc_interval_seconds` (if not 0) a gc thread runs the garbage collector
-on every container (docs/format.md, "Reclaiming space and checking").
+Every `gc_interval_seconds` (if not 0) a gc thread queues a gc task for every
+container (docs/format.md, "Reclaiming space and checking"), which any worker
+runs, one at a time per container.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from ashbox.db.index import DbIndex
 from ashbox.errors import LeaseLost, TaskCancelled
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
+from ashbox.manager.garbage import queue_gc
 from ashbox.manager.job import Job
 from ashbox.repository.gc import GcReport, collect_garbage
 from ashbox.statuses import ResourceType, TaskKind, TaskState
@@ -67,7 +69,7 @@ class _Running:
     task_id: str
     resource_type: ResourceType
     resource_id: str
-    works_in: str
+    works_in: str | None
     attempt: int
     renewed_at: float = field(default_factory=time.monotonic)
     done: int = 0
@@ -148,13 +150,21 @@ class Worker:
         return reports
 
     def _gc_loop(self) -> None:
+        """Every `gc_interval_seconds`, queue a gc task per container (one that is
+        queued or running already is enough): any worker runs it, one at a time."""
         while not self._stopping.wait(self.settings.gc_interval_seconds):
             try:
-                self.collect_garbage()
+                queued = 0
+                for container in DbIndex(self.db).containers():
+                    with self.db.transaction() as s:
+                        max_attempts = self.settings.max_attempts
+                        queued += queue_gc(s, container, max_attempts=max_attempts)
+                if queued:
+                    self._wake.set()
             except Exception:
-                # Like a task's failure, a failed gc pass must not stop the worker:
-                # it is logged and the next pass retries (every step is idempotent).
-                log.exception("gc pass failed owner=%s", self.owner)
+                # A database away for a while must not stop the worker: the next
+                # pass queues again.
+                log.exception("could not queue gc owner=%s", self.owner)
 
     def _claim_loop(self) -> None:
         pause = self._retrying()
@@ -313,7 +323,8 @@ class Worker:
                     done_bytes=r.done,
                     total_bytes=r.total,
                 )
-                status = lifecycle.status_of(s, r.resource_type, r.resource_id) if kept else None
+                watched = kept and r.works_in is not None
+                status = lifecycle.status_of(s, r.resource_type, r.resource_id) if watched else None
         except Exception:
             log.exception("could not renew a lease task_id=%s", r.task_id)
             if time.monotonic() - r.renewed_at > self.settings.lease_seconds / 2:
@@ -325,7 +336,7 @@ class Worker:
             r.stop_with(_Stop.LEASE, "lease lost to another worker")
             return
         r.renewed_at = time.monotonic()
-        if status != r.works_in:
+        if r.works_in is not None and status != r.works_in:
             r.stop_with(
                 _Stop.CANCELLED, f"{r.resource_type} {r.resource_id} is now {status or 'gone'}"
             )

@@ -1,0 +1,57 @@
+"""collect_garbage: the periodic gc of one container, as a task.
+
+As a task it has a lease, survives its worker, and runs once at a time per
+container: its resource is the container (an id derived from its name), and
+no two tasks of one resource run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy.orm import Session
+
+from ashbox.db import tasks as task_rows
+from ashbox.manager.job import Job
+from ashbox.repository.gc import collect_garbage
+from ashbox.statuses import ResourceType, TaskKind
+
+log = logging.getLogger(__name__)
+
+_NAMESPACE = uuid.UUID("6f1c8d1e-2a7b-4c55-9d0e-8a4b5c1d2e3f")
+
+
+def container_resource_id(container: str) -> str:
+    """The task resource id of a container (names may be longer than an id)."""
+    return str(uuid.uuid5(_NAMESPACE, container))
+
+
+def queue_gc(s: Session, container: str, *, max_attempts: int) -> bool:
+    """Queue a gc of `container` unless one is queued or running already."""
+    resource_id = container_resource_id(container)
+    if task_rows.open_tasks_of(s, resource_id):
+        return False
+    task_rows.add_task(
+        s,
+        TaskKind.COLLECT_GARBAGE,
+        ResourceType.CONTAINER,
+        resource_id,
+        max_attempts=max_attempts,
+        payload={"container": container},
+    )
+    return True
+
+
+def run_gc(job: Job) -> None:
+    container = str(job.payload["container"])
+    fraction = job.settings.gc_repack_live_fraction
+    report = collect_garbage(job.repository(container), repack_live_fraction=fraction)
+    with job.transaction() as s:
+        job.finish(s)
+    log.info("gc done container=%s report=%s", container, report)
+
+
+def fail_gc(job: Job, reason: str) -> None:
+    with job.transaction() as s:
+        job.finish(s, failed=reason)
