@@ -7,6 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from ashbox.db import lifecycle, outbox
 from ashbox.db.engine import Database
 from ashbox.db.models import Volume
@@ -102,3 +105,37 @@ def _volume(db: Database, status: VolumeStatus) -> str:
             )
         )
     return volume_id
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(events=st.lists(st.sampled_from(sorted(VOLUME.transitions)), max_size=15))
+def test_any_sequence_of_events_moves_a_volume_as_the_declarations_say(
+    db: Database, events: list[str]
+) -> None:
+    volume_id = _volume(db, VolumeStatus.AVAILABLE)
+    status, previous = str(VolumeStatus.AVAILABLE), None
+    for event in events:
+        transition = VOLUME[event]
+        if transition.inserts:
+            continue
+        values = {"previous_status": Volume.status} if event == "backup_start" else None
+        with db.transaction() as s:
+            moved = lifecycle.apply(s, transition, volume_id, values=values)
+        assert moved == (status in transition.source), (event, status)
+        if moved:
+            if event == "backup_start":
+                previous = status
+            target = transition.target
+            if target == PREVIOUS:
+                target = previous if previous in ("available", "in-use") else "available"
+            status = target
+        with db.transaction() as s:
+            assert lifecycle.status_of(s, VOLUME.resource, volume_id) == (
+                None if status == "deleted" else status
+            )
+        if status == "deleted":
+            break
