@@ -11,12 +11,16 @@ restarts it without the fault.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ashbox import faults
@@ -47,11 +51,27 @@ def _with_volume(w: World) -> None:
     w.volume = w.server.import_volume(w.image)["id"]
 
 
+def _asked(w: World, call: Callable[[], Any]) -> Any:
+    """The answer to a request whose answer the kill may cut off (a worker of the
+    same process may reach the point before the answer is written): None then."""
+    try:
+        return call()
+    except httpx.TransportError:
+        return None
+
+
+def _named(w: World, kind: str, name: str) -> str:
+    """The id of the one `kind` (backups, volumes, snapshots) named `name`."""
+    listed = w.server.call("GET", f"/{kind}/detail")[kind]
+    return str(next(item["id"] for item in listed if item["name"] == name))
+
+
 def _create(w: World) -> None:
-    w.backup = w.server.create_backup(w.volume)
+    _asked(w, lambda: w.server.create_backup(w.volume, name="fault-op"))
 
 
 def _created(w: World) -> None:
+    w.backup = _named(w, "backups", "fault-op")
     assert w.server.wait_backup(w.backup)["status"] == "available"
     assert w.server.wait_volume(w.volume)["status"] == "available"
     target = w.server.restore(w.backup)
@@ -61,10 +81,12 @@ def _created(w: World) -> None:
 
 
 def _restore(w: World) -> None:
-    w.volume = w.server.restore(w.backup)
+    body = {"restore": {"volume_id": None, "name": "fault-target"}}
+    _asked(w, lambda: w.server.call("POST", f"/backups/{w.backup}/restore", body, 202))
 
 
 def _restored(w: World) -> None:
+    w.volume = _named(w, "volumes", "fault-target")
     assert w.server.wait_backup(w.backup)["status"] == "available"
     volume = w.server.wait_volume(w.volume)
     assert volume["status"] == "available"
@@ -73,7 +95,7 @@ def _restored(w: World) -> None:
 
 
 def _delete(w: World) -> None:
-    w.server.call("DELETE", f"/backups/{w.backup}", expect=202)
+    _asked(w, lambda: w.server.call("DELETE", f"/backups/{w.backup}", expect=202))
 
 
 def _deleted(w: World) -> None:
@@ -84,10 +106,11 @@ def _deleted(w: World) -> None:
 
 def _fail_create(w: World) -> None:
     w.image.unlink()
-    w.backup = w.server.create_backup(w.volume)
+    _asked(w, lambda: w.server.create_backup(w.volume, name="fault-op"))
 
 
 def _failed(w: World) -> None:
+    w.backup = _named(w, "backups", "fault-op")
     failed = w.server.wait_backup(w.backup)
     assert failed["status"] == "error" and failed["fail_reason"]
     assert w.server.wait_volume(w.volume)["status"] == "available"
@@ -95,10 +118,11 @@ def _failed(w: World) -> None:
 
 def _create_volume(w: World) -> None:
     body = {"volume": {"size": 1, "name": "fresh"}}
-    w.volume = w.server.call("POST", "/volumes", body, 202)["volume"]["id"]
+    _asked(w, lambda: w.server.call("POST", "/volumes", body, 202))
 
 
 def _volume_created(w: World) -> None:
+    w.volume = _named(w, "volumes", "fresh")
     volume = w.server.wait_volume(w.volume)
     assert volume["status"] == "available"
     assert w.server.path_of(w.volume).stat().st_size == 1 << 30
@@ -109,7 +133,7 @@ def _delete_volume(w: World) -> None:
     w.volume = w.server.call("POST", "/volumes", body, 202)["volume"]["id"]
     assert w.server.wait_volume(w.volume)["status"] == "available"
     w.image = w.server.path_of(w.volume)  # the file that must go
-    w.server.call("DELETE", f"/volumes/{w.volume}", expect=202)
+    _asked(w, lambda: w.server.call("DELETE", f"/volumes/{w.volume}", expect=202))
 
 
 def _volume_deleted(w: World) -> None:
@@ -131,11 +155,12 @@ def _wait_snapshot(w: World, snapshot_id: str) -> dict[str, Any]:
 
 
 def _create_snapshot(w: World) -> None:
-    body = {"snapshot": {"volume_id": w.volume}}
-    w.backup = w.server.call("POST", "/snapshots", body, 202)["snapshot"]["id"]
+    body = {"snapshot": {"volume_id": w.volume, "name": "fault-snap"}}
+    _asked(w, lambda: w.server.call("POST", "/snapshots", body, 202))
 
 
 def _snapshot_created(w: World) -> None:
+    w.backup = _named(w, "snapshots", "fault-snap")
     assert _wait_snapshot(w, w.backup)["status"] == "available"
     snapshots = w.server.data_dir / "volumes"
     assert sha256(snapshots / f"snapshot-{w.backup}.raw") == sha256(w.image)
@@ -143,14 +168,35 @@ def _snapshot_created(w: World) -> None:
 
 
 def _delete_snapshot(w: World) -> None:
-    _create_snapshot(w)
+    body = {"snapshot": {"volume_id": w.volume, "name": "fault-snap"}}
+    w.backup = w.server.call("POST", "/snapshots", body, 202)["snapshot"]["id"]
     assert _wait_snapshot(w, w.backup)["status"] == "available"
-    w.server.call("DELETE", f"/snapshots/{w.backup}", expect=202)
+    _asked(w, lambda: w.server.call("DELETE", f"/snapshots/{w.backup}", expect=202))
 
 
 def _snapshot_deleted(w: World) -> None:
     assert _wait_snapshot(w, w.backup) == {}
     assert not list((w.server.data_dir / "volumes").glob("snapshot-*"))
+
+
+def _import_copy(w: World) -> None:
+    """Import the backup's record under a new id (kept in `w.volume`)."""
+    record = w.server.call("GET", f"/backups/{w.backup}/export_record")["backup-record"]
+    fields = json.loads(base64.b64decode(record["backup_url"]))
+    fields["id"] = w.volume = str(uuid.uuid4())
+    record["backup_url"] = base64.b64encode(json.dumps(fields).encode()).decode()
+    body = {"backup-record": record}
+    _asked(w, lambda: w.server.call("POST", "/backups/import_record", body, 201))
+
+
+def _imported(w: World) -> None:
+    assert w.server.wait_backup(w.volume)["status"] == "available"
+    w.server.call("DELETE", f"/backups/{w.backup}", expect=202)
+    assert w.server.wait_backup(w.backup) == {}
+    target = w.server.restore(w.volume)
+    assert w.server.wait_backup(w.volume)["status"] == "available"
+    assert w.server.wait_volume(target)["status"] == "available"
+    assert sha256(w.server.path_of(target)) == sha256(w.image)
 
 
 Step = Callable[[World], None]
@@ -170,6 +216,7 @@ CASES: list[tuple[str, Step, Step, Step]] = [
     ("delete.data_deleted", _with_backup, _delete, _deleted),
     ("volume.file_created", lambda w: None, _create_volume, _volume_created),
     ("volume.file_removed", lambda w: None, _delete_volume, _volume_deleted),
+    ("import.referenced", _with_backup, _import_copy, _imported),
     ("snapshot.file_created", _with_volume, _create_snapshot, _snapshot_created),
     ("snapshot.file_removed", _with_volume, _delete_snapshot, _snapshot_deleted),
 ]

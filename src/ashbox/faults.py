@@ -27,6 +27,7 @@ POINTS = frozenset(
         "delete.data_deleted",
         "volume.file_created",
         "volume.file_removed",
+        "import.referenced",
         "snapshot.file_created",
         "snapshot.file_removed",
         "gc.packs_deleted",

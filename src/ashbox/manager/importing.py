@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ashbox import faults
 from ashbox.containers import SERVICE
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
@@ -48,6 +49,7 @@ def run_import(job: Job) -> None:
         repo.copy_manifest(source_id, backup_id)
     else:
         repo.reference(backup_id, manifest)
+    faults.point("import.referenced")
     with job.transaction() as s:
         parent_id = record.get("parent_id")
         parent = backup_rows.get_backup(s, parent_id) if isinstance(parent_id, str) else None
