@@ -19,13 +19,13 @@ from ashbox.api import microversion as mv
 from ashbox.api import schemas
 from ashbox.api.auth import request_context
 from ashbox.api.errors import NOT_FOUND, ApiFault
-from ashbox.api.listing import Resource, list_body, parse_list_request
+from ashbox.api.listing import Resource, list_response
 from ashbox.api.middleware import api_version
-from ashbox.api.views import backup_detail, backup_summary, restore_view
+from ashbox.api.views import JSONDict, backup_detail, backup_summary, restore_view
 from ashbox.api.waiting import read_maybe_held
 from ashbox.backups.service import Service
 from ashbox.changes import Changes
-from ashbox.records import BackupRecord
+from ashbox.records import BackupRecord, RequestContext
 from ashbox.statuses import TRANSITIONAL_BACKUP
 
 BACKUP_LIST = Resource(
@@ -156,16 +156,8 @@ class BackupsController:
         return JSONResponse({"restore": restore_view(restore)}, status_code=202)
 
     async def _list(self, request: Request, *, detail: bool) -> Response:
-        ctx = request_context(request)
-        version = api_version(request)
-        listing = parse_list_request(request, ctx, version, BACKUP_LIST)
-        backups: list[BackupRecord] = []
-        total = 0
-        if not listing.matches_nothing:
-            backups, total = await run_in_threadpool(self.service.list_backups, ctx, listing.query)
-        if detail:
-            items = [backup_detail(request, b, ctx, version) for b in backups]
-        else:
-            items = [backup_summary(request, b) for b in backups]
-        path = "backups/detail" if detail else "backups"
-        return JSONResponse(list_body(request, "backups", path, items, total, listing))
+        def view(b: BackupRecord, ctx: RequestContext, version: mv.APIVersion) -> JSONDict:
+            return backup_detail(request, b, ctx, version) if detail else backup_summary(request, b)
+
+        fetch = self.service.list_backups
+        return await list_response(request, BACKUP_LIST, "backups", fetch, view, detail=detail)

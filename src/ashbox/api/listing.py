@@ -10,17 +10,23 @@ filter on any record field, and an unknown one matches nothing, as in Cinder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from ashbox.api import microversion as mv
+from ashbox.api.auth import request_context
 from ashbox.api.links import next_link
+from ashbox.api.middleware import api_version
 from ashbox.api.schemas import FALSE_STRINGS, TRUE_STRINGS
 from ashbox.errors import InvalidInput
 from ashbox.records import ListQuery, RequestContext
 
+R = TypeVar("R")
 MAX_LIMIT = 1000  # Cinder's osapi_max_limit
 # Cinder's column names for the fields ashbox records call otherwise.
 ALIASES = {"display_name": "name", "display_description": "description"}
@@ -88,6 +94,29 @@ def list_body(
     if count is not None:
         body["count"] = count
     return body
+
+
+async def list_response(
+    request: Request,
+    resource: Resource,
+    key: str,
+    fetch: Callable[[RequestContext, ListQuery], tuple[Sequence[R], int]],
+    view: Callable[[R, RequestContext, mv.APIVersion], dict[str, object]],
+    *,
+    detail: bool,
+) -> Response:
+    """A list of `key` (or `key/detail`): the request parsed, the records fetched
+    in a thread, each shown with `view`, in Cinder's envelope."""
+    ctx = request_context(request)
+    version = api_version(request)
+    listing = parse_list_request(request, ctx, version, resource)
+    records: Sequence[R] = []
+    total = 0
+    if not listing.matches_nothing:
+        records, total = await run_in_threadpool(fetch, ctx, listing.query)
+    items = [view(r, ctx, version) for r in records]
+    path = f"{key}/detail" if detail else key
+    return JSONResponse(list_body(request, key, path, items, total, listing))
 
 
 def bool_param(name: str, raw: str) -> bool:

@@ -20,14 +20,14 @@ from starlette.responses import JSONResponse, Response
 from ashbox.api import microversion as mv
 from ashbox.api import schemas
 from ashbox.api.auth import request_context
-from ashbox.api.listing import Resource, list_body, parse_list_request
+from ashbox.api.listing import Resource, list_response
 from ashbox.api.middleware import api_version
-from ashbox.api.views import snapshot_view
+from ashbox.api.views import JSONDict, snapshot_view
 from ashbox.api.waiting import read_maybe_held
 from ashbox.backups.service import Service
 from ashbox.changes import Changes
 from ashbox.errors import InvalidInput, VolumeNotFound
-from ashbox.records import SnapshotRecord
+from ashbox.records import RequestContext, SnapshotRecord
 from ashbox.statuses import TRANSITIONAL_SNAPSHOT
 
 SNAPSHOT_LIST = Resource(
@@ -148,18 +148,10 @@ class SnapshotsController:
         return Response(status_code=202)
 
     async def _list(self, request: Request, *, detail: bool) -> Response:
-        ctx = request_context(request)
-        version = api_version(request)
-        listing = parse_list_request(request, ctx, version, SNAPSHOT_LIST)
-        snapshots: list[SnapshotRecord] = []
-        total = 0
-        if not listing.matches_nothing:
-            snapshots, total = await run_in_threadpool(
-                self.service.list_snapshots, ctx, listing.query
-            )
-        if detail:
-            items = [snapshot_view(s, ctx, version, extended=True) for s in snapshots]
-        else:
-            items = [snapshot_view(s, ctx, mv.MIN_VERSION, extended=False) for s in snapshots]
-        path = "snapshots/detail" if detail else "snapshots"
-        return JSONResponse(list_body(request, "snapshots", path, items, total, listing))
+        def view(s: SnapshotRecord, ctx: RequestContext, version: mv.APIVersion) -> JSONDict:
+            # The plain list has Cinder's nine keys at every version.
+            shown = version if detail else mv.MIN_VERSION
+            return snapshot_view(s, ctx, shown, extended=detail)
+
+        fetch = self.service.list_snapshots
+        return await list_response(request, SNAPSHOT_LIST, "snapshots", fetch, view, detail=detail)

@@ -20,15 +20,15 @@ from starlette.responses import JSONResponse, Response
 from ashbox.api import microversion as mv
 from ashbox.api import schemas
 from ashbox.api.auth import request_context
-from ashbox.api.listing import Resource, bool_param, list_body, parse_list_request
+from ashbox.api.listing import Resource, bool_param, list_response
 from ashbox.api.middleware import api_version
-from ashbox.api.views import volume_detail, volume_summary
+from ashbox.api.views import JSONDict, volume_detail, volume_summary
 from ashbox.api.waiting import read_maybe_held
 from ashbox.backups.service import NewVolume, Service
 from ashbox.changes import Changes
 from ashbox.config import Settings
 from ashbox.errors import InvalidInput
-from ashbox.records import VolumeRecord
+from ashbox.records import RequestContext, VolumeRecord
 from ashbox.statuses import TRANSITIONAL_VOLUME
 
 VOLUME_LIST = Resource(
@@ -215,19 +215,11 @@ class VolumesController:
         return Response(status_code=202)
 
     async def _list(self, request: Request, *, detail: bool) -> Response:
-        ctx = request_context(request)
-        version = api_version(request)
-        listing = parse_list_request(request, ctx, version, VOLUME_LIST)
-        volumes: list[VolumeRecord] = []
-        total = 0
-        if not listing.matches_nothing:
-            volumes, total = await run_in_threadpool(self.service.list_volumes, ctx, listing.query)
-        if detail:
-            items = [volume_detail(request, v, ctx, version) for v in volumes]
-        else:
-            items = [volume_summary(request, v) for v in volumes]
-        path = "volumes/detail" if detail else "volumes"
-        return JSONResponse(list_body(request, "volumes", path, items, total, listing))
+        def view(v: VolumeRecord, ctx: RequestContext, version: mv.APIVersion) -> JSONDict:
+            return volume_detail(request, v, ctx, version) if detail else volume_summary(request, v)
+
+        fetch = self.service.list_volumes
+        return await list_response(request, VOLUME_LIST, "volumes", fetch, view, detail=detail)
 
 
 def _refuse_unsupported(spec: dict[str, Any]) -> None:
