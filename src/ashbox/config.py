@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ class Settings:
     database_url: str = ""  # default: sqlite:///<data_dir>/ashbox.db
     store: str = ""  # default: file://<data_dir>/store
     volumes_dir: str = ""  # default: <data_dir>/volumes
-    volume_roots: str = ""  # ":"-separated; default: the working directory and /tmp
+    volume_roots: str = ""  # ":"-separated; default: the working directory and the temp dir
     host: str = "127.0.0.1"
     port: int = 8776
     auth_strategy: str = "noauth"
@@ -65,7 +66,10 @@ class Settings:
     @property
     def resolved_volume_roots(self) -> list[Path]:
         given = [r for r in self.volume_roots.split(":") if r]
-        roots = [Path(r) for r in given] if given else [Path.cwd(), Path("/tmp")]
+        if given:
+            roots = [Path(r) for r in given]
+        else:
+            roots = [Path.cwd(), Path(tempfile.gettempdir()), Path("/tmp")]
         return [Path(os.path.realpath(r)) for r in roots]
 
     @property
