@@ -13,7 +13,13 @@ from __future__ import annotations
 import logging
 
 from ashbox.backups.access import require_admin
-from ashbox.backups.common import backup_record, load_backup, settle_cancelled
+from ashbox.backups.common import (
+    UNCHANGED,
+    backup_record,
+    display_fields,
+    load_backup,
+    settle_cancelled,
+)
 from ashbox.backups.records import RecordOps
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
@@ -28,8 +34,6 @@ RESET_RULE = "volume_extension:backup_admin_actions:reset_status"
 FORCE_DELETE_RULE = "volume_extension:backup_admin_actions:force_delete"
 RESET_STATUSES = (BackupStatus.AVAILABLE, BackupStatus.ERROR)
 
-_UNCHANGED = object()
-
 
 class BackupActions(RecordOps):
     def update_backup(
@@ -37,16 +41,12 @@ class BackupActions(RecordOps):
         ctx: RequestContext,
         backup_id: str,
         *,
-        name: str | object | None = _UNCHANGED,
-        description: str | object | None = _UNCHANGED,
+        name: str | object | None = UNCHANGED,
+        description: str | object | None = UNCHANGED,
         metadata: dict[str, str] | None = None,
     ) -> BackupRecord:
         """Rename, describe, or replace the metadata of a backup in any status."""
-        fields: dict[str, object] = {}
-        if name is not _UNCHANGED:
-            fields["display_name"] = name
-        if description is not _UNCHANGED:
-            fields["display_description"] = description
+        fields = display_fields(name=name, description=description)
         with self.db.transaction() as s:
             load_backup(s, ctx, backup_id, lock=True)
             if fields:

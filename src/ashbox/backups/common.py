@@ -87,3 +87,13 @@ def backup_records(s: Session, backups: list[Backup]) -> list[BackupRecord]:
             )
         )
     return out
+
+
+UNCHANGED = object()
+"""A field an update leaves as it is (None sets it to null)."""
+
+
+def display_fields(*, name: object, description: object) -> dict[str, object]:
+    """The display columns an update of `name` and `description` sets."""
+    given = {"display_name": name, "display_description": description}
+    return {column: value for column, value in given.items() if value is not UNCHANGED}

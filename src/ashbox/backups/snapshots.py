@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from ashbox.backups.access import require_admin, scope
+from ashbox.backups.common import UNCHANGED, display_fields
 from ashbox.backups.volumes import VolumeOps, load_volume
 from ashbox.db import lifecycle
 from ashbox.db import snapshots as snapshot_rows
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_RESET_RULE = "volume_extension:snapshot_admin_actions:reset_status"
 SNAPSHOT_FORCE_DELETE_RULE = "volume_extension:snapshot_admin_actions:force_delete"
-
-_UNCHANGED = object()
 
 
 class SnapshotOps(VolumeOps):
@@ -86,14 +85,10 @@ class SnapshotOps(VolumeOps):
         ctx: RequestContext,
         snapshot_id: str,
         *,
-        name: str | object | None = _UNCHANGED,
-        description: str | object | None = _UNCHANGED,
+        name: str | object | None = UNCHANGED,
+        description: str | object | None = UNCHANGED,
     ) -> SnapshotRecord:
-        fields: dict[str, object] = {}
-        if name is not _UNCHANGED:
-            fields["display_name"] = name
-        if description is not _UNCHANGED:
-            fields["display_description"] = description
+        fields = display_fields(name=name, description=description)
         with self.db.transaction() as s:
             load_snapshot(s, ctx, snapshot_id, lock=True)
             if fields:

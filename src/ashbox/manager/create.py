@@ -17,7 +17,7 @@ from ashbox.db.backup_records import record_of
 from ashbox.db.models import Snapshot, Volume
 from ashbox.errors import KeyRequired, VolumeIOError, WrongKey
 from ashbox.manager.job import Job
-from ashbox.statuses import BackupStatus, ResourceType, SnapshotStatus, VolumeStatus
+from ashbox.statuses import ResourceType, SnapshotStatus, VolumeStatus
 from ashbox.transitions import BACKUP, SNAPSHOT, VOLUME
 from ashbox.volumes.snapshot import copy_volume
 
@@ -28,10 +28,9 @@ def run_create(job: Job) -> None:
     backup_id = job.resource_id
     with job.transaction() as s:
         backup = backup_rows.get_backup(s, backup_id)
-        if backup is None or backup.status != BackupStatus.CREATING:
-            # Done before a crash, or force-deleted or reset since: not this run's to change.
-            job.finish(s, note=f"backup is {backup.status if backup else 'gone'}")
+        if not job.proceeds(s, backup):
             return
+        assert backup is not None
         volume = volume_rows.get_volume(s, backup.volume_id)
         snapshot = snapshot_rows.get_snapshot(s, backup.snapshot_id) if backup.snapshot_id else None
         source_status = _source_status(backup.snapshot_id, volume, snapshot)

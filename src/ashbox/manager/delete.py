@@ -8,7 +8,6 @@ from ashbox import faults
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
 from ashbox.manager.job import Job
-from ashbox.statuses import BackupStatus
 from ashbox.transitions import BACKUP
 
 log = logging.getLogger(__name__)
@@ -18,9 +17,9 @@ def run_delete(job: Job) -> None:
     backup_id = job.resource_id
     with job.transaction() as s:
         backup = backup_rows.get_backup(s, backup_id)
-        if backup is None or backup.status != BackupStatus.DELETING:
-            job.finish(s, note=f"backup is {backup.status if backup else 'gone'}")
+        if not job.proceeds(s, backup):
             return
+        assert backup is not None
         container = backup.container or job.settings.default_container
         parent_id = backup.parent_id
     job.repository(container).delete(backup_id)

@@ -20,7 +20,6 @@ from ashbox.db import lifecycle
 from ashbox.db.backup_records import record_of
 from ashbox.manager.job import Job
 from ashbox.repository.rebuild import rebuild_index
-from ashbox.statuses import BackupStatus
 from ashbox.transitions import BACKUP
 
 log = logging.getLogger(__name__)
@@ -32,9 +31,9 @@ def run_import(job: Job) -> None:
     source_id = str(job.payload["source_id"])
     with job.transaction() as s:
         backup = backup_rows.get_backup(s, backup_id)
-        if backup is None or backup.status != BackupStatus.CREATING:
-            job.finish(s, note=f"backup is {backup.status if backup else 'gone'}")
+        if not job.proceeds(s, backup):
             return
+        assert backup is not None
         container = backup.container or job.settings.default_container
         known = backup_rows.backup_ids_in_container(
             s, container, or_unset=container == job.settings.default_container

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,10 @@ from ashbox.errors import LeaseLost
 from ashbox.repository.repository import Repository
 from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage.base import Store
+
+
+class _Status(Protocol):
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class Job:
     owner: str
     worker_host: str
     progress: Callable[[int, int], None]
+    works_in: str | None = None  # the status its resource keeps while it runs
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -50,6 +55,15 @@ class Job:
             if not task_rows.fence(s, self.task_id, self.owner, self.attempts):
                 raise LeaseLost(self.task_id)
             yield s
+
+    def proceeds(self, s: Session, row: _Status | None) -> bool:
+        """Whether the task's resource (`row`, None if gone) is still where this
+        task works; if not (done before a crash, force-deleted or reset since),
+        the task ends here without changing it."""
+        if row is not None and row.status == self.works_in:
+            return True
+        self.finish(s, note=f"{self.resource_type} is {row.status if row else 'gone'}")
+        return False
 
     def finish(self, s: Session, *, failed: str | None = None, note: str | None = None) -> None:
         """End the task in `s`, the transaction that records its outcome: failed

@@ -16,7 +16,7 @@ from ashbox.db import lifecycle
 from ashbox.db import volumes as volume_rows
 from ashbox.errors import VolumeIOError
 from ashbox.manager.job import Job
-from ashbox.statuses import BackupStatus, VolumeStatus
+from ashbox.statuses import VolumeStatus
 from ashbox.transitions import BACKUP, VOLUME
 from ashbox.volumes.file import ensure_volume_file, probe_size
 
@@ -30,12 +30,11 @@ def run_restore(job: Job) -> None:
     expected_volume = VolumeStatus.CREATING if is_new else VolumeStatus.RESTORING_BACKUP
     with job.transaction() as s:
         backup = backup_rows.get_backup(s, backup_id)
-        if (
-            backup is None
-            or backup.status != BackupStatus.RESTORING
-            or backup.restore_volume_id != volume_id
-        ):
-            job.finish(s, note=f"backup is {backup.status if backup else 'gone'}")
+        if not job.proceeds(s, backup):
+            return
+        assert backup is not None
+        if backup.restore_volume_id != volume_id:
+            job.finish(s, note=f"backup {backup_id} restores to another volume now")
             return
         volume = volume_rows.get_volume(s, volume_id)
         if volume is None or volume.status != expected_volume:
@@ -57,7 +56,7 @@ def run_restore(job: Job) -> None:
             f"Volume {volume_id} holds {probe_size(path)} bytes, fewer than the "
             f"{manifest.volume_size} bytes of backup {backup_id}."
         )
-    repo.restore(backup_id, path, new_volume=is_new, progress=job.progress)
+    repo.restore(backup_id, path, new_volume=is_new, progress=job.progress, manifest=manifest)
     faults.point("restore.data_written")
     metadata = {**manifest.metadata, "src_backup_id": backup_id}
     with job.transaction() as s:

@@ -11,7 +11,6 @@ from ashbox.db import snapshots as snapshot_rows
 from ashbox.db import volumes as volume_rows
 from ashbox.errors import VolumeIOError
 from ashbox.manager.job import Job
-from ashbox.statuses import SnapshotStatus
 from ashbox.transitions import SNAPSHOT
 from ashbox.volumes.file import remove_volume_file
 from ashbox.volumes.snapshot import copy_volume
@@ -22,9 +21,9 @@ log = logging.getLogger(__name__)
 def run_create_snapshot(job: Job) -> None:
     with job.transaction() as s:
         snapshot = snapshot_rows.get_snapshot(s, job.resource_id)
-        if snapshot is None or snapshot.status != SnapshotStatus.CREATING:
-            job.finish(s, note=f"snapshot is {snapshot.status if snapshot else 'gone'}")
+        if not job.proceeds(s, snapshot):
             return
+        assert snapshot is not None
         volume = volume_rows.get_volume(s, snapshot.volume_id)
         if volume is None:
             raise VolumeIOError(f"Volume {snapshot.volume_id} of the snapshot is gone.")
@@ -49,9 +48,9 @@ def fail_create_snapshot(job: Job, reason: str) -> None:
 def run_delete_snapshot(job: Job) -> None:
     with job.transaction() as s:
         snapshot = snapshot_rows.get_snapshot(s, job.resource_id)
-        if snapshot is None or snapshot.status != SnapshotStatus.DELETING:
-            job.finish(s, note=f"snapshot is {snapshot.status if snapshot else 'gone'}")
+        if not job.proceeds(s, snapshot):
             return
+        assert snapshot is not None
         path = Path(snapshot.path)
     remove_volume_file(path)
     faults.point("snapshot.file_removed")

@@ -15,7 +15,6 @@ from ashbox.db import lifecycle
 from ashbox.db import volumes as volume_rows
 from ashbox.errors import InvalidVolume
 from ashbox.manager.job import Job
-from ashbox.statuses import VolumeStatus
 from ashbox.transitions import VOLUME
 from ashbox.volumes.file import ensure_volume_file, probe_size, remove_volume_file
 from ashbox.volumes.paths import manageable_path
@@ -28,9 +27,9 @@ GiB = 1024**3
 def run_create_volume(job: Job) -> None:
     with job.transaction() as s:
         volume = volume_rows.get_volume(s, job.resource_id)
-        if volume is None or volume.status != VolumeStatus.CREATING:
-            job.finish(s, note=f"volume is {volume.status if volume else 'gone'}")
+        if not job.proceeds(s, volume):
             return
+        assert volume is not None
         path, size = Path(volume.path), volume.size
     ensure_volume_file(path, size * GiB)
     faults.point("volume.file_created")
@@ -53,9 +52,9 @@ def run_manage_volume(job: Job) -> None:
     """Resolve and check the path, probe its size, and take it in place."""
     with job.transaction() as s:
         volume = volume_rows.get_volume(s, job.resource_id)
-        if volume is None or volume.status != VolumeStatus.MANAGING:
-            job.finish(s, note=f"volume is {volume.status if volume else 'gone'}")
+        if not job.proceeds(s, volume):
             return
+        assert volume is not None
         asked = volume.path
     settings = job.settings
     real = manageable_path(
@@ -87,9 +86,9 @@ def run_delete_volume(job: Job) -> None:
     """Remove the file if ashbox created it; a managed file stays. Backups stay."""
     with job.transaction() as s:
         volume = volume_rows.get_volume(s, job.resource_id)
-        if volume is None or volume.status != VolumeStatus.DELETING:
-            job.finish(s, note=f"volume is {volume.status if volume else 'gone'}")
+        if not job.proceeds(s, volume):
             return
+        assert volume is not None
         path, managed_file = Path(volume.path), volume.managed_file
     if managed_file:
         remove_volume_file(path)

@@ -166,10 +166,13 @@ class Repository:
         *,
         new_volume: bool,
         progress: Callable[[int, int], None] = _no_progress,
+        manifest: Manifest | None = None,
     ) -> None:
         """Restore `backup_id` onto `target` (at least the backup's size). On a
-        `new_volume` (fresh sparse file) holes are skipped, else zeroed."""
-        manifest = self.read_manifest(backup_id)
+        `new_volume` (fresh sparse file) holes are skipped, else zeroed. A caller
+        that read the backup's `manifest` already passes it, not to read it twice."""
+        if manifest is None or manifest.backup_id != backup_id:
+            manifest = self.read_manifest(backup_id)
         log.info("restore started backup_id=%s target=%s", backup_id, target)
         restore_backup(
             self._reader_settings(), manifest, target, new_volume=new_volume, progress=progress

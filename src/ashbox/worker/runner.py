@@ -218,6 +218,7 @@ class Worker:
                 owner=self.owner,
                 worker_host=self.host,
                 progress=lambda done, total: self._progress(running, done, total),
+                works_in=running.works_in,
             )
         faults.point("task.claimed")
         with self._lock:
