@@ -11,6 +11,7 @@ from ashbox.backups.service import Service
 from ashbox.config import Settings
 from ashbox.db.engine import Database
 from ashbox.db.models import Backup, Volume
+from ashbox.policy import with_implied_roles
 from ashbox.records import RequestContext
 from ashbox.worker.runner import Worker
 
@@ -33,7 +34,9 @@ class Harness:
         self.settings = dataclasses.replace(Settings(), **values)  # type: ignore[arg-type]
         self.service = Service(db, self.settings)
         self.worker = Worker(db, self.settings)
-        self.ctx = RequestContext(user_id="u1", project_id="p1", is_admin=True)
+        self.ctx = RequestContext(
+            user_id="u1", project_id="p1", is_admin=True, roles=with_implied_roles(["admin"])
+        )
 
     def image(self, name: str, data: bytes, *, size: int | None = None) -> Path:
         """A raw image file holding `data` at its start, `size` bytes long (sparse tail)."""

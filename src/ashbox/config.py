@@ -12,13 +12,15 @@ import os
 import tempfile
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ashbox.errors import InvalidInput
 
 MiB = 1024 * 1024
 ENCRYPTIONS = ("none", "aes-256-gcm")
+# ASHBOX_KEYSTONE_AUTHTOKEN_AUTH_URL=... sets keystone_authtoken's auth_url.
+AUTHTOKEN_ENV = "ASHBOX_KEYSTONE_AUTHTOKEN_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,12 @@ class Settings:
     volume_roots: str = ""  # ":"-separated; default: the working directory and the temp dir
     host: str = "127.0.0.1"
     port: int = 8776
-    auth_strategy: str = "noauth"
+    auth_strategy: str = "noauth"  # noauth | token | keystone
+    tokens_file: str = ""  # auth_strategy = "token": hashed static tokens (ashbox.tokens)
+    keystone_authtoken: dict[str, str] = field(default_factory=dict)  # auth_token's options
+    policy_file: str = ""  # oslo.policy overrides of Cinder's rules
+    tls_cert: str = ""  # PEM certificate chain; with tls_key the API speaks HTTPS
+    tls_key: str = ""
     availability_zone: str = "nova"
     worker_name: str = ""  # default: the machine's host name
     default_container: str = "volumebackups"
@@ -106,10 +113,21 @@ def load_settings(
                 values.update(tomllib.load(f))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise InvalidInput(f"Cannot read configuration file {path}: {exc}") from exc
-    for field in dataclasses.fields(Settings):
-        key = "ASHBOX_" + field.name.upper()
+    for option in dataclasses.fields(Settings):
+        key = "ASHBOX_" + option.name.upper()
         if key in env:
-            values[field.name] = env[key]
+            values[option.name] = env[key]
+    authtoken = {
+        name.removeprefix(AUTHTOKEN_ENV).lower(): value
+        for name, value in env.items()
+        if name.startswith(AUTHTOKEN_ENV)
+    }
+    if authtoken:
+        from_file = values.get("keystone_authtoken", {})
+        values["keystone_authtoken"] = {
+            **(from_file if isinstance(from_file, dict) else {}),
+            **authtoken,
+        }
     if path is not None:
         values["config_file"] = str(path)
     return settings_from(values)
@@ -155,4 +173,17 @@ def _convert(raw: object, kind: type) -> object:
         return kind(raw)
     if kind is str and isinstance(raw, str):
         return raw
+    if kind is dict and isinstance(raw, dict):
+        return {str(k): _option_text(v) for k, v in raw.items()}
     raise TypeError(f"expected {kind.__name__}")
+
+
+def _option_text(value: object) -> str:
+    """A TOML value as the text an oslo.config option expects (true → "true")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(_option_text(v) for v in value)
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise TypeError("expected a string, number, boolean or list")

@@ -8,15 +8,53 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ashbox.policy import Policy
 
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    """Who asks: Cinder's request context, reduced to what ashbox checks."""
+    """Who asks: Cinder's request context, reduced to what ashbox checks.
+
+    `roles` include the implied ones (admin: member, reader); `is_admin` is the
+    policy's `context_is_admin` on them, set by whoever builds the context.
+    """
 
     user_id: str
     project_id: str
     is_admin: bool = False
+    roles: tuple[str, ...] = ()
+    is_admin_project: bool = True
+    policy: Policy | None = field(default=None, compare=False, repr=False)
+
+    def creds(self) -> dict[str, object]:
+        """The credentials oslo.policy checks rules against."""
+        return {
+            "user_id": self.user_id,
+            "project_id": self.project_id,
+            "roles": list(self.roles),
+            "is_admin": self.is_admin,
+            "is_admin_project": self.is_admin_project,
+        }
+
+    def allows(self, rule: str, project_id: str | None = None) -> bool:
+        """Whether `rule` allows this caller on a resource of `project_id` (default: its own)."""
+        target = {"project_id": project_id or self.project_id, "user_id": self.user_id}
+        return self._policy().allows(rule, target, self.creds())
+
+    def authorize(self, rule: str, project_id: str | None = None) -> None:
+        """Forbidden, with Cinder's message, unless `rule` allows this caller."""
+        target = {"project_id": project_id or self.project_id, "user_id": self.user_id}
+        self._policy().authorize(rule, target, self.creds())
+
+    def _policy(self) -> Policy:
+        if self.policy is not None:
+            return self.policy
+        from ashbox.policy import default_policy
+
+        return default_policy()
 
 
 @dataclass(frozen=True, slots=True)

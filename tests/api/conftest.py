@@ -108,12 +108,13 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    backend: str, data_dir: Path, database_url: str, *, store: str = ""
+    backend: str, data_dir: Path, database_url: str, *, store: str = "", **overrides: Any
 ) -> Iterator[Stack]:
-    """A stack on `data_dir` and `database_url` (and on another's `store`, if given)."""
+    """A stack on `data_dir` and `database_url` (and on another's `store`, if given);
+    `overrides`: other settings (an auth strategy, say)."""
     database = Database(database_url)
     database.migrate()
-    settings = dataclasses.replace(stack_settings(data_dir, database_url), store=store)
+    settings = dataclasses.replace(stack_settings(data_dir, database_url), store=store, **overrides)
     service = Service(database, settings)
     changes = Changes()
     relay = Relay(database, changes, poll_seconds=settings.poll_seconds)

@@ -45,8 +45,8 @@ def test_bad_sort_keys_and_unknown_markers_are_refused(harness: Harness) -> None
 
 def test_projects_see_only_their_backups_unless_admin_asks_for_all(harness: Harness) -> None:
     _backups(harness, 2)
-    other = RequestContext(user_id="u2", project_id="p2")
+    other = RequestContext(user_id="u2", project_id="p2", roles=("member", "reader"))
     assert harness.service.list_backups(other, ListQuery())[1] == 0
-    admin = RequestContext(user_id="a", project_id="p9", is_admin=True)
+    admin = RequestContext(user_id="a", project_id="p9", is_admin=True, roles=("admin",))
     assert harness.service.list_backups(admin, ListQuery(all_tenants=True))[1] == 2
     assert harness.service.list_backups(admin, ListQuery())[1] == 0

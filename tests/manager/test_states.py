@@ -318,7 +318,9 @@ def test_x1_a_reset_to_available_is_refused_without_a_complete_manifest(
     assert harness.service.get_backup(harness.ctx, creating.id).status == BackupStatus.ERROR
     with pytest.raises(Forbidden):
         harness.service.reset_backup_status(
-            RequestContext("u", "p1"), creating.id, BackupStatus.AVAILABLE
+            RequestContext("u", "p1", roles=("member", "reader")),
+            creating.id,
+            BackupStatus.AVAILABLE,
         )
 
 

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ashbox import errors
 from ashbox.api import versions
-from ashbox.api.auth import check_auth_settings
+from ashbox.api.auth import AuthMiddleware, authenticator_for
 from ashbox.api.backups import BackupsController
 from ashbox.api.errors import (
     ApiFault,
@@ -29,6 +29,7 @@ from ashbox.api.volumes import VolumesController
 from ashbox.backups.service import Service
 from ashbox.changes import Changes
 from ashbox.config import Settings
+from ashbox.policy import Policy
 
 
 def create_app(service: Service, settings: Settings, changes: Changes | None = None) -> Starlette:
@@ -36,7 +37,8 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
     safely. `changes`: what the worker of this process announces (a GET that waits
     for a status is answered at once); without it such a GET reads the database
     again every `changes.RECHECK_SECONDS`."""
-    check_auth_settings(settings)
+    authenticator = authenticator_for(settings)
+    policy = Policy(settings.policy_file)
     changes = changes if changes is not None else Changes()
     backups = BackupsController(service, changes)
     volumes = VolumesController(service, settings, changes)
@@ -81,7 +83,10 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
         ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(ApiMiddleware)],
+        middleware=[
+            Middleware(ApiMiddleware),
+            Middleware(AuthMiddleware, authenticator=authenticator, policy=policy),
+        ],
         exception_handlers={
             HTTPException: handle_http_exception,
             ApiFault: handle_api_fault,

@@ -69,10 +69,12 @@ def backup_detail(
     key_id = backup.encryption_key_id
     if version.at_least(mv.ENCRYPTION_KEY_ID_IN_DETAILS) and key_id and key_id != FIXED_KEY_ID:
         body["encryption_key_id"] = key_id
-    if ctx.is_admin and version.at_least(mv.BACKUP_PROJECT):
+    if version.at_least(mv.BACKUP_PROJECT) and ctx.allows(
+        "backup:backup_project_attribute", backup.project_id
+    ):
         body["os-backup-project-attr:project_id"] = backup.project_id
-    if ctx.is_admin and version.at_least(mv.BACKUP_PROJECT_USER_ID):
-        body["user_id"] = backup.user_id
+        if version.at_least(mv.BACKUP_PROJECT_USER_ID):
+            body["user_id"] = backup.user_id
     return body
 
 
@@ -147,16 +149,15 @@ def volume_detail(
         "attachments": [],
     }
     if ctx.is_admin:
-        body.update(
-            {
-                "migration_status": None,
-                "os-vol-host-attr:host": None,
-                "os-vol-mig-status-attr:migstat": None,
-                "os-vol-mig-status-attr:name_id": None,
-                "os-vol-tenant-attr:tenant_id": volume.project_id,
-                "os-vol-ashbox-attr:path": volume.path,
-            }
-        )
+        body["migration_status"] = None
+        body["os-vol-ashbox-attr:path"] = volume.path
+    if ctx.allows("volume_extension:volume_host_attribute", volume.project_id):
+        body["os-vol-host-attr:host"] = None
+    if ctx.allows("volume_extension:volume_mig_status_attribute", volume.project_id):
+        body["os-vol-mig-status-attr:migstat"] = None
+        body["os-vol-mig-status-attr:name_id"] = None
+    if ctx.allows("volume_extension:volume_tenant_attribute", volume.project_id):
+        body["os-vol-tenant-attr:tenant_id"] = volume.project_id
     if version.at_least(mv.VOLUME_GROUP):
         body["group_id"] = None
     if ctx.is_admin and version.at_least(mv.VOLUME_PROVIDER_ID):

@@ -1,18 +1,15 @@
-"""Who may see and do what: a project sees its own resources, an admin every
-project's; admin actions carry Cinder's policy names."""
+"""Which project's resources a request may see: its own; an admin's, every project's.
+
+What a caller may *do* is the policy's to say (`RequestContext.authorize`,
+ashbox.policy); this only narrows what a lookup finds, so another project's id
+answers 404, never 403.
+"""
 
 from __future__ import annotations
 
-from ashbox.errors import Forbidden
 from ashbox.records import RequestContext
 
 
 def scope(ctx: RequestContext) -> str | None:
     """The project a request may see; None: every project (an admin)."""
     return None if ctx.is_admin else ctx.project_id
-
-
-def require_admin(ctx: RequestContext, rule: str) -> None:
-    """Forbidden, with Cinder's message, unless the request is an admin's."""
-    if not ctx.is_admin:
-        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-from ashbox.backups.access import require_admin
 from ashbox.backups.common import (
     UNCHANGED,
     backup_record,
@@ -46,6 +45,7 @@ class BackupActions(RecordOps):
         metadata: dict[str, str] | None = None,
     ) -> BackupRecord:
         """Rename, describe, or replace the metadata of a backup in any status."""
+        ctx.authorize("backup:update")
         fields = display_fields(name=name, description=description)
         with self.db.transaction() as s:
             load_backup(s, ctx, backup_id, lock=True)
@@ -57,7 +57,7 @@ class BackupActions(RecordOps):
             return backup_record(s, load_backup(s, ctx, backup_id))
 
     def reset_backup_status(self, ctx: RequestContext, backup_id: str, status: str) -> None:
-        require_admin(ctx, RESET_RULE)
+        ctx.authorize(RESET_RULE)
         if status not in RESET_STATUSES:
             raise InvalidBackup(
                 f"Backup status: {status} is invalid, valid statuses are: "

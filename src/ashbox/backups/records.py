@@ -18,7 +18,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from ashbox.backups.access import require_admin
 from ashbox.backups.common import backup_record, load_backup
 from ashbox.backups.snapshots import SnapshotOps
 from ashbox.containers import check_container, open_repository
@@ -58,7 +57,7 @@ class RecordOps(SnapshotOps):
 
     def export_record(self, ctx: RequestContext, backup_id: str) -> tuple[str, str]:
         """(backup_service, backup_url) of an available backup."""
-        require_admin(ctx, EXPORT_IMPORT_RULE)
+        ctx.authorize(EXPORT_IMPORT_RULE)
         with self.db.reading() as s:
             backup = load_backup(s, ctx, backup_id)
             if backup.status != BackupStatus.AVAILABLE:
@@ -73,7 +72,7 @@ class RecordOps(SnapshotOps):
     def import_record(
         self, ctx: RequestContext, backup_service: str, backup_url: str
     ) -> BackupRecord:
-        require_admin(ctx, IMPORT_RULE)
+        ctx.authorize(IMPORT_RULE)
         if not backup_service.startswith(SERVICE_PREFIX):
             raise InvalidInput(
                 f"Invalid input received: Backup service {backup_service} is not "

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from ashbox.backups.access import require_admin
 from ashbox.backups.actions import FORCE_DELETE_RULE, BackupActions
 from ashbox.backups.common import (
     backup_record,
@@ -96,6 +95,7 @@ class Service(BackupActions):
         metadata: dict[str, str] | None = None,
         availability_zone: str | None = None,
     ) -> BackupRecord:
+        ctx.authorize("backup:create")
         if container is not None:
             check_container(container)
         with self.db.transaction() as s:
@@ -177,14 +177,17 @@ class Service(BackupActions):
     ) -> VolumeRecord:
         """A new volume holding the backup (Cinder's create from backup, 3.47):
         `creating` until its restore ends (CINDER-CONTRACT §2.6)."""
+        ctx.authorize("volume:create")
         restore = self.restore_backup(ctx, backup_id, new_volume=spec)
         return self.get_volume(ctx, restore.volume_id)
 
     def get_backup(self, ctx: RequestContext, backup_id: str) -> BackupRecord:
+        ctx.authorize("backup:get")
         with self.db.reading() as s:
             return backup_record(s, load_backup(s, ctx, backup_id))
 
     def list_backups(self, ctx: RequestContext, query: ListQuery) -> tuple[list[BackupRecord], int]:
+        ctx.authorize("backup:get_all")
         with self.db.reading() as s:
             marker = None
             if query.marker is not None:
@@ -196,8 +199,7 @@ class Service(BackupActions):
     def delete_backup(self, ctx: RequestContext, backup_id: str, *, force: bool = False) -> None:
         """D1; with `force` any status, and a running create or restore is cancelled
         (B6): its volume's status is settled here, its task stops at its next heartbeat."""
-        if force:
-            require_admin(ctx, FORCE_DELETE_RULE)
+        ctx.authorize(FORCE_DELETE_RULE if force else "backup:delete")
         with self.db.transaction() as s:
             backup = load_backup(s, ctx, backup_id, lock=True)
             if not force and backup.status not in BACKUP["delete"].source:
@@ -227,6 +229,7 @@ class Service(BackupActions):
     ) -> RestoreRecord:
         """R1: onto `volume_id`, or onto a new volume (named `name`, or as
         `new_volume` says: a volume created from a backup, microversion 3.47)."""
+        ctx.authorize("backup:restore")
         with self.db.transaction() as s:
             backup = load_backup(s, ctx, backup_id, lock=True)
             if backup.status != BackupStatus.AVAILABLE:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from ashbox.backups.access import require_admin, scope
+from ashbox.backups.access import scope
 from ashbox.backups.common import UNCHANGED, display_fields
 from ashbox.backups.volumes import VolumeOps, load_volume
 from ashbox.db import lifecycle
@@ -39,6 +39,7 @@ class SnapshotOps(VolumeOps):
         force: bool = False,
     ) -> SnapshotRecord:
         """A snapshot of an `available` volume (`in-use` too with `force`)."""
+        ctx.authorize("volume:create_snapshot")
         with self.db.transaction() as s:
             volume = load_volume(s, ctx, volume_id, lock=True)
             allowed = [VolumeStatus.AVAILABLE] + ([VolumeStatus.IN_USE] if force else [])
@@ -68,12 +69,14 @@ class SnapshotOps(VolumeOps):
         return record
 
     def get_snapshot(self, ctx: RequestContext, snapshot_id: str) -> SnapshotRecord:
+        ctx.authorize("volume:get_snapshot")
         with self.db.reading() as s:
             return snapshot_record(load_snapshot(s, ctx, snapshot_id))
 
     def list_snapshots(
         self, ctx: RequestContext, query: ListQuery
     ) -> tuple[list[SnapshotRecord], int]:
+        ctx.authorize("volume:get_all_snapshots")
         with self.db.reading() as s:
             marker = load_snapshot(s, ctx, query.marker) if query.marker is not None else None
             project = None if (ctx.is_admin and query.all_tenants) else ctx.project_id
@@ -88,6 +91,7 @@ class SnapshotOps(VolumeOps):
         name: str | object | None = UNCHANGED,
         description: str | object | None = UNCHANGED,
     ) -> SnapshotRecord:
+        ctx.authorize("volume:update_snapshot")
         fields = display_fields(name=name, description=description)
         with self.db.transaction() as s:
             load_snapshot(s, ctx, snapshot_id, lock=True)
@@ -100,8 +104,7 @@ class SnapshotOps(VolumeOps):
         self, ctx: RequestContext, snapshot_id: str, *, force: bool = False
     ) -> None:
         """Delete an `available` or `error` snapshot; with `force` (admin) any other."""
-        if force:
-            require_admin(ctx, SNAPSHOT_FORCE_DELETE_RULE)
+        ctx.authorize(SNAPSHOT_FORCE_DELETE_RULE if force else "volume:delete_snapshot")
         with self.db.transaction() as s:
             load_snapshot(s, ctx, snapshot_id, lock=True)
             event = "force_delete" if force else "delete"
@@ -114,7 +117,7 @@ class SnapshotOps(VolumeOps):
         self._task_queued()
 
     def reset_snapshot_status(self, ctx: RequestContext, snapshot_id: str, status: str) -> None:
-        require_admin(ctx, SNAPSHOT_RESET_RULE)
+        ctx.authorize(SNAPSHOT_RESET_RULE)
         try:
             transition = SNAPSHOT.reset_to(status)
         except KeyError:

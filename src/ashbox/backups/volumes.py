@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ashbox.backups.access import require_admin, scope
+from ashbox.backups.access import scope
 from ashbox.config import Settings
 from ashbox.db import lifecycle
 from ashbox.db import snapshots as snapshot_rows
@@ -66,6 +66,7 @@ class VolumeOps:
         metadata: dict[str, str] | None = None,
         availability_zone: str | None = None,
     ) -> VolumeRecord:
+        ctx.authorize("volume:create")
         if size < 1:
             raise InvalidInput(f"Invalid input received: Volume size {size} must be >= 1.")
         with self.db.transaction() as s:
@@ -126,6 +127,7 @@ class VolumeOps:
     ) -> VolumeRecord:
         """Manage an existing file or device in place (Cinder's manage). The path is
         checked here against `volume_roots` and again, resolved, by the worker."""
+        ctx.authorize("volume_extension:volume_manage")
         settings = self.settings
         real = manageable_path(
             path, roots=settings.resolved_volume_roots, reserved=settings.reserved_paths
@@ -156,10 +158,12 @@ class VolumeOps:
         return record
 
     def get_volume(self, ctx: RequestContext, volume_id: str) -> VolumeRecord:
+        ctx.authorize("volume:get")
         with self.db.reading() as s:
             return volume_record(load_volume(s, ctx, volume_id))
 
     def list_volumes(self, ctx: RequestContext, query: ListQuery) -> tuple[list[VolumeRecord], int]:
+        ctx.authorize("volume:get_all")
         with self.db.reading() as s:
             marker = load_volume(s, ctx, query.marker) if query.marker is not None else None
             project = None if (ctx.is_admin and query.all_tenants) else ctx.project_id
@@ -168,6 +172,7 @@ class VolumeOps:
 
     def delete_volume(self, ctx: RequestContext, volume_id: str) -> None:
         """Delete a volume; a worker removes its file if ashbox created it. Backups stay."""
+        ctx.authorize("volume:delete")
         with self.db.transaction() as s:
             load_volume(s, ctx, volume_id, lock=True)
             has_snapshots = bool(snapshot_rows.snapshots_of_volume(s, volume_id))
@@ -184,6 +189,7 @@ class VolumeOps:
 
     def attach_volume(self, ctx: RequestContext, volume_id: str) -> None:
         """Mark the volume attached (`in-use`), as a hypervisor's attach does."""
+        ctx.authorize("volume_extension:volume_actions:attach")
         with self.db.transaction() as s:
             volume = load_volume(s, ctx, volume_id, lock=True)
             if not lifecycle.apply(s, VOLUME["attach"], volume_id):
@@ -192,6 +198,7 @@ class VolumeOps:
                 )
 
     def detach_volume(self, ctx: RequestContext, volume_id: str) -> None:
+        ctx.authorize("volume_extension:volume_actions:detach")
         with self.db.transaction() as s:
             load_volume(s, ctx, volume_id, lock=True)
             if not lifecycle.apply(s, VOLUME["detach"], volume_id):
@@ -202,7 +209,7 @@ class VolumeOps:
 
     def reset_volume_status(self, ctx: RequestContext, volume_id: str, status: str) -> None:
         """An admin's reset (also of a volume a failed restore left `error_restoring`)."""
-        require_admin(ctx, VOLUME_RESET_RULE)
+        ctx.authorize(VOLUME_RESET_RULE)
         if status not in CINDER_VOLUME_STATUSES:
             raise InvalidInput(
                 f"Volume status: {status} is invalid, valid statuses are: {CINDER_VOLUME_STATUSES}."
