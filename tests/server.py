@@ -14,7 +14,11 @@ import httpx
 
 from tests.conftest import free_port
 
-ADMIN = {"X-Auth-Token": "u1:p1", "OpenStack-API-Version": "volume 3.64"}
+ADMIN = {
+    "X-Auth-Token": "u1:p1",
+    "OpenStack-API-Version": "volume 3.64",
+    "X-Ashbox-Extras": "true",
+}
 
 
 class Server:

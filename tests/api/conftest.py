@@ -163,6 +163,7 @@ class Api:
             headers={
                 "X-Auth-Token": f"u1:{self.project}",
                 "OpenStack-API-Version": f"volume {self.version}",
+                "X-Ashbox-Extras": "true",  # volume paths, progress, stored size
             },
             timeout=30,
         )

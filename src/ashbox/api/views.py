@@ -1,10 +1,12 @@
 """Response bodies of backups, restores and volumes (CINDER-CONTRACT §1.4, §1.7).
 
 Cinder's `cinder/api/views/backups.py`, `cinder/api/v3/views/backups.py` and
-`cinder/api/v3/views/volumes.py`, plus ashbox's extension keys:
-`os-backup-progress:done_bytes`/`total_bytes`, `os-backup-stats:stored_size` on
-backup detail and `os-vol-ashbox-attr:path` on volume detail for admins.
-Every item of a list carries the same key set.
+`cinder/api/v3/views/volumes.py`. ashbox's own keys (`os-backup-progress:done_bytes`
+/`total_bytes`, `os-backup-stats:stored_size` on backup detail, and
+`os-vol-ashbox-attr:path` on volume detail for admins) are added only for a
+request that sends `X-Ashbox-Extras: true`: clients that validate Cinder's
+schemas (Tempest) reject any other key. Every item of a list carries the same
+key set.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ FIXED_KEY_ID = "00000000-0000-0000-0000-000000000000"
 _SHOWN_VOLUME_STATUS = {"managing": "creating", "error_managing": "error"}
 BACKUPS = "backups"
 VOLUMES = "volumes"
+EXTRAS_HEADER = "X-Ashbox-Extras"
+
+
+def wants_extras(request: Request) -> bool:
+    """Whether the request opted in to ashbox's own keys (docs/api.md, "Extras")."""
+    return request.headers.get(EXTRAS_HEADER, "").lower() in ("1", "true", "yes")
 
 
 def backup_summary(request: Request, backup: BackupRecord) -> JSONDict:
@@ -60,10 +68,11 @@ def backup_detail(
         "has_dependent_backups": backup.has_dependent_backups,
         "snapshot_id": backup.snapshot_id,
         "data_timestamp": format_time(backup.data_timestamp),
-        "os-backup-progress:done_bytes": progress.done_bytes if progress else None,
-        "os-backup-progress:total_bytes": progress.total_bytes if progress else None,
-        "os-backup-stats:stored_size": backup.stored_size,
     }
+    if wants_extras(request):
+        body["os-backup-progress:done_bytes"] = progress.done_bytes if progress else None
+        body["os-backup-progress:total_bytes"] = progress.total_bytes if progress else None
+        body["os-backup-stats:stored_size"] = backup.stored_size
     if version.at_least(mv.BACKUP_METADATA):
         body["metadata"] = dict(backup.metadata)
     key_id = backup.encryption_key_id
@@ -124,8 +133,16 @@ def volume_summary(request: Request, volume: VolumeRecord) -> JSONDict:
 
 
 def volume_detail(
-    request: Request, volume: VolumeRecord, ctx: RequestContext, version: mv.APIVersion
+    request: Request,
+    volume: VolumeRecord,
+    ctx: RequestContext,
+    version: mv.APIVersion,
+    *,
+    extended: bool = True,
 ) -> JSONDict:
+    """A volume as show and list/detail give it; `extended` False: as create and
+    manage answer, without the `os-vol-*-attr` keys (Cinder adds those to show and
+    detail only)."""
     body: JSONDict = {
         "id": volume.id,
         "status": _SHOWN_VOLUME_STATUS.get(volume.status, volume.status),
@@ -150,14 +167,10 @@ def volume_detail(
     }
     if ctx.is_admin:
         body["migration_status"] = None
-        body["os-vol-ashbox-attr:path"] = volume.path
-    if ctx.allows("volume_extension:volume_host_attribute", volume.project_id):
-        body["os-vol-host-attr:host"] = None
-    if ctx.allows("volume_extension:volume_mig_status_attribute", volume.project_id):
-        body["os-vol-mig-status-attr:migstat"] = None
-        body["os-vol-mig-status-attr:name_id"] = None
-    if ctx.allows("volume_extension:volume_tenant_attribute", volume.project_id):
-        body["os-vol-tenant-attr:tenant_id"] = volume.project_id
+        if wants_extras(request):
+            body["os-vol-ashbox-attr:path"] = volume.path
+    if extended:
+        body.update(_extended_attributes(volume, ctx))
     if version.at_least(mv.VOLUME_GROUP):
         body["group_id"] = None
     if ctx.is_admin and version.at_least(mv.VOLUME_PROVIDER_ID):
@@ -171,4 +184,17 @@ def volume_detail(
         body["volume_type_id"] = None
     if version.at_least(mv.VOLUME_CONSUMES_QUOTA):
         body["consumes_quota"] = True
+    return body
+
+
+def _extended_attributes(volume: VolumeRecord, ctx: RequestContext) -> JSONDict:
+    """The `os-vol-*-attr` keys this caller's policy lets it see."""
+    body: JSONDict = {}
+    if ctx.allows("volume_extension:volume_host_attribute", volume.project_id):
+        body["os-vol-host-attr:host"] = None
+    if ctx.allows("volume_extension:volume_mig_status_attribute", volume.project_id):
+        body["os-vol-mig-status-attr:migstat"] = None
+        body["os-vol-mig-status-attr:name_id"] = None
+    if ctx.allows("volume_extension:volume_tenant_attribute", volume.project_id):
+        body["os-vol-tenant-attr:tenant_id"] = volume.project_id
     return body

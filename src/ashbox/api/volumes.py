@@ -127,7 +127,8 @@ class VolumesController:
                 self.service.create_volume_from_backup, ctx, backup_id, new
             )
             return JSONResponse(
-                {"volume": volume_detail(request, volume, ctx, version)}, status_code=202
+                {"volume": volume_detail(request, volume, ctx, version, extended=False)},
+                status_code=202,
             )
         volume = await run_in_threadpool(
             self.service.create_volume,
@@ -139,7 +140,8 @@ class VolumesController:
             availability_zone=zone,
         )
         return JSONResponse(
-            {"volume": volume_detail(request, volume, ctx, version)}, status_code=202
+            {"volume": volume_detail(request, volume, ctx, version, extended=False)},
+            status_code=202,
         )
 
     async def manage(self, request: Request) -> Response:
@@ -170,7 +172,7 @@ class VolumesController:
             metadata=spec.get("metadata") or None,
         )
         return JSONResponse(
-            {"volume": volume_detail(request, volume, ctx, api_version(request))},
+            {"volume": volume_detail(request, volume, ctx, api_version(request), extended=False)},
             status_code=202,
         )
 

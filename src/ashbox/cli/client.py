@@ -148,6 +148,7 @@ class CinderClient:
         self._headers = {
             "X-Auth-Token": token,
             "OpenStack-API-Version": API_VERSION,
+            "X-Ashbox-Extras": "true",  # progress, stored size, volume paths
             "Accept": "application/json",
             "Accept-Encoding": "identity",
         }
@@ -155,11 +156,11 @@ class CinderClient:
         self._tls: ssl.SSLContext | None = None  # built on the first https connection
 
     @classmethod
-    def from_environment(cls, url: str | None = None) -> CinderClient:
-        """A client for `url`, else `ASHBOX_URL`, with the token of `ASHBOX_TOKEN`."""
+    def from_environment(cls, url: str | None = None, token: str | None = None) -> CinderClient:
+        """A client for `url`, else `ASHBOX_URL`, with `token`, else `ASHBOX_TOKEN`."""
         return cls(
             url or os.environ.get("ASHBOX_URL") or DEFAULT_URL,
-            os.environ.get("ASHBOX_TOKEN") or DEFAULT_TOKEN,
+            token or os.environ.get("ASHBOX_TOKEN") or DEFAULT_TOKEN,
         )
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from ashbox.cli import (
     local,
     repo_commands,
     snapshot_commands,
+    token_commands,
     volume_commands,
 )
 from ashbox.cli.client import DEFAULT_URL, ApiError, CinderClient, ServerUnreachable
@@ -51,10 +52,12 @@ def main(
             from ashbox.cli import serve_command  # the service's settings, logging, signals
 
             return serve_command.serve(args)
+        if args.command == "token":
+            return int(args.token_run(args, out))
         local_run: local.LocalCommand | None = getattr(args, "local_run", None)
         if local_run is not None:
             return local.run_local(local_run, args, out, err)
-        client = CinderClient.from_environment(args.url)
+        client = CinderClient.from_environment(args.url, args.token)
         try:
             run: Command = args.run
             return run(Context(client, out, err, sleep=sleep, clock=clock), args)
@@ -80,13 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--url",
         help=f"the service's address (default: $ASHBOX_URL, else {DEFAULT_URL}); "
-        "the token is $ASHBOX_TOKEN, else admin:admin",
+        "the token is --token, else $ASHBOX_TOKEN, else admin:admin",
+    )
+    parser.add_argument(
+        "--token",
+        help="the API token: a static or Keystone token, or user:project under noauth "
+        "(default: $ASHBOX_TOKEN)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_volume_parsers(commands.add_parser("volume", help="create, import and list volumes"))
     _add_snapshot_parsers(commands.add_parser("snapshot", help="snapshot volumes"))
     _add_backup_parsers(commands.add_parser("backup", help="back up, restore, delete"))
     _add_serve_parser(commands.add_parser("serve", help="run the API and a worker"))
+    token_commands.add_token_parsers(
+        commands.add_parser("token", help="make static API tokens (auth_strategy token)")
+    )
     add_repo_parsers(
         commands.add_parser("repo", help="check, repair and reclaim a repository (local)")
     )
