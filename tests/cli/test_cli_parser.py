@@ -77,3 +77,26 @@ def test_serve_with_an_unreadable_configuration_exits_2(tmp_path, capsys):
     missing = tmp_path / "missing.toml"
     assert main(["serve", "--config", str(missing)]) == ExitCode.USAGE
     assert capsys.readouterr().err.startswith(f"error: Cannot read configuration file {missing}")
+
+
+def test_version_is_printed(capsys):
+    assert main(["--version"]) == ExitCode.OK
+    assert capsys.readouterr().out.startswith("ashbox 0.")
+
+
+@pytest.mark.parametrize(
+    ("argv", "url", "token"),
+    [
+        (["backup", "list"], None, None),
+        (["--url", "http://a", "backup", "list"], "http://a", None),
+        (["backup", "list", "--url", "http://b", "--token", "t"], "http://b", "t"),
+        (
+            ["--url", "http://a", "--token", "s", "volume", "list", "--url", "http://b"],
+            "http://b",
+            "s",
+        ),
+    ],
+)
+def test_url_and_token_go_before_or_after_the_command(argv, url, token):
+    args = build_parser().parse_args(argv)
+    assert (args.url, args.token) == (url, token)

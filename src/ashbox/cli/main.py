@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from ashbox import __version__
 from ashbox.cli import (
     backup_commands,
     key_commands,
@@ -80,16 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ashbox",
         description="Back up and restore volumes through an ashbox service (Cinder v3 API).",
     )
-    parser.add_argument(
-        "--url",
-        help=f"the service's address (default: $ASHBOX_URL, else {DEFAULT_URL}); "
-        "the token is --token, else $ASHBOX_TOKEN, else admin:admin",
-    )
-    parser.add_argument(
-        "--token",
-        help="the API token: a static or Keystone token, or user:project under noauth "
-        "(default: $ASHBOX_TOKEN)",
-    )
+    parser.add_argument("--version", action="version", version=f"ashbox {__version__}")
+    _connection_flags(parser, default=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_volume_parsers(commands.add_parser("volume", help="create, import and list volumes"))
     _add_snapshot_parsers(commands.add_parser("snapshot", help="snapshot volumes"))
@@ -286,7 +279,23 @@ def _action(
 ) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(run=run)
+    # Also after the command (`ashbox backup list --url U`); given there, it wins.
+    _connection_flags(parser, default=argparse.SUPPRESS)
     return parser
+
+
+def _connection_flags(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
+        "--url",
+        default=default,
+        help=f"the service's address (default: $ASHBOX_URL, else {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--token",
+        default=default,
+        help="the API token: a static or Keystone token, or user:project under noauth "
+        "(default: $ASHBOX_TOKEN, else admin:admin)",
+    )
 
 
 def _format_flag(parser: argparse.ArgumentParser) -> None:
