@@ -115,6 +115,8 @@ def test_serve_stops_cleanly_on_sigterm_after_stopping_its_worker(tmp_path: Path
         next(served)  # sends SIGTERM and asserts exit code 0
     log = (tmp_path / "serve.log").read_text()
     assert "stopping the worker signals=['SIGTERM']" in log
+    assert "Running upgrade" in log  # the migrations are named, alembic's plugins are not
+    assert "setup plugin" not in log
 
 
 def test_serve_with_a_key_file_that_opens_no_key_slot_stops_at_once(tmp_path: Path):

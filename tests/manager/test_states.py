@@ -91,13 +91,16 @@ def test_b4_backup_success(harness: Harness) -> None:
     assert _volume_status(harness, vid) == (VolumeStatus.AVAILABLE, VolumeStatus.BACKING_UP)
 
 
-def test_b5_backup_failure(harness: Harness) -> None:
+def test_b5_backup_failure(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     vid = harness.import_image("v.raw", DATA)
     backup = harness.service.create_backup(harness.ctx, volume_id=vid)
     (harness.root / "v.raw").unlink()
     harness.run_tasks()
     failed = harness.service.get_backup(harness.ctx, backup.id)
     assert failed.status == BackupStatus.ERROR and failed.fail_reason
+    # An expected failure is one line with its reason, never a traceback.
+    [line] = [r for r in caplog.records if r.getMessage().startswith("task failed")]
+    assert line.exc_info is None and failed.fail_reason in line.getMessage()
     assert _volume_status(harness, vid) == (VolumeStatus.AVAILABLE, VolumeStatus.ERROR_BACKING_UP)
     assert _packs(harness) == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,6 +101,8 @@ class Database:
         second and 11 MiB to import) is loaded only when the schema is behind."""
         if self.revision() == HEAD_REVISION:
             return
+        # Alembic names each of its plugins at INFO as it is imported: noise in a log.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         from alembic import command
 
         command.upgrade(self._alembic_config(), "head")

@@ -40,7 +40,7 @@ from ashbox.db import lifecycle, outbox
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
-from ashbox.errors import LeaseLost, TaskCancelled
+from ashbox.errors import AshboxError, LeaseLost, TaskCancelled
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
 from ashbox.manager.garbage import queue_gc
@@ -246,10 +246,19 @@ class Worker:
                 self._end(job, TaskState.DONE)  # if the task's code did not end it
         except TaskCancelled as cancelled:
             self._cancelled(job, running, cancelled)
+        except AshboxError as exc:
+            # A failure ashbox names (a volume gone, corrupt data): its reason says it all.
+            log.warning(
+                "task failed task_id=%s resource_id=%s reason=%s",
+                job.task_id,
+                job.resource_id,
+                exc.message,
+            )
+            self._fail(job, exc.message)
         except Exception as exc:
-            # The one broad handler: a task's failure becomes its resource's error.
+            # Anything else is a defect: its traceback goes to the log.
             log.exception("task failed task_id=%s resource_id=%s", job.task_id, job.resource_id)
-            self._fail(job, str(getattr(exc, "message", None) or exc) or type(exc).__name__)
+            self._fail(job, str(exc) or type(exc).__name__)
         finally:
             with self._lock:
                 self._running.pop(job.task_id, None)
