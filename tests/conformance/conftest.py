@@ -1,0 +1,58 @@
+"""Conformance suites (Tempest, cinder-tempest-plugin) against ashbox behind a real Keystone.
+
+Not in the default run yet: `ASHBOX_CONFORMANCE=1 pytest tests/conformance` runs
+them (docs/conformance.md). They need the venvs of `scripts/conformance-venv.sh`;
+without them they skip, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conformance.tempest_run import tempest_available
+from tests.keystone_server import Keystone, keystone  # noqa: F401 (a fixture)
+from tests.needs import unavailable
+from tests.server import Server
+
+if os.environ.get("ASHBOX_CONFORMANCE") != "1":
+    collect_ignore_glob = ["test_*.py"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "conformance: a community conformance suite (ASHBOX_CONFORMANCE=1)"
+    )
+
+
+@pytest.fixture(scope="session")
+def tempest() -> None:
+    missing = tempest_available()
+    if missing:
+        unavailable(missing)
+
+
+@pytest.fixture(scope="session")
+def keystone_ashbox(
+    keystone: Keystone,  # noqa: F811 (the fixture imported above)
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """`ashbox serve` with `auth_strategy = "keystone"`, in `keystone`'s catalog as
+    `block-storage` and `volumev3`."""
+    service = keystone.create_user("ashbox", "service", roles=("service",))
+    root = tmp_path_factory.mktemp("ashbox-keystone")
+    server = Server(
+        root / "data",
+        f"sqlite:///{root / 'ashbox.db'}",
+        ASHBOX_VOLUMES_DIR=str(root / "volumes"),
+        ASHBOX_AUTH_STRATEGY="keystone",
+        **keystone.authtoken_env(service),
+    )
+    server.start()
+    keystone.register_block_storage(server.url)
+    try:
+        yield server
+    finally:
+        server.stop()
