@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     UNREACHABLE = 4  # no answer from the service (connection refused, timeout)
     REFUSED = 5  # the service refused: 403, 409, 413
     SERVER_ERROR = 6  # the service failed: 5xx, or an answer that is not Cinder's
+    CANNOT_LISTEN = 7  # `ashbox serve`: its address is taken, or not allowed
 
 
 def exit_code_for_status(status_code: int) -> ExitCode:

@@ -13,12 +13,16 @@ import argparse
 import dataclasses
 import logging
 import signal
+import socket
+import ssl
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.config import Settings, load_settings
+from ashbox.errors import InvalidInput
 from ashbox.malloc import keep_freed_memory
 
 log = logging.getLogger(__name__)
@@ -45,7 +49,18 @@ def serve(args: argparse.Namespace) -> ExitCode:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _check_tls(settings)
+    try:
+        listening = _listen(settings.host, settings.port)
+    except OSError as exc:
+        # Before the worker starts: a second `serve` must not run tasks of the first.
+        sys.stderr.write(f"error: cannot listen on {settings.host}:{settings.port}: {exc}\n")
+        return ExitCode.CANNOT_LISTEN
+    with listening:
+        return _serve(settings, listening)
 
+
+def _serve(settings: Settings, listening: socket.socket) -> ExitCode:
     import uvicorn
 
     from ashbox.api.app import create_app
@@ -70,21 +85,27 @@ def serve(args: argparse.Namespace) -> ExitCode:
     relay.start()
     worker.start()
     log.info(
-        "serving url=http://%s:%d data_dir=%s store=%s",
+        "serving url=%s://%s:%d data_dir=%s store=%s",
+        "https" if settings.tls_cert else "http",
         settings.host,
         settings.port,
         settings.data_dir.resolve(),
         settings.resolved_store,
     )
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.Config(
+            app,
+            log_level="info",
+            ssl_certfile=settings.tls_cert or None,
+            ssl_keyfile=settings.tls_key or None,
+        )
     )
     # uvicorn catches SIGINT and SIGTERM, shuts down, then raises them again with the
     # handlers it found; these only note them, so the worker is stopped before exit.
     received: list[int] = []
     previous = {sig: signal.signal(sig, _note(received)) for sig in _STOP_SIGNALS}
     try:
-        server.run()
+        server.run(sockets=[listening])
     finally:
         log.info("stopping the worker signals=%s", [signal.Signals(s).name for s in received])
         worker.stop()
@@ -99,3 +120,28 @@ def _note(received: list[int]) -> Callable[[int, FrameType | None], None]:
         received.append(sig)
 
     return handler
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's socket, bound now; OSError if the address is taken or not allowed."""
+    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _check_tls(settings: Settings) -> None:
+    """InvalidInput, before anything starts, if the certificate or key cannot be used."""
+    if not settings.tls_cert:
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.tls_cert, settings.tls_key
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInput(f"Cannot use tls_cert/tls_key: {exc}") from exc
