@@ -43,6 +43,7 @@ from typing import (
 )
 from urllib.parse import urlencode, urlsplit
 
+from ashbox.cli import keystone_login
 from ashbox.cli.http11 import BadAnswer, Connection, ask, read_answer
 
 if TYPE_CHECKING:
@@ -140,9 +141,15 @@ class CinderClient:
     """The volume, snapshot and backup calls of the Cinder v3 API that the CLI makes."""
 
     def __init__(
-        self, url: str = DEFAULT_URL, token: str = DEFAULT_TOKEN, *, timeout: float = 30.0
+        self,
+        url: str = DEFAULT_URL,
+        token: str = DEFAULT_TOKEN,
+        *,
+        timeout: float = 30.0,
+        cafile: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self._cafile = cafile
         self._parts = urlsplit(self.url)
         self._timeout = timeout
         self._headers = {
@@ -157,11 +164,16 @@ class CinderClient:
 
     @classmethod
     def from_environment(cls, url: str | None = None, token: str | None = None) -> CinderClient:
-        """A client for `url`, else `ASHBOX_URL`, with `token`, else `ASHBOX_TOKEN`."""
-        return cls(
-            url or os.environ.get("ASHBOX_URL") or DEFAULT_URL,
-            token or os.environ.get("ASHBOX_TOKEN") or DEFAULT_TOKEN,
-        )
+        """A client for `url`, else `ASHBOX_URL`, with `token`, else `ASHBOX_TOKEN`;
+        else, where `OS_CLOUD` or `OS_AUTH_URL` is set, Keystone's token and catalog
+        (cli/keystone_login.py); else noauth's `admin:admin` on the default URL."""
+        url = url or os.environ.get("ASHBOX_URL")
+        token = token or os.environ.get("ASHBOX_TOKEN")
+        cafile = os.environ.get("ASHBOX_CACERT") or None
+        if token is None and keystone_login.configured(os.environ):
+            login = keystone_login.log_in(os.environ)
+            return cls(url or login.url, login.token, cafile=cafile or login.cafile)
+        return cls(url or DEFAULT_URL, token or DEFAULT_TOKEN, cafile=cafile)
 
     def close(self) -> None:
         if self._connection is not None:
@@ -415,7 +427,8 @@ class CinderClient:
         if self._tls is None:
             import ssl
 
-            self._tls = ssl.create_default_context()  # honours SSL_CERT_FILE and SSL_CERT_DIR
+            # Without a CA file: the system's, or SSL_CERT_FILE and SSL_CERT_DIR.
+            self._tls = ssl.create_default_context(cafile=self._cafile)
         return self._tls
 
 

@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import TextIO
 
 from ashbox.cli.exit_codes import ExitCode
-from ashbox.config import load_settings
-from ashbox.errors import InvalidInput
-from ashbox.tokens import add_token
 
 
 def add_token_parsers(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +41,10 @@ def add_token_parsers(parser: argparse.ArgumentParser) -> None:
 
 
 def create(args: argparse.Namespace, out: TextIO) -> int:
+    from ashbox.config import load_settings  # imported by this command only: start-up time
+    from ashbox.errors import InvalidInput
+    from ashbox.tokens import add_token
+
     path = args.tokens_file
     if not path:
         path = load_settings(Path(args.config) if args.config else None).tokens_file
