@@ -40,7 +40,12 @@ if ! fresh "$KEYSTONE_VENV" "${KEYSTONE_REQS[@]}"; then
     headers=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
     [[ -f $headers/Python.h ]] || needs_apt+=(python3-dev)
 fi
-"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || needs_apt+=(python3-venv)
+if ! fresh "$KEYSTONE_VENV" "${KEYSTONE_REQS[@]}" || ! fresh "$TEMPEST_VENV" "${TEMPEST_REQS[@]}"; then
+    # Debian's python3 imports ensurepip but cannot run it without python3-venv: try it.
+    probe=$(mktemp -d)
+    "$PYTHON" -m venv "$probe/venv" >/dev/null 2>&1 || needs_apt+=(python3-venv)
+    rm -rf "$probe"
+fi
 if ((${#needs_apt[@]})); then
     echo "installing conformance build dependencies: ${needs_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
