@@ -32,6 +32,7 @@ serve: install
 
 test: install-test
 	scripts/test-deps.sh
+	scripts/conformance-venv.sh
 	$(MAKE) lint
 	$(BIN)/pytest -q
 
