@@ -21,6 +21,7 @@ from ashbox.volumes import (
     remove_volume_file,
 )
 from ashbox.volumes.file import cached_pages, close_later
+from tests.file_size import file_size_limit
 from tests.needs import unavailable
 
 MiB = 1 << 20
@@ -43,6 +44,24 @@ def test_creating_a_volume_file_that_exists_fails(tmp_path: Path) -> None:
     with pytest.raises(VolumeIOError, match="already exists"):
         create_volume_file(path, MiB)
     assert path.read_bytes() == b"keep me"
+
+
+def test_a_volume_file_larger_than_the_filesystem_allows_is_refused_and_not_left(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vol"
+    with (
+        file_size_limit(MiB),
+        pytest.raises(VolumeIOError, match=r"cannot be 3221225472 bytes \(3 GiB\) long"),
+    ):
+        create_volume_file(path, 3 << 30)
+    assert not path.exists()
+
+
+def test_a_volume_file_past_the_largest_off_t_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(VolumeIOError, match="not between 0 and"):
+        create_volume_file(tmp_path / "vol", 2**63)
+    assert not (tmp_path / "vol").exists()
 
 
 def test_probe_size_of_a_missing_path_is_a_volume_io_error(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 Every response gets `x-openstack-request-id: req-<uuid>` (faults also
 `x-compute-request-id`); every `/v3` response gets `OpenStack-API-Version:
 volume X.Y` and `Vary: OpenStack-API-Version` (CINDER-CONTRACT §1.0, §1.1).
-The negotiated version is left in `request.state.api_version`.
+The negotiated version is left in `request.state.api_version`. A URL holding a
+NUL is refused here, once for every route (`parsing.url_fault`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ashbox.api import microversion as mv
 from ashbox.api.errors import GENERIC_500, ApiFault, fault_response
+from ashbox.api.parsing import url_fault
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,8 @@ class ApiMiddleware:
         path: str = scope["path"]
         is_v3 = path == "/v3" or path.startswith("/v3/")
         version = mv.MIN_VERSION
-        fault: ApiFault | None = None
-        if is_v3:
+        fault = url_fault(scope)
+        if is_v3 and fault is None:
             try:
                 version = mv.negotiate(Headers(scope=scope).get(mv.HEADER))
             except ApiFault as exc:

@@ -7,7 +7,6 @@ failure reads `Invalid input for field/attribute <f>. Value: <v>. <message>`.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 import uuid
 from collections.abc import Mapping
@@ -17,9 +16,14 @@ import jsonschema  # type: ignore[import-untyped]
 from starlette.requests import Request
 
 from ashbox.api import microversion as mv
+from ashbox.api.parsing import parse_json, refuse_nul
 from ashbox.errors import InvalidInput
 
 Schema = dict[str, Any]
+
+# GiB. Cinder's `size` column is a 32-bit Integer, as ashbox's is; so many GiB
+# are 2**61 bytes, well inside the int64 `off_t` a volume file's size is.
+MAX_VOLUME_SIZE = 2**31 - 1
 
 TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
 FALSE_STRINGS = frozenset({"0", "f", "false", "off", "n", "no"})
@@ -79,7 +83,12 @@ def volume_create(version: mv.APIVersion) -> Schema:
         "consistencygroup_id": UUID_OR_NULL,
         "group_id": UUID_OR_NULL,
         "backup_id": UUID_OR_NULL,
-        "size": {"type": ["integer", "string", "null"], "pattern": "^[0-9]+$", "minimum": 1},
+        "size": {
+            "type": ["integer", "string", "null"],
+            "pattern": "^[0-9]+$",
+            "minimum": 1,
+            "maximum": MAX_VOLUME_SIZE,
+        },
         "availability_zone": STRING_OR_NULL,
         "multiattach": {"type": ["boolean", "null"]},
         "image_id": STRING_OR_NULL,
@@ -108,12 +117,9 @@ def validate(schema: Schema, body: object) -> None:
 
 async def validated_body(request: Request, schema: Schema) -> dict[str, Any]:
     """The request's JSON body checked against `schema`; an empty body counts as `{}`."""
-    raw = await request.body()
-    try:
-        body: object = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("Malformed request body") from None
+    body = parse_json(await request.body())
     validate(schema, body)
+    refuse_nul(body)
     assert isinstance(body, dict)
     return body
 

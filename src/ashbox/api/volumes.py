@@ -252,9 +252,17 @@ def _reset_status(value: dict[str, Any]) -> str:
 
 
 def _size(raw: object) -> int:
-    size = int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else 0
-    if size < 1:
+    """A size the schema let through, checked again: the schema's maximum does not
+    apply to a string, and `int()` of thousands of digits raises."""
+    text = str(raw) if isinstance(raw, int | str) else ""
+    digits = text.lstrip("0") if text.isascii() and text.isdigit() else ""
+    if not digits:
         raise InvalidInput(
             f"Invalid input received: Volume size '{raw}' must be an integer and greater than 0"
         )
-    return size
+    if len(digits) > len(str(schemas.MAX_VOLUME_SIZE)) or int(digits) > schemas.MAX_VOLUME_SIZE:
+        raise InvalidInput(
+            f"Invalid input received: Volume size '{raw}' must be at most "
+            f"{schemas.MAX_VOLUME_SIZE} GiB"
+        )
+    return int(digits)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, Select, and_, false, func, or_, select
+from sqlalchemy import Boolean, DateTime, Integer, Select, and_, false, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
@@ -105,13 +105,19 @@ def _after(keys: list[tuple[InstrumentedAttribute[Any], str]], row: Any) -> Colu
 
 
 def _equal(col: InstrumentedAttribute[Any], value: Any) -> ColumnElement[bool]:
-    return col.is_(None) if value is None else col == value
+    return col.is_(None) if value is None else col == _bound(col, value)
 
 
 def _beyond(col: InstrumentedAttribute[Any], value: Any, direction: str) -> ColumnElement[bool]:
     """Values after `value`: ascending puts NULLs first, descending puts them last."""
     if direction == "asc":
-        return col.is_not(None) if value is None else (col > value)
+        return col.is_not(None) if value is None else (col > _bound(col, value))
     if value is None:
         return false()
-    return or_(col < value, col.is_(None))
+    return or_(col < _bound(col, value), col.is_(None))
+
+
+def _bound(col: InstrumentedAttribute[Any], value: Any) -> Any:
+    """`value` as a bound parameter: SQLAlchemy refuses `<` and `>` against a bare
+    True or False, so a marker on a boolean sort key was a 500."""
+    return literal(value, col.type)

@@ -22,7 +22,9 @@ DEVICES = Path("/dev")
 def manageable_path(path: str, *, roots: Sequence[Path], reserved: Sequence[Path]) -> Path:
     """`path` resolved, if a volume may be managed from it; InvalidVolume, saying
     why, otherwise. The file need not exist yet (the worker probes it)."""
-    if not os.path.isabs(path) or "\0" in path:
+    if "\0" in path:
+        raise InvalidVolume(f"{path!r} contains a NUL character, which no path can.")
+    if not os.path.isabs(path):
         raise InvalidVolume(f"{path!r} is not an absolute path.")
     real = Path(os.path.realpath(path))
     for forbidden in (*NEVER, *reserved):
