@@ -92,12 +92,15 @@ def _serve(settings: Settings, listening: socket.socket) -> ExitCode:
         settings.data_dir.resolve(),
         settings.resolved_store,
     )
+    from ashbox.api.http_limits import uvicorn_options
+
     server = uvicorn.Server(
         uvicorn.Config(
             app,
             log_level="info",
             ssl_certfile=settings.tls_cert or None,
             ssl_keyfile=settings.tls_key or None,
+            **uvicorn_options(),
         )
     )
     # uvicorn catches SIGINT and SIGTERM, shuts down, then raises them again with the
