@@ -61,7 +61,8 @@ def test_a_token_without_a_project_or_url_project_is_user_and_project(server: st
     r = httpx.post(f"{server}/v3/volumes", json={"volume": {"size": 1}}, headers=headers)
     assert r.status_code == 202
     assert r.json()["volume"]["user_id"] == "solo"
-    assert r.json()["volume"]["os-vol-tenant-attr:tenant_id"] == "solo"
+    shown = httpx.get(f"{server}/v3/volumes/{r.json()['volume']['id']}", headers=headers)
+    assert shown.json()["volume"]["os-vol-tenant-attr:tenant_id"] == "solo"
 
 
 def test_a_request_without_a_token_is_401(api: Api) -> None:

@@ -10,11 +10,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ashbox import errors
-from ashbox.api import versions
+from ashbox.api import openapi, versions
 from ashbox.api.auth import AuthMiddleware, authenticator_for
 from ashbox.api.backups import BackupsController
 from ashbox.api.errors import (
@@ -81,6 +81,12 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
             Route(f"{prefix}/snapshots/{{snapshot_id}}/action", snapshots.action, methods=["POST"]),
             Route(f"{prefix}/os-volume-manage", volumes.manage, methods=["POST"]),
         ]
+    described = openapi.document(routes)
+
+    async def openapi_document(request: Request) -> Response:
+        return JSONResponse(described)
+
+    routes.append(Route(openapi.PATH, openapi_document, methods=["GET"]))
     return Starlette(
         routes=routes,
         middleware=[

@@ -44,7 +44,7 @@ TOKEN_HEADER = "X-Auth-Token"
 COLLECTIONS = frozenset(
     {"backups", "volumes", "snapshots", "manageable_volumes", "os-volume-manage"}
 )
-PUBLIC_PATHS = frozenset({"/", "/v3", "/v3/", "/healthcheck"})
+PUBLIC_PATHS = frozenset({"/", "/v3", "/v3/", "/healthcheck", "/openapi.json"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from ashbox.api import microversion as mv
 from ashbox.api import schemas
 from ashbox.api.auth import request_context
-from ashbox.api.errors import NOT_FOUND, ApiFault
+from ashbox.api.bodies import accepts, accepts_action, action_of, body_of
 from ashbox.api.listing import Resource, list_response
 from ashbox.api.middleware import api_version
 from ashbox.api.views import JSONDict, backup_detail, backup_summary, restore_view
@@ -52,10 +52,10 @@ class BackupsController:
         self.service = service
         self.changes = changes
 
+    @accepts(schemas.backup_create)
     async def create(self, request: Request) -> Response:
         ctx = request_context(request)
-        version = api_version(request)
-        body = await schemas.validated_body(request, schemas.backup_create(version))
+        body = body_of(request)
         spec = body["backup"]
         backup = await run_in_threadpool(
             self.service.create_backup,
@@ -88,12 +88,10 @@ class BackupsController:
         body = {"backup": backup_detail(request, backup, ctx, api_version(request))}
         return JSONResponse(body, headers=headers)
 
+    @accepts(schemas.backup_update, since=mv.BACKUP_UPDATE)
     async def update(self, request: Request) -> Response:
         ctx = request_context(request)
-        version = api_version(request)
-        if not version.at_least(mv.BACKUP_UPDATE):
-            raise ApiFault(404, NOT_FOUND)
-        body = await schemas.validated_body(request, schemas.backup_update(version))
+        body = body_of(request)
         spec = body["backup"]
         changes: dict[str, Any] = {}
         if "name" in spec:
@@ -109,10 +107,12 @@ class BackupsController:
         )
         return JSONResponse({"backup": backup_summary(request, backup)})
 
+    @accepts_action(_ACTIONS)
     async def action(self, request: Request) -> Response:
+        """os-reset_status and os-force_delete (admin)."""
         ctx = request_context(request)
         backup_id = request.path_params["backup_id"]
-        name, value = await schemas.validated_action(request, _ACTIONS)
+        name, value = action_of(request)
         if name == "os-reset_status":
             status = str(value["status"]).lower()
             await run_in_threadpool(self.service.reset_backup_status, ctx, backup_id, status)
@@ -129,9 +129,10 @@ class BackupsController:
         )
         return JSONResponse({"backup-record": {"backup_service": service, "backup_url": url}})
 
+    @accepts(_IMPORT)
     async def import_record(self, request: Request) -> Response:
         ctx = request_context(request)
-        spec = (await schemas.validated_body(request, _IMPORT))["backup-record"]
+        spec = body_of(request)["backup-record"]
         backup = await run_in_threadpool(
             self.service.import_record, ctx, spec["backup_service"], spec["backup_url"]
         )
@@ -142,9 +143,10 @@ class BackupsController:
         await run_in_threadpool(self.service.delete_backup, ctx, request.path_params["backup_id"])
         return Response(status_code=202)
 
+    @accepts(schemas.BACKUP_RESTORE)
     async def restore(self, request: Request) -> Response:
         ctx = request_context(request)
-        body = await schemas.validated_body(request, schemas.BACKUP_RESTORE)
+        body = body_of(request)
         spec = body["restore"]
         restore = await run_in_threadpool(
             self.service.restore_backup,

@@ -64,7 +64,8 @@ def parse_list_request(
         raw = params.pop("with_count")
         if version.at_least(mv.SUPPORT_COUNT_INFO):
             with_count = bool_param("with_count", raw)
-    all_tenants = ctx.is_admin and _all_tenants(params.pop("all_tenants", "0"))
+    # Validated for everyone, honoured for admins only: others see their project.
+    all_tenants = _all_tenants(params.pop("all_tenants", "0")) and ctx.is_admin
     filters, like_filters, matches_nothing = _filters(params, ctx, version, resource)
     query = ListQuery(
         filters=filters,

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from ashbox.api import microversion as mv
 from ashbox.api import schemas
 from ashbox.api.auth import request_context
+from ashbox.api.bodies import accepts, accepts_action, action_of, body_of
 from ashbox.api.listing import Resource, list_response
 from ashbox.api.middleware import api_version
 from ashbox.api.views import JSONDict, snapshot_view
@@ -71,10 +72,11 @@ class SnapshotsController:
         self.service = service
         self.changes = changes
 
+    @accepts(_CREATE)
     async def create(self, request: Request) -> Response:
         ctx = request_context(request)
         version = api_version(request)
-        spec = (await schemas.validated_body(request, _CREATE))["snapshot"]
+        spec = body_of(request)["snapshot"]
         if spec["volume_id"] is None:
             raise VolumeNotFound("None")
         force = schemas.to_bool(spec["force"]) if "force" in spec else None
@@ -112,9 +114,10 @@ class SnapshotsController:
         body = {"snapshot": snapshot_view(snapshot, ctx, api_version(request), extended=True)}
         return JSONResponse(body, headers=headers)
 
+    @accepts(_UPDATE)
     async def update(self, request: Request) -> Response:
         ctx = request_context(request)
-        spec = (await schemas.validated_body(request, _UPDATE))["snapshot"]
+        spec = body_of(request)["snapshot"]
         changes: dict[str, Any] = {}
         for key in ("name", "description"):
             for given in (key, f"display_{key}"):
@@ -134,10 +137,11 @@ class SnapshotsController:
         await run_in_threadpool(self.service.delete_snapshot, ctx, snapshot_id)
         return Response(status_code=202)
 
+    @accepts_action(_ACTIONS)
     async def action(self, request: Request) -> Response:
         ctx = request_context(request)
         snapshot_id = request.path_params["snapshot_id"]
-        name, value = await schemas.validated_action(request, _ACTIONS)
+        name, value = action_of(request)
         if name == "os-reset_status":
             status = str(value["status"]).lower()
             await run_in_threadpool(self.service.reset_snapshot_status, ctx, snapshot_id, status)

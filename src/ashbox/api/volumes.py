@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from ashbox.api import microversion as mv
 from ashbox.api import schemas
 from ashbox.api.auth import request_context
+from ashbox.api.bodies import accepts, accepts_action, action_of, body_of
 from ashbox.api.listing import Resource, bool_param, list_response
 from ashbox.api.middleware import api_version
 from ashbox.api.views import JSONDict, volume_detail, volume_summary
@@ -98,10 +99,11 @@ class VolumesController:
         self.settings = settings
         self.changes = changes
 
+    @accepts(schemas.volume_create)
     async def create(self, request: Request) -> Response:
         ctx = request_context(request)
         version = api_version(request)
-        body = await schemas.validated_body(request, schemas.volume_create(version))
+        body = body_of(request)
         spec = body["volume"]
         backup_id = spec.get("backup_id")
         if backup_id is not None and not version.at_least(mv.VOLUME_CREATE_FROM_BACKUP):
@@ -144,9 +146,10 @@ class VolumesController:
             status_code=202,
         )
 
+    @accepts(schemas.VOLUME_MANAGE)
     async def manage(self, request: Request) -> Response:
         ctx = request_context(request)
-        body = await schemas.validated_body(request, schemas.VOLUME_MANAGE)
+        body = body_of(request)
         spec = body["volume"]
         path = spec["ref"]["source-name"]
         if not path.startswith("/"):
@@ -176,11 +179,12 @@ class VolumesController:
             status_code=202,
         )
 
+    @accepts_action(_ACTIONS)
     async def action(self, request: Request) -> Response:
         """os-attach and os-detach set and clear `in-use`; os-reset_status (admin)."""
         ctx = request_context(request)
         volume_id = request.path_params["volume_id"]
-        name, value = await schemas.validated_action(request, _ACTIONS)
+        name, value = action_of(request)
         if name == "os-attach":
             await run_in_threadpool(self.service.attach_volume, ctx, volume_id)
         elif name == "os-detach":
