@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ashbox.api.errors import NOT_FOUND, ApiFault, fault_response
+from ashbox.api.identity import Identity
 from ashbox.config import Settings
 from ashbox.errors import InvalidInput
 from ashbox.policy import Policy, with_implied_roles
@@ -45,16 +46,6 @@ COLLECTIONS = frozenset(
     {"backups", "volumes", "snapshots", "manageable_volumes", "os-volume-manage"}
 )
 PUBLIC_PATHS = frozenset({"/", "/v3", "/v3/", "/healthcheck", "/openapi.json"})
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """An authenticated caller; `project_id` None: the URL's (noauth only)."""
-
-    user_id: str
-    project_id: str | None
-    roles: tuple[str, ...]
-    is_admin_project: bool = True
 
 
 class Authenticator(Protocol):

@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Scope
 
-from ashbox.api.auth import Identity
 from ashbox.api.errors import fault_response
+from ashbox.api.identity import Identity
 
 REACHED = "ashbox.identity"
 StartResponse = Callable[..., Any]

@@ -171,7 +171,10 @@ class CinderClient:
         token = token or os.environ.get("ASHBOX_TOKEN")
         cafile = os.environ.get("ASHBOX_CACERT") or None
         if token is None and keystone_login.configured(os.environ):
-            login = keystone_login.log_in(os.environ)
+            try:
+                login = keystone_login.log_in(os.environ)
+            except keystone_login.KeystoneUnreachable as exc:
+                raise ServerUnreachable(f"Keystone {exc.url}", exc.reason) from exc
             return cls(url or login.url, login.token, cafile=cafile or login.cafile)
         return cls(url or DEFAULT_URL, token or DEFAULT_TOKEN, cafile=cafile)
 

@@ -19,6 +19,15 @@ SERVICE_TYPE = "block-storage"
 _VERSIONED_PATH = re.compile(r"/v3(/[^/]*)?/?$")
 
 
+class KeystoneUnreachable(Exception):
+    """Keystone did not answer (the command's exit code 4, as an unreachable service)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(reason)
+        self.url = url
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class Login:
     url: str  # the service's root: the catalog endpoint without /v3/<project>
@@ -32,11 +41,9 @@ def configured(environ: Mapping[str, str]) -> bool:
 
 def log_in(environ: Mapping[str, str]) -> Login:
     """A token and the service's URL from Keystone; InvalidInput if the credentials or
-    the catalog do not give them, ServerUnreachable if Keystone does not answer."""
+    the catalog do not give them, KeystoneUnreachable if Keystone does not answer."""
     import openstack.config
     from keystoneauth1 import exceptions as ks
-
-    from ashbox.cli.client import ServerUnreachable
 
     try:
         cloud = openstack.config.OpenStackConfig().get_one(cloud=environ.get("OS_CLOUD"))
@@ -48,7 +55,7 @@ def log_in(environ: Mapping[str, str]) -> Login:
             region_name=cloud.get_region_name() or None,
         )
     except ks.ConnectFailure as exc:
-        raise ServerUnreachable(str(environ.get("OS_AUTH_URL", "Keystone")), str(exc)) from exc
+        raise KeystoneUnreachable(str(environ.get("OS_AUTH_URL", "Keystone")), str(exc)) from exc
     except (ks.ClientException, openstack.exceptions.ConfigException) as exc:
         raise InvalidInput(f"Keystone login failed: {exc}") from exc
     if not token or not endpoint:
