@@ -128,6 +128,12 @@ _OPERATIONS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
         "Reset a volume's status.",
         [("POST", "/volumes/{volume_id}/action (os-reset_status)")],
     ),
+    (
+        "volume_extension:volume_admin_actions:force_delete",
+        ADMIN_API,
+        "Delete a volume in error_deleting or error_backing-up too.",
+        [("POST", "/volumes/{volume_id}/action (os-force_delete)")],
+    ),
     ("volume:create_snapshot", MEMBER, "Create a snapshot.", [("POST", "/snapshots")]),
     ("volume:get_snapshot", READER, "Show a snapshot.", [("GET", "/snapshots/{snapshot_id}")]),
     (

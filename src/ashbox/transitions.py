@@ -93,6 +93,9 @@ BACKUP = Machine(
 )
 
 _V_DELETABLE = (_V.AVAILABLE, _V.ERROR, _V.ERROR_RESTORING, _V.ERROR_MANAGING)
+# An admin's force delete: also a failed delete or backup, never a volume a task
+# is working on (reset its status first: that cancels the task) nor one in use.
+_V_FORCE_DELETABLE = (*_V_DELETABLE, _V.ERROR_DELETING, _V.ERROR_BACKING_UP)
 _V_RESETTABLE = tuple(s for s in _V if s not in (_V.DELETED, _V.ERROR_BACKING_UP))
 _V_RESET_TARGETS = (
     _V.AVAILABLE,
@@ -122,6 +125,7 @@ VOLUME = Machine(
         ("restore_new_failed", [_V.CREATING], _V.ERROR),
         ("restore_cancelled", [_V.RESTORING_BACKUP, _V.CREATING], _V.ERROR),
         ("delete", _V_DELETABLE, _V.DELETING),
+        ("force_delete", _V_FORCE_DELETABLE, _V.DELETING),
         ("delete_done", [_V.DELETING], _V.DELETED),
         ("delete_failed", [_V.DELETING], _V.ERROR_DELETING),
         *((f"reset_{t}", _V_RESETTABLE, t) for t in _V_RESET_TARGETS),

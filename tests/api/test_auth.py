@@ -160,6 +160,9 @@ def test_admin_actions_by_a_member_are_403_with_the_rule(world: World) -> None:
         "volume_extension:volume_admin_actions:reset_status": member.post(
             f"/volumes/{v}/action", json={"os-reset_status": {"status": "error"}}
         ),
+        "volume_extension:volume_admin_actions:force_delete": member.post(
+            f"/volumes/{v}/action", json={"os-force_delete": {}}
+        ),
         "volume_extension:volume_manage": member.post(
             "/manageable_volumes",
             json={"volume": {"host": "h", "ref": {"source-name": "/tmp/x"}}},

@@ -167,6 +167,29 @@ def test_a_failed_volume_can_be_deleted(api: Api, status: str) -> None:
     assert not path.exists()
 
 
+@pytest.mark.parametrize("status", ["error_deleting", "error_backing-up", "available"])
+def test_an_admin_force_deletes_a_volume_a_delete_refuses_or_left_failed(
+    api: Api, status: str
+) -> None:
+    volume_id = api.volume()
+    path = api.path_of(volume_id)
+    api.stack.set_volume_status(volume_id, status)
+    r = api.post(f"/volumes/{volume_id}/action", json={"os-force_delete": {}})
+    assert r.status_code == 202, r.text
+    assert api.wait_volume(volume_id) == {}
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("status", ["backing-up", "restoring-backup", "creating", "in-use"])
+def test_a_force_delete_never_takes_a_volume_in_use_or_worked_on(api: Api, status: str) -> None:
+    volume_id = api.volume()
+    api.stack.set_volume_status(volume_id, status)
+    r = api.post(f"/volumes/{volume_id}/action", json={"os-force_delete": {}})
+    assert r.status_code == 400
+    assert "Volume status must be available or error" in r.json()["badRequest"]["message"]
+    assert api.show_volume(volume_id)["status"] == status
+
+
 def test_a_created_volume_is_a_sparse_file_of_its_size(api: Api) -> None:
     path = api.path_of(api.volume(size=2))
     assert path.stat().st_size == 2 * 1024**3

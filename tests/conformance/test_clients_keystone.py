@@ -414,9 +414,7 @@ def test_every_admin_action_by_a_non_admin_is_forbidden_by_its_rule(
 
 
 # Cinder's `volume_extension:volume_admin_actions:force_delete` (rule:admin_api) guards
-# POST /volumes/{id}/action {"os-force_delete": {}}. ashbox has no such action, for an
-# admin either: 400 "There is no such action: os-force_delete", before any policy.
-@pytest.mark.xfail(strict=True, reason="ashbox has no volume os-force_delete (400, not 403)")
+# POST /volumes/{id}/action {"os-force_delete": {}}.
 def test_a_volume_force_delete_by_a_non_admin_is_forbidden_by_its_rule(
     keystone: Keystone, two_projects: tuple[Tenant, Tenant], owned: dict[str, str]
 ) -> None:

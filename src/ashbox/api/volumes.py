@@ -89,7 +89,12 @@ _RESET = {
     },
     "additionalProperties": False,
 }
-_ACTIONS = {"os-attach": _ATTACH, "os-detach": _DETACH, "os-reset_status": _RESET}
+_ACTIONS = {
+    "os-attach": _ATTACH,
+    "os-detach": _DETACH,
+    "os-reset_status": _RESET,
+    "os-force_delete": schemas.ANY_VALUE,
+}
 _ATTACH_STATUSES = {"attached": "in-use", "detached": "available"}
 
 
@@ -181,7 +186,8 @@ class VolumesController:
 
     @accepts_action(_ACTIONS)
     async def action(self, request: Request) -> Response:
-        """os-attach and os-detach set and clear `in-use`; os-reset_status (admin)."""
+        """os-attach and os-detach set and clear `in-use`; os-reset_status and
+        os-force_delete (admin)."""
         ctx = request_context(request)
         volume_id = request.path_params["volume_id"]
         name, value = action_of(request)
@@ -189,6 +195,9 @@ class VolumesController:
             await run_in_threadpool(self.service.attach_volume, ctx, volume_id)
         elif name == "os-detach":
             await run_in_threadpool(self.service.detach_volume, ctx, volume_id)
+        elif name == "os-force_delete":
+            force = functools.partial(self.service.delete_volume, ctx, volume_id, force=True)
+            await run_in_threadpool(force)
         else:
             status = _reset_status(value)
             await run_in_threadpool(self.service.reset_volume_status, ctx, volume_id, status)

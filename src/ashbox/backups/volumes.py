@@ -34,6 +34,7 @@ from ashbox.volumes.paths import manageable_path
 log = logging.getLogger(__name__)
 
 VOLUME_RESET_RULE = "volume_extension:volume_admin_actions:reset_status"
+VOLUME_FORCE_DELETE_RULE = "volume_extension:volume_admin_actions:force_delete"
 # Every status Cinder's reset accepts (CINDER-CONTRACT §1.7); ashbox sets those
 # its transitions declare and says so for the others.
 CINDER_VOLUME_STATUSES = (
@@ -170,13 +171,16 @@ class VolumeOps:
             rows, total = volume_rows.list_volumes(s, project, query, marker)
             return [volume_record(v) for v in rows], total
 
-    def delete_volume(self, ctx: RequestContext, volume_id: str) -> None:
-        """Delete a volume; a worker removes its file if ashbox created it. Backups stay."""
-        ctx.authorize("volume:delete")
+    def delete_volume(self, ctx: RequestContext, volume_id: str, *, force: bool = False) -> None:
+        """Delete a volume; a worker removes its file if ashbox created it. Backups stay.
+        With `force` (an admin's os-force_delete) also one in `error_deleting` or
+        `error_backing-up`."""
+        ctx.authorize(VOLUME_FORCE_DELETE_RULE if force else "volume:delete")
         with self.db.transaction() as s:
             load_volume(s, ctx, volume_id, lock=True)
             has_snapshots = bool(snapshot_rows.snapshots_of_volume(s, volume_id))
-            if has_snapshots or not lifecycle.apply(s, VOLUME["delete"], volume_id):
+            event = VOLUME["force_delete" if force else "delete"]
+            if has_snapshots or not lifecycle.apply(s, event, volume_id):
                 raise InvalidVolumeState(
                     "Volume status must be available or error or error_restoring or "
                     "error_extending or error_managing and must not be migrating, attached, "
