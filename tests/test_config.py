@@ -32,3 +32,27 @@ def test_unknown_options_and_bad_values_are_refused(tmp_path: Path) -> None:
         load_settings(config, {})
     with pytest.raises(InvalidInput, match="Bad value for configuration option port"):
         load_settings(None, {"ASHBOX_PORT": "eighty"})
+
+
+def test_keystone_authtoken_comes_from_its_table_and_per_option_variables(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "ashbox.toml"
+    config.write_text(
+        'auth_strategy = "keystone"\n[keystone_authtoken]\n'
+        'www_authenticate_uri = "https://ks/v3"\nauth_url = "https://ks/v3"\n'
+        'insecure = false\nmemcached_servers = ["m1:11211", "m2:11211"]\n'
+    )
+    settings = load_settings(config, {"ASHBOX_KEYSTONE_AUTHTOKEN_PASSWORD": "s3cret"})
+    assert settings.keystone_authtoken == {
+        "www_authenticate_uri": "https://ks/v3",
+        "auth_url": "https://ks/v3",
+        "insecure": "false",
+        "memcached_servers": "m1:11211,m2:11211",
+        "password": "s3cret",
+    }
+    only_env = load_settings(None, {"ASHBOX_KEYSTONE_AUTHTOKEN_AUTH_URL": "http://k/v3"})
+    assert only_env.keystone_authtoken == {"auth_url": "http://k/v3"}
+    config.write_text("[keystone_authtoken]\nauth_url = {nested = 1}\n")
+    with pytest.raises(InvalidInput, match="keystone_authtoken"):
+        load_settings(config, {})
