@@ -165,6 +165,8 @@ def _check_encryption(settings: Settings) -> None:
 
 
 def _convert(raw: object, kind: type) -> object:
+    if kind is dict and isinstance(raw, dict):
+        return {str(k): _option_text(v) for k, v in raw.items()}
     if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
         return raw
     if issubclass(kind, Path) and isinstance(raw, str):
@@ -173,8 +175,6 @@ def _convert(raw: object, kind: type) -> object:
         return kind(raw)
     if kind is str and isinstance(raw, str):
         return raw
-    if kind is dict and isinstance(raw, dict):
-        return {str(k): _option_text(v) for k, v in raw.items()}
     raise TypeError(f"expected {kind.__name__}")
 
 
