@@ -526,6 +526,26 @@ def test_the_ashbox_command_logs_in_with_os_variables_and_uses_the_catalog(
     assert "Keystone login failed" in done.stderr
 
 
+def test_the_ashbox_command_logs_in_with_a_cloud_of_clouds_yaml(
+    keystone: Keystone, tenant: Tenant, tmp_path: Path
+) -> None:
+    openrc = os_environ(keystone, tenant.member)
+    env = {k: v for k, v in openrc.items() if not k.startswith("OS_")}
+    clouds = tmp_path / "clouds.yaml"
+    auth = {
+        "auth_url": openrc["OS_AUTH_URL"],
+        "username": openrc["OS_USERNAME"],
+        "password": openrc["OS_PASSWORD"],
+        "project_name": openrc["OS_PROJECT_NAME"],
+        "user_domain_name": openrc["OS_USER_DOMAIN_NAME"],
+        "project_domain_name": openrc["OS_PROJECT_DOMAIN_NAME"],
+    }
+    cloud = {"auth": auth, "region_name": openrc["OS_REGION_NAME"], "interface": "public"}
+    clouds.write_text(json.dumps({"clouds": {"lab": cloud}}))  # YAML is a superset of JSON
+    env.update(OS_CLIENT_CONFIG_FILE=str(clouds), OS_CLOUD="lab")
+    assert json.loads(_run(env, str(BIN / "ashbox"), "volume", "list", "-f", "json")) == []
+
+
 # --- 4. tokens Keystone does not vouch for --------------------------------------------
 
 
