@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ashbox.api.auth import check_auth_settings
+from ashbox.api.auth import authenticator_for, check_auth_settings
 from ashbox.config import Settings
 from ashbox.errors import InvalidInput
 from ashbox.policy import Policy
@@ -239,3 +239,14 @@ def test_settings_that_cannot_be_served_safely_are_refused(
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         check_auth_settings(dataclasses.replace(Settings(), **changes))  # type: ignore[arg-type]
+
+
+def test_a_tokens_file_that_is_missing_or_malformed_stops_the_start(tmp_path: Path) -> None:
+    settings = dataclasses.replace(
+        Settings(), auth_strategy="token", tokens_file=str(tmp_path / "absent.toml")
+    )
+    with pytest.raises(InvalidInput, match="Cannot read tokens file"):
+        authenticator_for(settings)
+    (tmp_path / "absent.toml").write_text("[[token]]\nsha256 = 1\n")
+    with pytest.raises(InvalidInput, match="sha256 must be 64"):
+        authenticator_for(settings)

@@ -102,7 +102,10 @@ def authenticator_for(settings: Settings) -> Authenticator:
     """The authenticator of `settings.auth_strategy`; InvalidInput if it cannot serve safely."""
     check_auth_settings(settings)
     if settings.auth_strategy == STATIC_TOKENS:
-        return StaticTokens(Path(settings.tokens_file))
+        try:
+            return StaticTokens(Path(settings.tokens_file))
+        except OSError as exc:
+            raise InvalidInput(f"Cannot read tokens file {settings.tokens_file}: {exc}") from exc
     if settings.auth_strategy == KEYSTONE:
         from ashbox.api.keystone import KeystoneAuth
 
