@@ -103,3 +103,19 @@ def test_tls_with_static_tokens_serves_https_to_the_cli(tmp_path: Path) -> None:
         serve.terminate()
         serve.wait(30)
         log.close()
+
+
+def test_a_certificate_that_cannot_be_loaded_stops_the_start(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    env = _env(ASHBOX_TLS_CERT=str(tmp_path / "cert.pem"), ASHBOX_TLS_KEY=str(tmp_path / "key.pem"))
+    done = subprocess.run(
+        _serve_argv(free_port(), tmp_path / "data"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert "Cannot use tls_cert/tls_key" in done.stderr
+    assert "worker started" not in done.stderr
