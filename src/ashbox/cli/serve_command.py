@@ -85,10 +85,11 @@ def _serve(settings: Settings, listening: socket.socket) -> ExitCode:
     relay.start()
     worker.start()
     log.info(
-        "serving url=%s://%s:%d data_dir=%s store=%s",
+        "serving url=%s://%s:%d auth=%s data_dir=%s store=%s",
         "https" if settings.tls_cert else "http",
         settings.host,
         settings.port,
+        settings.auth_strategy,
         settings.data_dir.resolve(),
         settings.resolved_store,
     )
