@@ -28,6 +28,8 @@ class Settings:
     data_dir: Path = Path("ashbox-data")
     database_url: str = ""  # default: sqlite:///<data_dir>/ashbox.db
     store: str = ""  # default: file://<data_dir>/store
+    database_pool_size: int = 10  # connections each process keeps open (PostgreSQL)
+    database_max_overflow: int = 20  # more connections a process may open at a peak
     volumes_dir: str = ""  # default: <data_dir>/volumes
     volume_roots: str = ""  # ":"-separated; default: the working directory and the temp dir
     host: str = "127.0.0.1"

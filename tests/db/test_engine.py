@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from ashbox.db.engine import HEAD_REVISION, Database
 from ashbox.db.models import Container
+from ashbox.errors import InvalidInput
 
 
 def test_a_read_sees_committed_rows_while_a_writer_holds_the_lock(db: Database) -> None:
@@ -88,3 +90,18 @@ def test_a_restore_queued_before_generic_tasks_keeps_its_target(database_url: st
             assert task.payload == {"volume_id": "v1", "volume_is_new": True}
     finally:
         old.dispose()
+
+
+def test_a_schema_of_another_version_is_refused_with_what_to_run(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        with pytest.raises(InvalidInput, match=r"\(none: an empty database\).*ashbox db upgrade"):
+            db.check_schema()
+        db.migrate()
+        db.check_schema()
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(InvalidInput, match="newer than this ashbox's"):
+            db.check_schema()
+    finally:
+        db.dispose()

@@ -106,7 +106,7 @@ def open_local(
 
     settings = settings_for(args)
     _check_exists(settings, new_database=new_database)
-    db = Database(settings.resolved_database_url)
+    db = Database.of(settings)
     try:
         db.migrate()
         yield Local(

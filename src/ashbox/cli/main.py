@@ -49,10 +49,9 @@ def main(
     except SystemExit as exc:  # --help, or bad usage (argparse printed why)
         return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
     try:
-        if args.command == "serve":
-            from ashbox.cli import serve_command  # the service's settings, logging, signals
-
-            return serve_command.serve(args)
+        process: str | None = getattr(args, "process", None)
+        if process is not None:
+            return _run_process(process, args)
         if args.command == "token":
             return int(args.token_run(args, out))
         local_run: local.LocalCommand | None = getattr(args, "local_run", None)
@@ -87,7 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_volume_parsers(commands.add_parser("volume", help="create, import and list volumes"))
     _add_snapshot_parsers(commands.add_parser("snapshot", help="snapshot volumes"))
     _add_backup_parsers(commands.add_parser("backup", help="back up, restore, delete"))
-    _add_serve_parser(commands.add_parser("serve", help="run the API and a worker"))
+    _add_serve_parser(commands.add_parser("serve", help="run the API and a worker"), "serve")
+    _add_serve_parser(commands.add_parser("api", help="run the API alone (with workers)"), "api")
+    _add_worker_parser(commands.add_parser("worker", help="run a worker alone (no HTTP)"))
+    db = commands.add_parser("db", help="the database schema of a deployment")
+    db_actions = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    upgrade = db_actions.add_parser("upgrade", help="migrate the schema to this version's")
+    _process_flags(upgrade, "db upgrade", store=False)
     token_commands.add_token_parsers(
         commands.add_parser("token", help="make static API tokens (auth_strategy token)")
     )
@@ -263,12 +268,38 @@ def _add_backup_parsers(parser: argparse.ArgumentParser) -> None:
     p.add_argument("backup", metavar="BACKUP", help="id or name")
 
 
-def _add_serve_parser(parser: argparse.ArgumentParser) -> None:
+def _add_serve_parser(parser: argparse.ArgumentParser, process: str) -> None:
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, help="port to listen on (default 8776)")
+    _process_flags(parser, process)
+
+
+def _add_worker_parser(parser: argparse.ArgumentParser) -> None:
+    _process_flags(parser, "worker")
+
+
+def _process_flags(parser: argparse.ArgumentParser, process: str, *, store: bool = True) -> None:
+    """The flags of the service's own processes; `process` names what runs."""
     parser.add_argument("--data-dir", help="state directory (default ./ashbox-data)")
-    parser.add_argument("--store", help="backup store URL (default file://<data-dir>/store)")
+    if store:
+        parser.add_argument("--store", help="backup store URL (default file://<data-dir>/store)")
     parser.add_argument("--config", help="TOML configuration file (default $ASHBOX_CONFIG)")
+    parser.set_defaults(process=process)
+
+
+def _run_process(process: str, args: argparse.Namespace) -> int:
+    """One of the service's processes; each imports its settings, logging and signals."""
+    if process == "worker":
+        from ashbox.cli import worker_command
+
+        return worker_command.worker(args)
+    if process == "db upgrade":
+        from ashbox.cli import db_command
+
+        return db_command.upgrade(args)
+    from ashbox.cli import serve_command
+
+    return serve_command.serve(args) if process == "serve" else serve_command.api(args)
 
 
 def _action(

@@ -1,10 +1,13 @@
-"""`ashbox serve`: the API and one worker in one process (DESIGN.md §5, embedded default).
+"""`ashbox serve`: the API and one worker in one process (DESIGN.md §5, embedded
+default); `ashbox api`: the API alone, beside workers of their own (`ashbox worker`).
 
 Settings come from `load_settings` (defaults, the TOML file, `ASHBOX_*`), then
 the command-line flags. uvicorn serves in the main thread and handles Ctrl-C and
 SIGTERM; the worker is stopped after it, interrupting its task at a block
 boundary, to be resumed on the next start. With a key file, the default
 container's repository is opened first (docs/configuration.md, `key_file`).
+`serve` brings the schema up to date itself; `api` refuses a schema of another
+version (`ashbox db upgrade` migrates a shared database once).
 """
 
 from __future__ import annotations
@@ -32,22 +35,37 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def settings_for(args: argparse.Namespace) -> Settings:
     """The settings of the configuration, overridden by the flags that were given."""
     settings = load_settings(Path(args.config) if args.config else None)
+    data_dir = getattr(args, "data_dir", None)
     flags: dict[str, object] = {
-        "host": args.host,
-        "port": args.port,
-        "data_dir": Path(args.data_dir) if args.data_dir else None,
-        "store": args.store,
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "data_dir": Path(data_dir) if data_dir else None,
+        "store": getattr(args, "store", None),
     }
     given = {name: value for name, value in flags.items() if value is not None}
     return dataclasses.replace(settings, **given)  # type: ignore[arg-type]
 
 
 def serve(args: argparse.Namespace) -> ExitCode:
-    keep_freed_memory()
-    settings = settings_for(args)
+    """The API and a worker, in this process."""
+    return _http(args, with_worker=True)
+
+
+def api(args: argparse.Namespace) -> ExitCode:
+    """The API only: tasks it queues are run by `ashbox worker` processes."""
+    return _http(args, with_worker=False)
+
+
+def log_to_stderr() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def _http(args: argparse.Namespace, *, with_worker: bool) -> ExitCode:
+    keep_freed_memory()
+    settings = settings_for(args)
+    log_to_stderr()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _check_tls(settings)
     try:
@@ -57,10 +75,10 @@ def serve(args: argparse.Namespace) -> ExitCode:
         sys.stderr.write(f"error: cannot listen on {settings.host}:{settings.port}: {exc}\n")
         return ExitCode.CANNOT_LISTEN
     with listening:
-        return _serve(settings, listening)
+        return _serve(settings, listening, with_worker=with_worker)
 
 
-def _serve(settings: Settings, listening: socket.socket) -> ExitCode:
+def _serve(settings: Settings, listening: socket.socket, *, with_worker: bool) -> ExitCode:
     import uvicorn
 
     from ashbox.api.app import create_app
@@ -71,24 +89,30 @@ def _serve(settings: Settings, listening: socket.socket) -> ExitCode:
     from ashbox.relay import Relay
     from ashbox.worker.runner import Worker
 
-    db = Database(settings.resolved_database_url)
-    db.migrate()
+    db = Database.of(settings)
+    if with_worker:
+        db.migrate()
+    else:
+        db.check_schema()
     changes = Changes()  # the relay announces status changes to waiting GETs
     relay = Relay(db, changes, poll_seconds=settings.poll_seconds)
-    worker = Worker(db, settings)
-    if settings.key_file:
+    worker = Worker(db, settings) if with_worker else None
+    if worker is not None and settings.key_file:
         # The key is checked, and derived (Argon2id, ~0.13 s) once for the
         # process, now: a wrong key file stops the service here, not its first
         # backup, which no longer pays the derivation either.
         open_repository(settings, worker.store, db, settings.default_container)
-    app = create_app(Service(db, settings, task_queued=worker.wake), settings, changes)
+    service = Service(db, settings, task_queued=worker.wake) if worker else Service(db, settings)
+    app = create_app(service, settings, changes)
     relay.start()
-    worker.start()
+    if worker is not None:
+        worker.start()
     log.info(
-        "serving url=%s://%s:%d auth=%s data_dir=%s store=%s",
+        "serving url=%s://%s:%d worker=%s auth=%s data_dir=%s store=%s",
         "https" if settings.tls_cert else "http",
         settings.host,
         settings.port,
+        "in this process" if worker is not None else "none (ashbox worker)",
         settings.auth_strategy,
         settings.data_dir.resolve(),
         settings.resolved_store,
@@ -111,8 +135,10 @@ def _serve(settings: Settings, listening: socket.socket) -> ExitCode:
     try:
         server.run(sockets=[listening])
     finally:
-        log.info("stopping the worker signals=%s", [signal.Signals(s).name for s in received])
-        worker.stop()
+        if worker is not None:
+            names = [signal.Signals(s).name for s in received]
+            log.info("stopping the worker signals=%s", names)
+            worker.stop()
         relay.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

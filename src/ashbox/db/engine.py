@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ashbox.errors import DatabaseUnavailable
+from ashbox.config import Settings
+from ashbox.errors import DatabaseUnavailable, InvalidInput
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -30,7 +31,9 @@ _PG_NO_SPACE = frozenset({"53100"})  # disk_full
 class Database:
     """One engine per process; `transaction()` is the only way code above db/ gets a session."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+        """`pool_size` connections kept open, `max_overflow` more at a peak (PostgreSQL;
+        SQLite has one writer at a time whatever the pool)."""
         self.url = _normalise(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -41,12 +44,23 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
-            self.engine = create_engine(self.url, pool_size=10, max_overflow=20)
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+            )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(
             self.engine.execution_options(**{_READ: True}), expire_on_commit=False
         )
         self._outbox_listeners: list[Callable[[], None]] = []
+
+    @classmethod
+    def of(cls, settings: Settings) -> Database:
+        """The database of `settings`, its pool sized as configured."""
+        return cls(
+            settings.resolved_database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit, in this process, that wrote outbox
@@ -106,6 +120,19 @@ class Database:
         from alembic import command
 
         command.upgrade(self._alembic_config(), "head")
+
+    def check_schema(self) -> None:
+        """InvalidInput unless the schema is the one this code needs: `ashbox api` and
+        `ashbox worker` never migrate, so that one `ashbox db upgrade` decides when."""
+        found = self.revision()
+        if found != HEAD_REVISION:
+            raise InvalidInput(
+                f"The database schema is at revision {found or '(none: an empty database)'}, "
+                f"this ashbox needs {HEAD_REVISION}: run `ashbox db upgrade` with this version"
+                if found is None or found < HEAD_REVISION
+                else f"The database schema is at revision {found}, newer than this ashbox's "
+                f"{HEAD_REVISION}: run the ashbox version that upgraded it"
+            )
 
     def revision(self) -> str | None:
         """The schema's Alembic revision; None for an empty database."""
