@@ -56,3 +56,11 @@ def test_keystone_authtoken_comes_from_its_table_and_per_option_variables(
     config.write_text("[keystone_authtoken]\nauth_url = {nested = 1}\n")
     with pytest.raises(InvalidInput, match="keystone_authtoken"):
         load_settings(config, {})
+
+
+def test_the_example_deployment_configuration_loads() -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy" / "ashbox.toml"
+    settings = load_settings(example, {})
+    assert settings.auth_strategy == "keystone"
+    assert settings.resolved_database_url.startswith("postgresql+psycopg://")
+    assert settings.keystone_authtoken["www_authenticate_uri"].startswith("https://")
