@@ -28,6 +28,8 @@ class RequestContext:
     roles: tuple[str, ...] = ()
     is_admin_project: bool = True
     policy: Policy | None = field(default=None, compare=False, repr=False)
+    # Decisions already taken, by (rule, project): a list view asks the same for each item.
+    _decided: dict[tuple[str, str], bool] = field(default_factory=dict, compare=False, repr=False)
 
     def creds(self) -> dict[str, object]:
         """The credentials oslo.policy checks rules against."""
@@ -41,13 +43,17 @@ class RequestContext:
 
     def allows(self, rule: str, project_id: str | None = None) -> bool:
         """Whether `rule` allows this caller on a resource of `project_id` (default: its own)."""
-        target = {"project_id": project_id or self.project_id, "user_id": self.user_id}
-        return self._policy().allows(rule, target, self.creds())
+        key = (rule, project_id or self.project_id)
+        if key not in self._decided:
+            self._decided[key] = self._policy().allows(rule, self._target(key[1]), self.creds())
+        return self._decided[key]
 
     def authorize(self, rule: str, project_id: str | None = None) -> None:
         """Forbidden, with Cinder's message, unless `rule` allows this caller."""
-        target = {"project_id": project_id or self.project_id, "user_id": self.user_id}
-        self._policy().authorize(rule, target, self.creds())
+        self._policy().authorize(rule, self._target(project_id or self.project_id), self.creds())
+
+    def _target(self, project_id: str) -> dict[str, object]:
+        return {"project_id": project_id, "user_id": self.user_id}
 
     def _policy(self) -> Policy:
         if self.policy is not None:

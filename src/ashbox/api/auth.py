@@ -174,7 +174,11 @@ class AuthMiddleware:
 
 
 def request_context(request: Request) -> RequestContext:
-    """The caller of a v3 request; 400 if the URL names another project than the token."""
+    """The caller of a v3 request (made once per request); 400 if the URL names
+    another project than the token."""
+    made: RequestContext | None = getattr(request.state, "context", None)
+    if made is not None:
+        return made
     url_project: str | None = request.path_params.get("project_id")
     if url_project in COLLECTIONS:
         raise ApiFault(404, NOT_FOUND)
@@ -190,4 +194,6 @@ def request_context(request: Request) -> RequestContext:
         is_admin_project=identity.is_admin_project,
         policy=policy,
     )
-    return replace(ctx, is_admin=policy.is_admin(ctx.creds()))
+    made = replace(ctx, is_admin=policy.is_admin(ctx.creds()))
+    request.state.context = made
+    return made
