@@ -18,7 +18,8 @@ from ashbox.errors import VolumeIOError
 from ashbox.manager.job import Job
 from ashbox.statuses import VolumeStatus
 from ashbox.transitions import BACKUP, VOLUME
-from ashbox.volumes.file import ensure_volume_file, probe_size
+from ashbox.volumes.file import probe_size
+from ashbox.volumes.provisioning import ensure_volume_file
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from ashbox.db import volumes as volume_rows
 from ashbox.errors import VolumeIOError
 from ashbox.manager.job import Job
 from ashbox.transitions import SNAPSHOT
-from ashbox.volumes.file import remove_volume_file
+from ashbox.volumes.provisioning import remove_volume_file
 from ashbox.volumes.snapshot import copy_volume
 
 log = logging.getLogger(__name__)

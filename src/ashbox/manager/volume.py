@@ -16,8 +16,9 @@ from ashbox.db import volumes as volume_rows
 from ashbox.errors import InvalidVolume
 from ashbox.manager.job import Job
 from ashbox.transitions import VOLUME
-from ashbox.volumes.file import ensure_volume_file, probe_size, remove_volume_file
+from ashbox.volumes.file import probe_size
 from ashbox.volumes.paths import manageable_path
+from ashbox.volumes.provisioning import ensure_volume_file, remove_volume_file
 
 log = logging.getLogger(__name__)
 

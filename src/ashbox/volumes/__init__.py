@@ -9,12 +9,11 @@ from ashbox.volumes.file import (
     VolumeReader,
     VolumeWriter,
     aligned_buffer,
-    create_volume_file,
     open_for_read,
     open_for_write,
     probe_size,
-    remove_volume_file,
 )
+from ashbox.volumes.provisioning import create_volume_file, remove_volume_file
 
 __all__ = [
     "VolumeReader",
