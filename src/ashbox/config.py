@@ -32,6 +32,9 @@ class Settings:
     database_max_overflow: int = 20  # more connections a process may open at a peak
     volumes_dir: str = ""  # default: <data_dir>/volumes
     volume_roots: str = ""  # ":"-separated; default: the working directory and the temp dir
+    shared_volume_roots: str = (
+        ""  # ":"-separated dirs every worker mounts: volumes any host reaches
+    )
     host: str = "127.0.0.1"
     port: int = 8776
     auth_strategy: str = "noauth"  # noauth | token | keystone
@@ -43,7 +46,9 @@ class Settings:
     availability_zone: str = "nova"
     worker_name: str = ""  # default: the machine's host name
     default_container: str = "volumebackups"
-    max_concurrent_operations: int = 2
+    max_concurrent_operations: int = 2  # creates and restores one host runs at once; 0: no limit
+    worker_tasks: int = 4  # tasks of any kind one worker process runs at once
+    service_down_seconds: float = 60.0  # a worker silent this long is down
     lease_seconds: float = 60.0
     heartbeat_seconds: float = 10.0
     poll_seconds: float = 0.5
@@ -80,6 +85,10 @@ class Settings:
         else:
             roots = [Path.cwd(), Path(tempfile.gettempdir()), Path("/tmp")]
         return [Path(os.path.realpath(r)) for r in roots]
+
+    @property
+    def resolved_shared_volume_roots(self) -> list[Path]:
+        return [Path(os.path.realpath(r)) for r in self.shared_volume_roots.split(":") if r]
 
     @property
     def reserved_paths(self) -> list[Path]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -65,6 +66,8 @@ class Volume(Base):
     path: Mapped[str] = mapped_column(Text)
     managed_file: Mapped[bool] = mapped_column(Boolean)  # True: ashbox created the file
     availability_zone: Mapped[str] = mapped_column(String(255))
+    # The worker name of the host whose files hold the volume; None: a path every worker mounts.
+    host: Mapped[str | None] = mapped_column(String(255))
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
     volume_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -137,6 +140,7 @@ class Task(Base):
     resource_id: Mapped[str] = mapped_column(String(36))
     payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     pinned_host: Mapped[str | None] = mapped_column(String(255))
+    pinned_zone: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
     lease_owner: Mapped[str | None] = mapped_column(String(255))
@@ -151,6 +155,26 @@ class Task(Base):
         Index("ix_tasks_state", "state", "lease_expires_at"),
         Index("ix_tasks_resource", "resource_id"),
     )
+
+
+class Service(Base):
+    """A host's workers as Cinder's `cinder-backup` service (os-services): their
+    heartbeat (`updated_at`) says whether they are up, `disabled` whether they
+    may claim work. Every worker process of a host reports on the same row."""
+
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(255))
+    binary: Mapped[str] = mapped_column(String(255))
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # heartbeat
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # an admin's change
+
+    __table_args__ = (UniqueConstraint("host", "binary", name="uq_services_host_binary"),)
 
 
 class Snapshot(Base):

@@ -4,20 +4,26 @@ DESIGN.md §2: a task row is created in the transaction that changes the
 status; a worker claims it by taking a lease, renews the lease while it runs,
 and any worker takes over a task whose lease expired. PostgreSQL claims with
 `FOR UPDATE SKIP LOCKED`; SQLite's BEGIN IMMEDIATE serialises claimers.
+A task pinned to a host or a zone runs only on a worker of that host or zone;
+a host whose service is disabled claims nothing; a host runs at most
+`max_limited` of the `limited` kinds (creates and restores) at once, over all
+its worker processes (Cinder's `backup_max_operations`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from ashbox.db import lifecycle
-from ashbox.db.models import Task
+from ashbox.db.models import Service, Task
+from ashbox.db.services import BACKUP_BINARY
 from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.transitions import TASK
 
@@ -31,6 +37,7 @@ def add_task(
     max_attempts: int,
     payload: Mapping[str, Any] | None = None,
     pinned_host: str | None = None,
+    pinned_zone: str | None = None,
 ) -> Task:
     task = Task(
         id=str(uuid.uuid4()),
@@ -39,6 +46,7 @@ def add_task(
         resource_id=resource_id,
         payload=dict(payload or {}),
         pinned_host=pinned_host,
+        pinned_zone=pinned_zone,
         max_attempts=max_attempts,
         attempts=0,
         done_bytes=0,
@@ -54,7 +62,10 @@ def claim_task(
     host: str,
     lease_seconds: float,
     *,
+    zone: str | None = None,
     reclaimable_owners: Iterable[str] = (),
+    limited: Iterable[str] = (),
+    max_limited: int = 0,
 ) -> Task | None:
     """Lease the oldest runnable task to `owner`: pending, or running with an expired
     lease, or running under one of `reclaimable_owners` (dead processes of this host).
@@ -62,12 +73,15 @@ def claim_task(
     force delete waits for the cancelled create to stop). The claim counts as an
     attempt, and the attempt number is the run's fencing token."""
     now = datetime.now(UTC)
+    if _disabled(s, host):
+        return None
     dead = list(reclaimable_owners)
     other = aliased(Task)
     stmt = (
         select(Task)
         .where(or_(*_runnable(Task, now, dead)))
         .where(or_(Task.pinned_host.is_(None), Task.pinned_host == host))
+        .where(or_(Task.pinned_zone.is_(None), Task.pinned_zone == zone))
         .where(
             ~exists().where(
                 other.resource_id == Task.resource_id,
@@ -80,6 +94,9 @@ def claim_task(
         .limit(1)
         .with_for_update(skip_locked=True, of=Task)
     )
+    kinds = list(limited)
+    if kinds and max_limited > 0 and _running_on_host(s, host, kinds, now, dead) >= max_limited:
+        stmt = stmt.where(Task.kind.not_in(kinds))
     task = s.scalar(stmt)
     if task is None:
         return None
@@ -108,6 +125,42 @@ def _runnable(t: Any, now: datetime, dead_owners: list[str]) -> list[ColumnEleme
     if dead_owners:
         conditions.append(and_(t.state == TaskState.RUNNING, t.lease_owner.in_(dead_owners)))
     return conditions
+
+
+def _disabled(s: Session, host: str) -> bool:
+    return (
+        s.scalar(
+            select(Service.id).where(
+                Service.host == host, Service.binary == BACKUP_BINARY, Service.disabled.is_(True)
+            )
+        )
+        is not None
+    )
+
+
+def _running_on_host(
+    s: Session, host: str, kinds: list[str], now: datetime, dead_owners: list[str]
+) -> int:
+    """Tasks of `kinds` this host's live processes hold a live lease on. On PostgreSQL
+    the host's claimers queue on an advisory lock to the end of their transaction,
+    so two processes cannot both count one slot free and both take it."""
+    if s.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(
+            hashlib.sha256(f"claim:{host}".encode()).digest()[:8], "big", signed=True
+        )
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    count = s.scalar(
+        select(func.count())
+        .select_from(Task)
+        .where(
+            Task.state == TaskState.RUNNING,
+            Task.kind.in_(kinds),
+            Task.lease_expires_at >= now,
+            Task.lease_owner.startswith(f"{host}/", autoescape=True),
+            Task.lease_owner.not_in(dead_owners),
+        )
+    )
+    return int(count or 0)
 
 
 def owners_running_on(s: Session, prefix: str) -> list[str]:
