@@ -32,9 +32,7 @@ class Settings:
     database_max_overflow: int = 20  # more connections a process may open at a peak
     volumes_dir: str = ""  # default: <data_dir>/volumes
     volume_roots: str = ""  # ":"-separated; default: the working directory and the temp dir
-    shared_volume_roots: str = (
-        ""  # ":"-separated dirs every worker mounts: volumes any host reaches
-    )
+    shared_volume_roots: str = ""  # ":"-separated dirs that every worker mounts
     host: str = "127.0.0.1"
     port: int = 8776
     auth_strategy: str = "noauth"  # noauth | token | keystone

@@ -55,6 +55,16 @@ class SnapshotNotFound(NotFound):
         self.snapshot_id = snapshot_id
 
 
+class ServiceNotFound(NotFound):
+    """No enabled, up service of `binary` (on `host`, if given) can take the work."""
+
+    def __init__(self, binary: str, host: str | None = None) -> None:
+        where = f" on host {host}" if host is not None else ""
+        super().__init__(f"Service {binary} could not be found{where}.")
+        self.binary = binary
+        self.host = host
+
+
 class ObjectNotFound(NotFound):
     """An object (pack, manifest, config) is missing from the backup store."""
 

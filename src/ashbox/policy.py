@@ -134,6 +134,22 @@ _OPERATIONS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
         "Delete a volume in error_deleting or error_backing-up too.",
         [("POST", "/volumes/{volume_id}/action (os-force_delete)")],
     ),
+    (
+        "volume_extension:services:index",
+        ADMIN_API,
+        "List the backup services (one per worker host).",
+        [("GET", "/os-services")],
+    ),
+    (
+        "volume_extension:services:update",
+        ADMIN_API,
+        "Enable or disable a backup service.",
+        [
+            ("PUT", "/os-services/enable"),
+            ("PUT", "/os-services/disable"),
+            ("PUT", "/os-services/disable-log-reason"),
+        ],
+    ),
     ("volume:create_snapshot", MEMBER, "Create a snapshot.", [("POST", "/snapshots")]),
     ("volume:get_snapshot", READER, "Show a snapshot.", [("GET", "/snapshots/{snapshot_id}")]),
     (

@@ -150,6 +150,19 @@ class RestoreRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    """A host's workers as one service (os-services)."""
+
+    binary: str
+    host: str
+    zone: str
+    disabled: bool
+    disabled_reason: str | None
+    updated_at: datetime
+    up: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ListQuery:
     """A list request after the API parsed it (CINDER-CONTRACT §1.5).
 

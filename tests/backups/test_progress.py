@@ -15,7 +15,8 @@ def test_progress_shows_while_the_backup_is_busy_and_not_once_it_is_done(
     volume_id = harness.create_volume("v")
     backup_id = harness.service.create_backup(harness.ctx, volume_id=volume_id, name="b").id
     with harness.db.transaction() as s:
-        task = task_rows.claim_task(s, "w1", "h", 60)
+        host, zone = harness.worker.host, harness.settings.availability_zone
+        task = task_rows.claim_task(s, "w1", host, 60, zone=zone)
         assert task is not None
         assert task_rows.renew_lease(s, task.id, "w1", 1, 60, done_bytes=5, total_bytes=10)
     assert harness.service.get_backup(harness.ctx, backup_id).progress == Progress(5, 10)

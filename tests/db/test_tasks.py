@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from ashbox.db import services as service_rows
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.statuses import ResourceType, TaskKind, TaskState
@@ -61,6 +62,79 @@ def test_a_task_pinned_to_another_host_is_left_alone(db: Database) -> None:
     with db.transaction() as s:
         assert task_rows.claim_task(s, "w1", "here", 60) is None
         assert task_rows.claim_task(s, "w1", "elsewhere", 60) is not None
+
+
+def test_a_task_pinned_to_a_zone_runs_only_on_a_worker_of_that_zone(db: Database) -> None:
+    _add(db, pinned_zone="az2")
+    with db.transaction() as s:
+        assert task_rows.claim_task(s, "w1", "h", 60, zone="az1") is None
+        assert task_rows.claim_task(s, "w1", "h", 60, zone="az2") is not None
+
+
+def test_a_host_whose_service_is_disabled_claims_nothing(db: Database) -> None:
+    _add(db)
+    with db.transaction() as s:
+        service_rows.report_alive(s, "h", "nova")
+        row = service_rows.get_service(s, "h", service_rows.BACKUP_BINARY)
+        assert row is not None
+        service_rows.set_disabled(s, row, True, "maintenance")
+    with db.transaction() as s:
+        assert task_rows.claim_task(s, "h/1/a", "h", 60) is None
+        assert task_rows.claim_task(s, "g/1/a", "g", 60) is not None
+
+
+def _limited_claim(db: Database, owner: str) -> str | None:
+    host = owner.split("/")[0]
+    limited = (TaskKind.CREATE_BACKUP, TaskKind.RESTORE_BACKUP)
+    with db.transaction() as s:
+        task = task_rows.claim_task(s, owner, host, 60, limited=limited, max_limited=2)
+        return None if task is None else task.kind
+
+
+def test_a_host_runs_at_most_max_limited_creates_over_all_its_processes(db: Database) -> None:
+    for n in range(4):
+        _add(db, f"b{n}")
+    with db.transaction() as s:
+        task_rows.add_task(s, TaskKind.DELETE_BACKUP, ResourceType.BACKUP, "d", max_attempts=3)
+    assert _limited_claim(db, "h/1/a") == TaskKind.CREATE_BACKUP
+    assert _limited_claim(db, "h/2/b") == TaskKind.CREATE_BACKUP
+    # The host is full: its third process gets the delete, then nothing.
+    assert _limited_claim(db, "h/3/c") == TaskKind.DELETE_BACKUP
+    assert _limited_claim(db, "h/3/c") is None
+    # Another host has slots of its own.
+    assert _limited_claim(db, "g/1/a") == TaskKind.CREATE_BACKUP
+
+
+def test_a_dead_process_holds_no_slot_of_its_host(db: Database) -> None:
+    for n in range(3):
+        _add(db, f"b{n}")
+    assert _limited_claim(db, "h/1/a") == TaskKind.CREATE_BACKUP
+    assert _limited_claim(db, "h/1/a") == TaskKind.CREATE_BACKUP
+    limited = (TaskKind.CREATE_BACKUP,)
+    with db.transaction() as s:
+        task = task_rows.claim_task(
+            s, "h/2/b", "h", 60, reclaimable_owners=["h/1/a"], limited=limited, max_limited=2
+        )
+        assert task is not None and task.kind == TaskKind.CREATE_BACKUP
+
+
+def test_concurrent_claimers_of_one_host_never_exceed_its_limit(db: Database) -> None:
+    for n in range(8):
+        _add(db, f"b{n}")
+    claimed: list[str | None] = []
+    lock = threading.Lock()
+
+    def claim(n: int) -> None:
+        kind = _limited_claim(db, f"h/{n}/x")
+        with lock:
+            claimed.append(kind)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(k for k in claimed if k is not None) == [TaskKind.CREATE_BACKUP] * 2
 
 
 def test_a_given_back_task_is_pending_again_without_using_an_attempt(db: Database) -> None:

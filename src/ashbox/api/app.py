@@ -24,6 +24,7 @@ from ashbox.api.errors import (
     handle_http_exception,
 )
 from ashbox.api.middleware import ApiMiddleware
+from ashbox.api.services import ServicesController
 from ashbox.api.snapshots import SnapshotsController
 from ashbox.api.volumes import VolumesController
 from ashbox.backups.service import Service
@@ -43,6 +44,7 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
     backups = BackupsController(service, changes)
     volumes = VolumesController(service, settings, changes)
     snapshots = SnapshotsController(service, changes)
+    services = ServicesController(service)
     routes: list[BaseRoute] = [
         Route("/", versions.root, methods=["GET"]),
         Route("/v3", versions.v3, methods=["GET"]),
@@ -72,6 +74,14 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
             Route(f"{prefix}/volumes/{{volume_id}}", volumes.delete, methods=["DELETE"]),
             Route(f"{prefix}/volumes/{{volume_id}}/action", volumes.action, methods=["POST"]),
             Route(f"{prefix}/manageable_volumes", volumes.manage, methods=["POST"]),
+            Route(f"{prefix}/os-services", services.index, methods=["GET"]),
+            Route(f"{prefix}/os-services/enable", services.enable, methods=["PUT"]),
+            Route(f"{prefix}/os-services/disable", services.disable, methods=["PUT"]),
+            Route(
+                f"{prefix}/os-services/disable-log-reason",
+                services.disable_log_reason,
+                methods=["PUT"],
+            ),
             Route(f"{prefix}/snapshots", snapshots.create, methods=["POST"]),
             Route(f"{prefix}/snapshots", snapshots.index, methods=["GET"]),
             Route(f"{prefix}/snapshots/detail", snapshots.detail, methods=["GET"]),

@@ -207,6 +207,12 @@ def _is_uuid_like(value: object) -> bool:
     return canonical == plain
 
 
+@_FORMATS.checks("disabled_reason")  # type: ignore[untyped-decorator]
+def _is_disabled_reason(value: object) -> bool:
+    """Cinder's rule: 1 to 255 characters once surrounding whitespace is stripped."""
+    return not isinstance(value, str) or 1 <= len(value.strip()) <= 255
+
+
 @_FORMATS.checks("printable")  # type: ignore[untyped-decorator]
 def _is_printable(value: object) -> bool:
     """Cinder's description rule: no control, format or line/paragraph separator chars."""

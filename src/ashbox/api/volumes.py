@@ -178,6 +178,7 @@ class VolumesController:
             name=schemas.stripped(spec, "name"),
             description=schemas.stripped(spec, "description"),
             metadata=spec.get("metadata") or None,
+            host=spec.get("host"),
         )
         return JSONResponse(
             {"volume": volume_detail(request, volume, ctx, api_version(request), extended=False)},

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ashbox.backups.common import backup_record, load_backup
+from ashbox.backups.placement import require_service
 from ashbox.backups.snapshots import SnapshotOps
 from ashbox.containers import check_container, open_repository
 from ashbox.db import backups as backup_rows
@@ -88,6 +89,7 @@ class RecordOps(SnapshotOps):
                 f"{container}: {e.message}"
             ) from e
         with self.db.transaction() as s:
+            require_service(s, self.settings, host=None, zone=None)
             existing = backup_rows.get_backup_row(s, backup_id)
             if existing is not None and not existing.deleted:
                 raise InvalidBackupState("Backup already exists in database.")

@@ -21,6 +21,11 @@ from ashbox.backups.common import (
     load_backup,
     settle_cancelled,
 )
+from ashbox.backups.placement import (
+    NO_SERVICE_FOR_CREATE,
+    require_service,
+    service_can_run,
+)
 from ashbox.backups.snapshots import load_snapshot
 from ashbox.backups.volumes import load_volume
 from ashbox.config import Settings
@@ -115,6 +120,8 @@ class Service(BackupActions):
             if incremental:
                 before = data_timestamp if snapshot_id is not None else None
                 parent_id = _choose_parent(s, volume_id, ctx.project_id, before=before)
+            zone = availability_zone or volume.availability_zone
+            placed = service_can_run(s, self.settings, host=volume.host, zone=zone)
             if snapshot_id is not None:
                 lifecycle.apply(s, SNAPSHOT["backup_start"], snapshot_id)
             else:
@@ -140,12 +147,22 @@ class Service(BackupActions):
                 created_at=now,
                 data_timestamp=data_timestamp,
             )
-            if snapshot_id is None and volume.status == VolumeStatus.IN_USE:
+            if placed and snapshot_id is None and volume.status == VolumeStatus.IN_USE:
                 backup.temp_snapshot_id = self._temp_snapshot(s, ctx, volume, backup.id)
             lifecycle.insert(s, BACKUP["create"], backup)
             backup_rows.set_metadata(s, backup.id, metadata or {})
-            self._queue(s, TaskKind.CREATE_BACKUP, ResourceType.BACKUP, backup.id)
-            log.info("backup requested backup_id=%s volume_id=%s", backup.id, volume_id)
+            if placed:
+                self._queue(
+                    s,
+                    TaskKind.CREATE_BACKUP,
+                    ResourceType.BACKUP,
+                    backup.id,
+                    host=volume.host,
+                    zone=zone,
+                )
+                log.info("backup requested backup_id=%s volume_id=%s", backup.id, volume_id)
+            else:
+                _unplaced(s, backup)
             record = backup_record(s, backup)
         self._task_queued()
         return record
@@ -202,6 +219,7 @@ class Service(BackupActions):
         ctx.authorize(FORCE_DELETE_RULE if force else "backup:delete")
         with self.db.transaction() as s:
             backup = load_backup(s, ctx, backup_id, lock=True)
+            require_service(s, self.settings, host=None, zone=None)
             if not force and backup.status not in BACKUP["delete"].source:
                 raise InvalidBackupState("Backup status must be available or error")
             if backup_rows.dependents_exist(s, backup_id):
@@ -265,6 +283,7 @@ class Service(BackupActions):
                         f"of size {backup.size}."
                     )
                 lifecycle.apply(s, VOLUME["restore_start"], volume.id)
+            require_service(s, self.settings, host=volume.host, zone=backup.availability_zone)
             lifecycle.apply(
                 s, BACKUP["restore"], backup_id, values={"restore_volume_id": volume.id}
             )
@@ -274,6 +293,8 @@ class Service(BackupActions):
                 ResourceType.BACKUP,
                 backup_id,
                 payload={"volume_id": volume.id, "volume_is_new": is_new},
+                host=volume.host,
+                zone=backup.availability_zone,
             )
             log.info("restore requested backup_id=%s volume_id=%s", backup_id, volume.id)
             restore = RestoreRecord(
@@ -281,6 +302,18 @@ class Service(BackupActions):
             )
         self._task_queued()
         return restore
+
+
+def _unplaced(s: Session, backup: Backup) -> None:
+    """B2: no live worker can take the create (CINDER-CONTRACT §2.2). The backup
+    ends in error at once and its source gets its status back; unlike Cinder,
+    a snapshot's too."""
+    lifecycle.apply(s, BACKUP["create_failed"], backup.id, reason=NO_SERVICE_FOR_CREATE)
+    backup_rows.return_source(
+        s, backup.volume_id, backup.snapshot_id, "backup_failed", VolumeStatus.ERROR_BACKING_UP
+    )
+    s.refresh(backup)
+    log.info("backup not placed backup_id=%s reason=%s", backup.id, NO_SERVICE_FOR_CREATE)
 
 
 def _backed_up_snapshot(

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from ashbox.backups.access import scope
 from ashbox.backups.common import UNCHANGED, display_fields
-from ashbox.backups.volumes import VolumeOps, load_volume
+from ashbox.backups.hosts import HostOps
+from ashbox.backups.volumes import load_volume
 from ashbox.db import lifecycle
 from ashbox.db import snapshots as snapshot_rows
 from ashbox.db.models import Snapshot
@@ -27,7 +28,7 @@ SNAPSHOT_RESET_RULE = "volume_extension:snapshot_admin_actions:reset_status"
 SNAPSHOT_FORCE_DELETE_RULE = "volume_extension:snapshot_admin_actions:force_delete"
 
 
-class SnapshotOps(VolumeOps):
+class SnapshotOps(HostOps):
     def create_snapshot(
         self,
         ctx: RequestContext,
@@ -62,7 +63,9 @@ class SnapshotOps(VolumeOps):
                 created_at=datetime.now(UTC),
             )
             lifecycle.insert(s, SNAPSHOT["create"], snapshot)
-            self._queue(s, TaskKind.CREATE_SNAPSHOT, ResourceType.SNAPSHOT, snapshot_id)
+            self._queue(
+                s, TaskKind.CREATE_SNAPSHOT, ResourceType.SNAPSHOT, snapshot_id, host=volume.host
+            )
             log.info("snapshot requested snapshot_id=%s volume_id=%s", snapshot_id, volume_id)
             record = snapshot_record(snapshot)
         self._task_queued()
@@ -112,7 +115,13 @@ class SnapshotOps(VolumeOps):
                 raise InvalidSnapshotState(
                     "Snapshot status must be available or error and must not be part of a group."
                 )
-            self._queue(s, TaskKind.DELETE_SNAPSHOT, ResourceType.SNAPSHOT, snapshot_id)
+            self._queue(
+                s,
+                TaskKind.DELETE_SNAPSHOT,
+                ResourceType.SNAPSHOT,
+                snapshot_id,
+                host=snapshot_rows.host_of(s, snapshot_id),
+            )
             log.info("snapshot delete requested snapshot_id=%s", snapshot_id)
         self._task_queued()
 

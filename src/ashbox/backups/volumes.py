@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ashbox.backups.access import scope
+from ashbox.backups.placement import host_of_request, service_can_run
 from ashbox.config import Settings
 from ashbox.db import lifecycle
 from ashbox.db import snapshots as snapshot_rows
@@ -29,7 +30,7 @@ from ashbox.errors import InvalidInput, InvalidVolume, InvalidVolumeState, Volum
 from ashbox.records import ListQuery, RequestContext, VolumeRecord
 from ashbox.statuses import ResourceType, TaskKind
 from ashbox.transitions import VOLUME
-from ashbox.volumes.paths import manageable_path
+from ashbox.volumes.paths import holding_host, manageable_path
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,13 @@ class VolumeOps:
                 metadata=metadata,
                 availability_zone=availability_zone,
             )
-            self._queue(s, TaskKind.CREATE_VOLUME, ResourceType.VOLUME, volume.id)
+            self._queue(
+                s,
+                TaskKind.CREATE_VOLUME,
+                ResourceType.VOLUME,
+                volume.id,
+                zone=volume.availability_zone,
+            )
             log.info("volume requested volume_id=%s size=%d", volume.id, size)
             record = volume_record(volume)
         self._task_queued()
@@ -125,15 +132,31 @@ class VolumeOps:
         name: str | None = None,
         description: str | None = None,
         metadata: dict[str, str] | None = None,
+        host: str | None = None,
     ) -> VolumeRecord:
         """Manage an existing file or device in place (Cinder's manage). The path is
-        checked here against `volume_roots` and again, resolved, by the worker."""
+        checked here against `volume_roots` and again, resolved, by the worker of
+        the host that holds it: `host` (Cinder's `host@backend#pool` form), else
+        this process's own, unless the path lies under `shared_volume_roots`."""
         ctx.authorize("volume_extension:volume_manage")
         settings = self.settings
         real = manageable_path(
             path, roots=settings.resolved_volume_roots, reserved=settings.reserved_paths
         )
+        holder = holding_host(
+            real,
+            host_of_request(host) or settings.resolved_worker_name,
+            shared=settings.resolved_shared_volume_roots,
+        )
         with self.db.transaction() as s:
+            if not service_can_run(s, settings, host=holder, zone=settings.availability_zone):
+                raise InvalidInput(
+                    f"Invalid input received: no backup service is up on host {holder} to "
+                    f"manage {real}; name the host that holds it, or manage a path under "
+                    "shared_volume_roots."
+                    if holder is not None
+                    else f"Invalid input received: no backup service is up to manage {real}."
+                )
             existing = volume_rows.volume_with_path(s, str(real))
             if existing is not None:
                 raise InvalidVolume(f"{real} is already managed as volume {existing.id}.")
@@ -147,12 +170,13 @@ class VolumeOps:
                 path=str(real),
                 managed_file=False,
                 availability_zone=settings.availability_zone,
+                host=holder,
                 bootable=False,
                 volume_metadata=dict(metadata or {}),
                 created_at=datetime.now(UTC),
             )
             lifecycle.insert(s, VOLUME["manage"], volume)
-            self._queue(s, TaskKind.MANAGE_VOLUME, ResourceType.VOLUME, volume.id)
+            self._queue(s, TaskKind.MANAGE_VOLUME, ResourceType.VOLUME, volume.id, host=holder)
             log.info("volume manage requested volume_id=%s path=%s", volume.id, real)
             record = volume_record(volume)
         self._task_queued()
@@ -177,7 +201,7 @@ class VolumeOps:
         `error_backing-up`."""
         ctx.authorize(VOLUME_FORCE_DELETE_RULE if force else "volume:delete")
         with self.db.transaction() as s:
-            load_volume(s, ctx, volume_id, lock=True)
+            volume = load_volume(s, ctx, volume_id, lock=True)
             has_snapshots = bool(snapshot_rows.snapshots_of_volume(s, volume_id))
             event = VOLUME["force_delete" if force else "delete"]
             if has_snapshots or not lifecycle.apply(s, event, volume_id):
@@ -187,7 +211,7 @@ class VolumeOps:
                     "belong to a group, have snapshots, awaiting a transfer, or be "
                     "disassociated from snapshots after volume transfer."
                 )
-            self._queue(s, TaskKind.DELETE_VOLUME, ResourceType.VOLUME, volume_id)
+            self._queue(s, TaskKind.DELETE_VOLUME, ResourceType.VOLUME, volume_id, host=volume.host)
             log.info("volume delete requested volume_id=%s", volume_id)
         self._task_queued()
 
@@ -239,7 +263,10 @@ class VolumeOps:
         resource_id: str,
         *,
         payload: Mapping[str, Any] | None = None,
+        host: str | None = None,
+        zone: str | None = None,
     ) -> None:
+        """Queue a task, pinned to run on a worker of `host` and `zone` (None: any)."""
         task_rows.add_task(
             s,
             kind,
@@ -247,6 +274,8 @@ class VolumeOps:
             resource_id,
             max_attempts=self.settings.max_attempts,
             payload=payload,
+            pinned_host=host,
+            pinned_zone=zone,
         )
 
 

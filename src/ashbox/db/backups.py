@@ -9,9 +9,12 @@ from typing import Any
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from ashbox.db import lifecycle
 from ashbox.db.listing import list_page
 from ashbox.db.models import Backup, BackupMetadata
 from ashbox.records import ListQuery
+from ashbox.statuses import VolumeStatus
+from ashbox.transitions import SNAPSHOT, VOLUME
 
 COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "id": Backup.id,
@@ -160,3 +163,14 @@ def metadata_of(s: Session, backup_ids: Iterable[str]) -> dict[str, dict[str, st
         for row in s.scalars(select(BackupMetadata).where(BackupMetadata.backup_id.in_(ids))):
             out[row.backup_id][row.key] = row.value
     return out
+
+
+def return_source(
+    s: Session, volume_id: str, snapshot_id: str | None, event: str, previous: VolumeStatus
+) -> None:
+    """A backup's source back to the status it had before, if it is still backing up:
+    a snapshot `available`, a volume its `previous_status` (which becomes `previous`)."""
+    if snapshot_id is not None:
+        lifecycle.apply(s, SNAPSHOT["backup_end"], snapshot_id)
+    else:
+        lifecycle.apply(s, VOLUME[event], volume_id, values={"previous_status": previous})

@@ -11,7 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from ashbox.db import lifecycle
 from ashbox.db import tasks as task_rows
 from ashbox.db.listing import list_page
-from ashbox.db.models import Snapshot
+from ashbox.db.models import Snapshot, Volume
 from ashbox.records import ListQuery
 from ashbox.statuses import ResourceType, TaskKind
 from ashbox.transitions import SNAPSHOT
@@ -66,6 +66,15 @@ def set_snapshot_fields(s: Session, snapshot_id: str, **values: Any) -> None:
     )
 
 
+def host_of(s: Session, snapshot_id: str) -> str | None:
+    """The host whose files hold the snapshot: its volume's (None: any worker's)."""
+    return s.scalar(
+        select(Volume.host)
+        .join(Snapshot, Snapshot.volume_id == Volume.id)
+        .where(Snapshot.id == snapshot_id)
+    )
+
+
 def discard_snapshot(s: Session, snapshot_id: str, *, max_attempts: int) -> None:
     """Have a worker delete the snapshot (a backup's temporary one), whatever its
     status: it goes `deleting` and its delete task is queued, in the caller's
@@ -77,4 +86,5 @@ def discard_snapshot(s: Session, snapshot_id: str, *, max_attempts: int) -> None
             ResourceType.SNAPSHOT,
             snapshot_id,
             max_attempts=max_attempts,
+            pinned_host=host_of(s, snapshot_id),
         )

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from ashbox import faults
 from ashbox.containers import SERVICE
 from ashbox.db import backups as backup_rows
@@ -18,7 +16,7 @@ from ashbox.db.models import Snapshot, Volume
 from ashbox.errors import KeyRequired, VolumeIOError, WrongKey
 from ashbox.manager.job import Job
 from ashbox.statuses import ResourceType, SnapshotStatus, VolumeStatus
-from ashbox.transitions import BACKUP, SNAPSHOT, VOLUME
+from ashbox.transitions import BACKUP, SNAPSHOT
 from ashbox.volumes.snapshot import copy_volume
 
 log = logging.getLogger(__name__)
@@ -82,7 +80,9 @@ def run_create(job: Job) -> None:
         if done:
             if parent_id is not None:
                 backup_rows.change_dependents(s, parent_id, +1)
-            _return_source(s, volume_id, snapshot_id, "backup_end", VolumeStatus.BACKING_UP)
+            backup_rows.return_source(
+                s, volume_id, snapshot_id, "backup_end", VolumeStatus.BACKING_UP
+            )
             if temp is not None:
                 snapshot_rows.discard_snapshot(s, temp.id, max_attempts=job.max_attempts)
         job.finish(s, note=None if done else "backup left creating while it ran")
@@ -109,7 +109,7 @@ def fail_create(job: Job, reason: str) -> None:
                 s, backup.temp_snapshot_id, max_attempts=job.max_attempts
             )
         if failed and backup is not None:
-            _return_source(
+            backup_rows.return_source(
                 s,
                 backup.volume_id,
                 backup.snapshot_id,
@@ -151,14 +151,3 @@ def _source_status(
     if volume is None:
         return "a deleted volume"
     return snapshot.status if snapshot is not None else "deleted"
-
-
-def _return_source(
-    s: Session, volume_id: str, snapshot_id: str | None, event: str, previous: VolumeStatus
-) -> None:
-    """The backup's source back to the status it had before, if it is still backing up:
-    a snapshot `available`, a volume its `previous_status`."""
-    if snapshot_id is not None:
-        lifecycle.apply(s, SNAPSHOT["backup_end"], snapshot_id)
-    else:
-        lifecycle.apply(s, VOLUME[event], volume_id, values={"previous_status": previous})

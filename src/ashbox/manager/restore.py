@@ -19,6 +19,7 @@ from ashbox.manager.job import Job
 from ashbox.statuses import VolumeStatus
 from ashbox.transitions import BACKUP, VOLUME
 from ashbox.volumes.file import probe_size
+from ashbox.volumes.paths import holding_host
 from ashbox.volumes.provisioning import ensure_volume_file
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,16 @@ def run_restore(job: Job) -> None:
         )
     repo.restore(backup_id, path, new_volume=is_new, progress=job.progress, manifest=manifest)
     faults.point("restore.data_written")
-    metadata = {**manifest.metadata, "src_backup_id": backup_id}
+    values: dict[str, object] = {
+        "volume_metadata": {**manifest.metadata, "src_backup_id": backup_id}
+    }
+    if is_new:  # its file is where this worker made it
+        shared = job.settings.resolved_shared_volume_roots
+        values["host"] = holding_host(path, job.worker_host, shared=shared)
     with job.transaction() as s:
         done = lifecycle.apply(s, BACKUP["restore_done"], backup_id)
         if done:
-            lifecycle.apply(
-                s, VOLUME["restore_done"], volume_id, values={"volume_metadata": metadata}
-            )
+            lifecycle.apply(s, VOLUME["restore_done"], volume_id, values=values)
         job.finish(s, note=None if done else "backup left restoring while it ran")
     log.info("restore done backup_id=%s volume_id=%s", backup_id, volume_id)
 

@@ -17,7 +17,7 @@ from ashbox.errors import InvalidVolume
 from ashbox.manager.job import Job
 from ashbox.transitions import VOLUME
 from ashbox.volumes.file import probe_size
-from ashbox.volumes.paths import manageable_path
+from ashbox.volumes.paths import holding_host, manageable_path
 from ashbox.volumes.provisioning import ensure_volume_file, remove_volume_file
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def run_create_volume(job: Job) -> None:
     ensure_volume_file(path, size * GiB)
     faults.point("volume.file_created")
     with job.transaction() as s:
-        lifecycle.apply(s, VOLUME["create_done"], job.resource_id)
+        host = holding_host(path, job.worker_host, shared=job.settings.resolved_shared_volume_roots)
+        lifecycle.apply(s, VOLUME["create_done"], job.resource_id, values={"host": host})
         job.finish(s)
     log.info("volume created volume_id=%s size=%d", job.resource_id, size)
 

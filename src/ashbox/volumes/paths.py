@@ -41,3 +41,12 @@ def manageable_path(path: str, *, roots: Sequence[Path], reserved: Sequence[Path
 
 def _under(path: Path, top: Path) -> bool:
     return path == top or top in path.parents
+
+
+def holding_host(path: Path | str, host: str, *, shared: Sequence[Path]) -> str | None:
+    """The host whose files hold `path` when `host` made or manages it; None when the
+    path lies under one of the `shared` roots, which every worker mounts."""
+    real = Path(os.path.realpath(path))
+    if any(real == root or real.is_relative_to(root) for root in shared):
+        return None
+    return host

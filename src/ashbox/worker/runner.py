@@ -1,7 +1,11 @@
 """The worker: claims tasks with a lease, runs them, renews leases, stops cleanly.
 
 DESIGN.md §2. A claimed task runs in a thread of its own (at most
-`max_concurrent_operations` at once). A ticker thread renews the leases of
+`worker_tasks` at once; creates and restores at most
+`max_concurrent_operations` at once over all the processes of the host).
+The worker reports its host's service as alive at start and at every
+heartbeat (os-services); while an admin has the service disabled, it claims
+nothing. A ticker thread renews the leases of
 running tasks every second, records their progress, and reads their
 resource's status. A run is interrupted at its next progress call when:
 - its worker is asked to stop: the task is given back untouched;
@@ -37,6 +41,7 @@ from ashbox import faults
 from ashbox.config import Settings
 from ashbox.containers import open_repository
 from ashbox.db import lifecycle, outbox
+from ashbox.db import services as service_rows
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
@@ -56,6 +61,8 @@ _TICK_SECONDS = 1.0
 _MAX_PAUSE_SECONDS = 30.0  # the longest wait between tries while the database is away
 _OUTBOX_RETENTION = timedelta(hours=1)
 _REAP_EVERY_TICKS = 300
+# The work Cinder's backup_max_operations bounds: it holds a volume's data in flight.
+_LIMITED_KINDS = (TaskKind.CREATE_BACKUP, TaskKind.RESTORE_BACKUP)
 
 
 class _Stop(Enum):
@@ -100,11 +107,20 @@ class Worker:
         self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}
         self._pool = ThreadPoolExecutor(
-            max_workers=settings.max_concurrent_operations, thread_name_prefix="task"
+            max_workers=max(1, settings.worker_tasks), thread_name_prefix="task"
         )
         self._threads: list[threading.Thread] = []
 
+    def report_alive(self) -> None:
+        """Record this host's service as up now (its row is made the first time)."""
+        with self.db.transaction() as s:
+            service_rows.report_alive(s, self.host, self.settings.availability_zone)
+
     def start(self) -> None:
+        try:
+            self.report_alive()
+        except Exception:
+            log.exception("could not report the service alive owner=%s", self.owner)
         loops = [(self._claim_loop, "claimer"), (self._tick_loop, "ticker")]
         if self.settings.gc_interval_seconds > 0:
             loops.append((self._gc_loop, "gc"))
@@ -171,7 +187,7 @@ class Worker:
         dead_owners = self._dead_owners_or_none()
         while not self._stopping.is_set():
             with self._lock:
-                busy = len(self._running) >= self.settings.max_concurrent_operations
+                busy = len(self._running) >= max(1, self.settings.worker_tasks)
             try:
                 claimed = None if busy else self._claim(dead_owners)
             except Exception:
@@ -192,7 +208,10 @@ class Worker:
                 self.owner,
                 self.host,
                 self.settings.lease_seconds,
+                zone=self.settings.availability_zone,
                 reclaimable_owners=dead_owners,
+                limited=_LIMITED_KINDS,
+                max_limited=self.settings.max_concurrent_operations,
             )
             if task is None:
                 return None
@@ -311,11 +330,18 @@ class Worker:
 
     def _tick_loop(self) -> None:
         ticks = 0
+        reported = time.monotonic()
         while not self._stopping.wait(_TICK_SECONDS):
             with self._lock:
                 running = list(self._running.values())
             for r in running:
                 self._heartbeat(r)
+            if time.monotonic() - reported >= self.settings.heartbeat_seconds:
+                reported = time.monotonic()
+                try:
+                    self.report_alive()
+                except Exception:
+                    log.exception("could not report the service alive owner=%s", self.owner)
             ticks += 1
             if ticks % _REAP_EVERY_TICKS == 0:
                 self._reap_outbox()
