@@ -132,6 +132,7 @@ class BackupRecord:
     updated_at: datetime | None
     metadata: dict[str, str] = field(default_factory=dict)
     progress: Progress | None = None
+    queued: bool = False  # its task waits for a worker (a free slot, a live host)
 
     @property
     def is_incremental(self) -> bool:

@@ -72,6 +72,7 @@ def backup_detail(
     if wants_extras(request):
         body["os-backup-progress:done_bytes"] = progress.done_bytes if progress else None
         body["os-backup-progress:total_bytes"] = progress.total_bytes if progress else None
+        body["os-backup-progress:queued"] = backup.queued
         body["os-backup-stats:stored_size"] = backup.stored_size
     if version.at_least(mv.BACKUP_METADATA):
         body["metadata"] = dict(backup.metadata)

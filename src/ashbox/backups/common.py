@@ -52,6 +52,8 @@ def backup_records(s: Session, backups: list[Backup]) -> list[BackupRecord]:
     ids = [b.id for b in backups]
     metadata = backup_rows.metadata_of(s, ids)
     progress = task_rows.progress_of(s, ids)
+    busy = [b.id for b in backups if b.status in TRANSITIONAL_BACKUP]
+    queued = task_rows.queued_of(s, busy)
     out = []
     for b in backups:
         # A task's last steps (recording its end) follow the backup's new
@@ -84,6 +86,7 @@ def backup_records(s: Session, backups: list[Backup]) -> list[BackupRecord]:
                 updated_at=b.updated_at,
                 metadata=metadata[b.id],
                 progress=Progress(p[0], p[1]) if p else None,
+                queued=b.id in queued,
             )
         )
     return out

@@ -175,7 +175,8 @@ def wait_for_backup(ctx: Context, backup_id: str, busy: BackupStatus) -> Backup 
                 bar.finish(status, complete=status not in _FAILED)
                 return backup
             done_bytes = backup.get("os-backup-progress:done_bytes")
-            bar.update(status, done_bytes, backup.get("os-backup-progress:total_bytes"))
+            shown = f"{status} (queued)" if backup.get("os-backup-progress:queued") else status
+            bar.update(shown, done_bytes, backup.get("os-backup-progress:total_bytes"))
             if not held:
                 ctx.sleep(ctx.poll_seconds)
     except KeyboardInterrupt:

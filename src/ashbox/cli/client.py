@@ -80,6 +80,7 @@ Backup = TypedDict(
         "fail_reason": NotRequired[str | None],
         "os-backup-progress:done_bytes": NotRequired[int | None],
         "os-backup-progress:total_bytes": NotRequired[int | None],
+        "os-backup-progress:queued": NotRequired[bool],
         "os-backup-stats:stored_size": NotRequired[int | None],
     },
 )

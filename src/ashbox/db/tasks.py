@@ -256,6 +256,17 @@ def progress_of(s: Session, resource_ids: Iterable[str]) -> dict[str, tuple[int,
     return {r: (d, t) for r, d, t in rows}
 
 
+def queued_of(s: Session, resource_ids: Iterable[str]) -> set[str]:
+    """The resources among `resource_ids` whose task waits to be claimed."""
+    ids = list(resource_ids)
+    if not ids:
+        return set()
+    rows = s.scalars(
+        select(Task.resource_id).where(Task.resource_id.in_(ids), Task.state == TaskState.PENDING)
+    )
+    return set(rows)
+
+
 def get_task(s: Session, task_id: str) -> Task | None:
     return s.get(Task, task_id)
 
