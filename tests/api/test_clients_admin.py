@@ -104,3 +104,22 @@ def test_openstack_cli_sets_backup_and_volume_states_and_snapshots(api: Api) -> 
     assert api.show_volume(volume["id"])["status"] == "error"
     _osc(api, "volume", "snapshot", "delete", snapshot["id"])
     assert _snapshot_status(api, snapshot["id"]) == "gone"
+
+
+def test_both_clients_list_disable_and_enable_the_backup_service(api: Api) -> None:
+    host = api.stack.settings.resolved_worker_name
+    try:
+        (listed,) = _osc(api, "volume", "service", "list", "-f", "json")
+        assert (listed["Binary"], listed["Host"], listed["Status"], listed["State"]) == (
+            "cinder-backup", host, "enabled", "up",
+        )  # fmt: skip
+        _osc(
+            api, "volume", "service", "set", "--disable", "--disable-reason", "drain",
+            host, "cinder-backup",
+        )  # fmt: skip
+        (listed,) = _osc(api, "volume", "service", "list", "--long", "-f", "json")
+        assert (listed["Status"], listed["Disabled Reason"]) == ("disabled", "drain")
+        _cinder(api, "service-enable", host, "cinder-backup")
+        assert "enabled" in _cinder(api, "service-list", "--binary", "cinder-backup")
+    finally:
+        api.http.put("/os-services/enable", json={"host": host, "binary": "cinder-backup"})
