@@ -143,11 +143,14 @@ _OPERATIONS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     (
         "volume_extension:services:update",
         ADMIN_API,
-        "Enable or disable a backup service.",
+        "Enable or disable a backup service (also freeze, thaw and failover_host).",
         [
             ("PUT", "/os-services/enable"),
             ("PUT", "/os-services/disable"),
             ("PUT", "/os-services/disable-log-reason"),
+            ("PUT", "/os-services/freeze"),
+            ("PUT", "/os-services/thaw"),
+            ("PUT", "/os-services/failover_host"),
         ],
     ),
     ("volume:create_snapshot", MEMBER, "Create a snapshot.", [("POST", "/snapshots")]),

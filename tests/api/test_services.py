@@ -158,7 +158,11 @@ def test_a_service_whose_heartbeat_is_old_is_down_and_takes_no_create(
         ("disable", {"host": "bad host!", "binary": "cinder-backup"}, 400, None),
         ("disable-log-reason", {"host": "h", "binary": "b", "disabled_reason": "   "}, 400, None),
         ("disable-log-reason", {"host": "h", "binary": "b", "disabled_reason": 7}, 400, None),
-        ("freeze", {"host": "h"}, 404, None),
+        ("freeze", {"host": "h"}, 400, "Invalid input received: No service found with host=h"),
+        ("thaw", {}, 400,
+         "Invalid input received: One and only one of cluster and host must be set."),
+        ("failover_host", {"host": "h", "backend_id": "b"}, 400, None),
+        ("freeze", {"host": "h", "backend_id": "b"}, 400, None),
     ],
 )  # fmt: skip
 def test_bad_switches_are_refused_and_change_nothing(

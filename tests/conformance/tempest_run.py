@@ -29,7 +29,9 @@ VENV = Path(os.environ.get("ASHBOX_TEMPEST_VENV", REPO / ".venv-conformance-temp
 BACKUP_REGEX = "(test_volume_backup|test_volumes_backup|test_snapshot_backup)"
 # cinder-tempest-plugin's secure-RBAC tests of backups (they skip unless enforce_scope).
 RBAC_REGEX = r"cinder_tempest_plugin\.rbac\.v3\.test_backups\."
-SELECTED_REGEX = f"({BACKUP_REGEX}|{RBAC_REGEX})"
+# Tempest's os-services tests (admin): the backup services of the workers.
+SERVICES_REGEX = r"tempest\.api\.volume\.admin\.test_volume_services"
+SELECTED_REGEX = f"({BACKUP_REGEX}|{RBAC_REGEX}|{SERVICES_REGEX})"
 # Classes that skip when Tempest is told there is no Neutron (create_default_network),
 # though the tests selected from them touch Neutron only where they need Nova too.
 NEUTRON_GATED_REGEX = (
@@ -41,6 +43,9 @@ NOT_RUN = {
     "cinder_tempest_plugin.api.volume.test_volume_backup.VolumesBackupsTest"
     ".test_incremental_backup": "needs Glance and Nova (an image-backed volume, a server), "
     "and has no services decorator to skip without them",
+    "tempest.api.volume.admin.test_volume_services.VolumesServicesTestJSON"
+    ".test_get_service_by_volume_host_name": "needs a cinder-volume service on the volume's "
+    "host; ashbox's workers are cinder-backup services only",
 }
 MIN_MICROVERSION = "3.0"
 MAX_MICROVERSION = "3.71"  # src/ashbox/api/microversion.py

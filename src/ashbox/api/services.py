@@ -3,8 +3,9 @@
 Cinder's `cinder/api/v3/services.py` for its `cinder-backup` binary: every
 host running ashbox workers is one service; the list's `state` is `up` while
 the host's heartbeat is younger than `service_down_seconds`. Cinder's volume
-actions on this resource (freeze, thaw, failover_host) and its log-level
-actions do not apply to backup services and do not exist here.
+replication actions (freeze, thaw, failover_host) name a `cinder-volume`
+service, which ashbox has none of: they answer as Cinder does for a host
+without one. Its log-level actions do not exist here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ashbox.api.auth import request_context
 from ashbox.api.bodies import accepts, body_of
 from ashbox.api.links import format_time
 from ashbox.api.middleware import api_version
+from ashbox.backups.hosts import SERVICES_UPDATE_RULE
 from ashbox.backups.service import Service
 from ashbox.errors import InvalidInput
 from ashbox.records import ServiceRecord
@@ -40,6 +42,10 @@ _SWITCH: schemas.Schema = {
     ),
     "anyOf": [{"required": ["binary"]}, {"required": ["service"]}],
 }
+_FREEZE: schemas.Schema = schemas.obj({"host": _HOST, "cluster": schemas.STRING_OR_NULL})
+_FAILOVER: schemas.Schema = schemas.obj(
+    {**_FREEZE["properties"], "backend_id": schemas.STRING_OR_NULL}
+)
 _SWITCH_WITH_REASON: schemas.Schema = {
     **_SWITCH,
     "properties": {
@@ -85,6 +91,29 @@ class ServicesController:
         return JSONResponse(
             {**body, "status": "disabled", "disabled": True, "disabled_reason": reason}
         )
+
+    @accepts(_FREEZE)
+    async def freeze_or_thaw(self, request: Request) -> Response:
+        return self._no_volume_backend(request)
+
+    @accepts(_FAILOVER)
+    async def failover_host(self, request: Request) -> Response:
+        return self._no_volume_backend(request)
+
+    def _no_volume_backend(self, request: Request) -> Response:
+        """freeze, thaw and failover_host: there is no volume back end to act on."""
+        request_context(request).authorize(SERVICES_UPDATE_RULE)
+        body = body_of(request)
+        host, cluster = body.get("host"), body.get("cluster")
+        if api_version(request).at_least(mv.REPLICATION_CLUSTER):
+            if bool(host) == bool(cluster):
+                raise InvalidInput(
+                    "Invalid input received: One and only one of cluster and host must be set."
+                )
+        elif not host:
+            raise InvalidInput("Invalid input received: Host field is missing.")
+        where = f"host={host}" if host else f"cluster={cluster}"
+        raise InvalidInput(f"Invalid input received: No service found with {where}")
 
     async def _switch(
         self, request: Request, *, disabled: bool, reason: str | None = None
