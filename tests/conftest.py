@@ -23,6 +23,7 @@ import pytest
 
 from ashbox.db.engine import Database
 from tests.needs import unavailable
+from tests.object_stores import rgw_server, swift_server  # noqa: F401
 
 
 def free_port() -> int:
