@@ -98,13 +98,16 @@ def check(local: Local, args: argparse.Namespace) -> ExitCode:
         f"{report.blobs_checked} blobs read, {report.manifests_checked} manifests"
     )
     for damage in report.damages:
-        local.print(f"damaged: {damage.message}")
+        local.print(f"{'unreadable' if damage.unreadable else 'damaged'}: {damage.message}")
     if report.ok:
         local.print("no damage found")
         return ExitCode.OK
     if report.damaged_packs:
         local.print(f"damaged packs: {' '.join(report.damaged_packs)}")
-    local.print(f"backups that cannot be restored whole: {' '.join(report.affected_backups)}")
+    if any(not d.unreadable for d in report.damages):
+        local.print(f"backups that cannot be restored whole: {' '.join(report.affected_backups)}")
+    if any(d.unreadable for d in report.damages):
+        local.print("the store could not read everything: check again once it answers")
     return ExitCode.FAILED
 
 
@@ -131,10 +134,15 @@ def rebuild(local: Local, args: argparse.Namespace) -> ExitCode:
 
 
 def gc(local: Local, args: argparse.Namespace) -> ExitCode:
+    from ashbox.db.exclusive import GC_LOCK, exclusive
     from ashbox.repository.gc import collect_garbage
 
     fraction = local.settings.gc_repack_live_fraction
-    report = collect_garbage(local.repository(), repack_live_fraction=fraction)
+    with exclusive(local.db, GC_LOCK) as held:
+        if not held:
+            local.error("another gc is running (a worker's, or another repo gc); try again later")
+            return ExitCode.FAILED
+        report = collect_garbage(local.repository(), repack_live_fraction=fraction)
     local.print(
         f"gc of {report.container}: {report.swept_packs} packs found dead, "
         f"{report.repacked_packs} repacked into {report.new_packs} "

@@ -1,8 +1,10 @@
 """collect_garbage: the periodic gc of one container, as a task.
 
-As a task it has a lease, survives its worker, and runs once at a time per
-container: its resource is the container (an id derived from its name), and
-no two tasks of one resource run at once.
+As a task it has a lease, survives its worker, and is queued once at a time
+per container: its resource is the container (an id derived from its name).
+One gc runs at a time in the whole deployment, whoever runs it (a worker's
+task, `ashbox repo gc`): it holds the deployment's gc lock (ashbox.db.exclusive),
+and a gc task that finds it taken ends at once, for the next interval to retry.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uuid
 from sqlalchemy.orm import Session
 
 from ashbox.db import tasks as task_rows
+from ashbox.db.exclusive import GC_LOCK, exclusive
 from ashbox.manager.job import Job
 from ashbox.repository.gc import collect_garbage
 from ashbox.statuses import ResourceType, TaskKind
@@ -46,7 +49,13 @@ def queue_gc(s: Session, container: str, *, max_attempts: int) -> bool:
 def run_gc(job: Job) -> None:
     container = str(job.payload["container"])
     fraction = job.settings.gc_repack_live_fraction
-    report = collect_garbage(job.repository(container), repack_live_fraction=fraction)
+    with exclusive(job.db, GC_LOCK) as held:
+        if not held:
+            with job.transaction() as s:
+                job.finish(s, note="another gc is running")
+            log.info("gc skipped container=%s: another gc is running", container)
+            return
+        report = collect_garbage(job.repository(container), repack_live_fraction=fraction)
     with job.transaction() as s:
         job.finish(s)
     log.info("gc done container=%s report=%s", container, report)

@@ -44,8 +44,9 @@ from ashbox.db import lifecycle, outbox
 from ashbox.db import services as service_rows
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
+from ashbox.db.exclusive import GC_LOCK, exclusive
 from ashbox.db.index import DbIndex
-from ashbox.errors import AshboxError, LeaseLost, TaskCancelled
+from ashbox.errors import AshboxError, Conflict, LeaseLost, TaskCancelled
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
 from ashbox.manager.garbage import queue_gc
@@ -162,7 +163,10 @@ class Worker:
                 break
             repo = open_repository(self.settings, self.store, self.db, container)
             fraction = self.settings.gc_repack_live_fraction
-            reports.append(collect_garbage(repo, repack_live_fraction=fraction))
+            with exclusive(self.db, GC_LOCK) as held:
+                if not held:
+                    raise Conflict("Another gc is running; try again once it ends.")
+                reports.append(collect_garbage(repo, repack_live_fraction=fraction))
         return reports
 
     def _gc_loop(self) -> None:
