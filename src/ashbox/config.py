@@ -27,7 +27,28 @@ AUTHTOKEN_ENV = "ASHBOX_KEYSTONE_AUTHTOKEN_"
 class Settings:
     data_dir: Path = Path("ashbox-data")
     database_url: str = ""  # default: sqlite:///<data_dir>/ashbox.db
-    store: str = ""  # default: file://<data_dir>/store
+    store: str = ""  # default: file://<data_dir>/store; or s3://bucket/pre, swift://container/pre
+    s3_endpoint_url: str = ""  # the S3 server; empty: AWS
+    s3_region: str = ""  # empty: boto3's own configuration (AWS_REGION, ~/.aws/config)
+    s3_access_key: str = ""  # empty (with s3_secret_key): boto3's credential chain
+    s3_secret_key: str = field(default="", repr=False)
+    s3_addressing_style: str = "auto"  # auto | path | virtual
+    store_ca_bundle: str = ""  # PEM file of the CAs trusted for the store's HTTPS
+    store_verify_tls: bool = True
+    swift_auth_url: str = ""  # e.g. https://keystone:5000/v3 or http://proxy:8080/auth/v1.0
+    swift_auth_version: str = "1"  # 1 (tempauth) | 3 (Keystone v3)
+    swift_user: str = ""  # v1: account:user
+    swift_key: str = field(default="", repr=False)  # v1 key, v3 password
+    swift_project_name: str = ""
+    swift_user_domain_name: str = "Default"
+    swift_project_domain_name: str = "Default"
+    swift_region_name: str = ""
+    store_timeout_seconds: float = 30.0  # connect, and each wait for the server to answer
+    store_retries: int = 5  # retries of a request failing transiently (5xx, throttled, timeout)
+    store_bandwidth: int = 0  # bytes per second per process, all stores together; 0: no limit
+    store_concurrency: int = 16  # requests in flight per store per process; 0: no limit
+    store_multipart_threshold: int = 32 * MiB  # S3 puts, S3/Swift gets this large go in parts
+    store_part_size: int = 8 * MiB  # at least 5 MiB (S3's smallest part)
     database_pool_size: int = 10  # connections each process keeps open (PostgreSQL)
     database_max_overflow: int = 20  # more connections a process may open at a peak
     volumes_dir: str = ""  # default: <data_dir>/volumes
@@ -178,6 +199,10 @@ def _convert(raw: object, kind: type) -> object:
         return {str(k): _option_text(v) for k, v in raw.items()}
     if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
         return raw
+    if kind is bool and isinstance(raw, str) and raw.strip().lower() in _BOOLEANS:
+        return _BOOLEANS[raw.strip().lower()]
+    if kind is bool and isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
     if issubclass(kind, Path) and isinstance(raw, str):
         return Path(raw)
     if kind in (int, float) and isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
@@ -185,6 +210,9 @@ def _convert(raw: object, kind: type) -> object:
     if kind is str and isinstance(raw, str):
         return raw
     raise TypeError(f"expected {kind.__name__}")
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _option_text(value: object) -> str:

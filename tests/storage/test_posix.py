@@ -10,18 +10,20 @@ import pytest
 
 from ashbox.errors import InvalidInput, StoreError
 from ashbox.storage import PosixStore, open_store
+from ashbox.storage.limits import LimitedStore
 from ashbox.volumes.file import cached_pages
 
 
 def test_open_store_maps_a_file_url_to_a_posix_store(tmp_path: Path) -> None:
     store = open_store(f"file://{tmp_path}/backups")
-    assert isinstance(store, PosixStore)
-    assert store.root == tmp_path / "backups"
+    assert isinstance(store, LimitedStore)
+    assert isinstance(store.store, PosixStore)
+    assert store.store.root == tmp_path / "backups"
     assert (tmp_path / "backups").is_dir()
 
 
 @pytest.mark.parametrize(
-    "url", ["s3://bucket", "file://relative/dir", "file://host/abs", "file:///", "/abs/dir"]
+    "url", ["ftp://host/dir", "file://relative/dir", "file://host/abs", "file:///", "/abs/dir"]
 )
 def test_open_store_rejects_urls_it_cannot_serve(url: str) -> None:
     with pytest.raises(InvalidInput):

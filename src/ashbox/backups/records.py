@@ -34,7 +34,7 @@ from ashbox.errors import (
 from ashbox.records import BackupRecord, RequestContext
 from ashbox.repository.repository import Repository
 from ashbox.statuses import BackupStatus, ResourceType, TaskKind
-from ashbox.storage import open_store
+from ashbox.storage import StoreOptions, open_store
 from ashbox.storage.base import Store
 from ashbox.transitions import BACKUP
 
@@ -53,7 +53,7 @@ class RecordOps(SnapshotOps):
     def repository(self, container: str) -> Repository:
         """The container's repository, to read (RepositoryNotFound if there is none)."""
         if self._store is None:
-            self._store = open_store(self.settings.resolved_store)
+            self._store = open_store(self.settings.resolved_store, StoreOptions.of(self.settings))
         return open_repository(self.settings, self._store, self.db, container, create=False)
 
     def export_record(self, ctx: RequestContext, backup_id: str) -> tuple[str, str]:

@@ -102,7 +102,7 @@ def open_local(
     must exist (NotFound, saying where it looked), but for `new_database` the
     database may be made anew (`repo recover` after it was lost)."""
     from ashbox.db.engine import Database
-    from ashbox.storage import open_store
+    from ashbox.storage import StoreOptions, open_store
 
     settings = settings_for(args)
     _check_exists(settings, new_database=new_database)
@@ -112,7 +112,7 @@ def open_local(
         yield Local(
             settings=settings,
             db=db,
-            store=open_store(settings.resolved_store),
+            store=open_store(settings.resolved_store, StoreOptions.of(settings)),
             stdout=stdout,
             stderr=stderr,
             container=getattr(args, "container", None) or settings.default_container,

@@ -1,0 +1,105 @@
+"""What the S3 and Swift stores share: key checks, retry backoff with jitter,
+splitting a large object into parts, and reading parts in parallel.
+
+docs/stores.md, "Retries and timeouts" and "Large objects".
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ashbox.errors import InvalidInput
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 20.0
+MAX_PART_THREADS = 8  # parallel parts of one store, whatever store_concurrency allows
+
+
+def check_key(key: str) -> None:
+    """The key rules of every store (as the posix store's paths): `/`-separated
+    components, none empty, `.`-led or holding NUL."""
+    parts = key.split("/")
+    if not key or any(not p or p.startswith(".") for p in parts) or "\0" in key:
+        raise InvalidInput(f"Invalid object key {key!r}.")
+
+
+def check_range(key: str, offset: int, length: int | None) -> None:
+    if offset < 0 or (length is not None and length < 0):
+        raise InvalidInput(f"Invalid range offset={offset} length={length} for {key}.")
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to sleep before retry number `attempt` (1, 2, ...): "full
+    jitter", uniform in [0, min(cap, base·2^(attempt-1))], so clients that
+    failed together do not come back together."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return random.uniform(0, ceiling)
+
+
+def sleep_before_retry(attempt: int) -> None:
+    time.sleep(backoff(attempt))
+
+
+def parts(start: int, end: int, part_size: int) -> list[tuple[int, int]]:
+    """[start, end) cut into (offset, length) pieces of `part_size` bytes."""
+    return [(a, min(part_size, end - a)) for a in range(start, end, part_size)]
+
+
+def total_of_content_range(value: str | None) -> int | None:
+    """The object size in a `Content-Range: bytes a-b/total` header."""
+    if not value or "/" not in value:
+        return None
+    total = value.rsplit("/", 1)[1].strip()
+    return int(total) if total.isdigit() else None
+
+
+class PartPool:
+    """The threads a store reads and writes the parts of large objects with:
+    created on first use, at most `threads` of them."""
+
+    def __init__(self, threads: int, name: str) -> None:
+        self._threads = max(1, threads)
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def map(
+        self, task: Callable[[int, int], bytes], pieces: Sequence[tuple[int, int]]
+    ) -> list[bytes]:
+        """`task(offset, length)` of every piece, in order; the first failure
+        is raised once every piece has finished (none is left running)."""
+        pool = self._executor()
+        futures: list[Future[bytes]] = [pool.submit(task, a, n) for a, n in pieces]
+        results: list[bytes] = []
+        error: BaseException | None = None
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BaseException as e:  # re-raised below, once the others are done
+                if error is None:
+                    error = e
+                for other in futures:
+                    other.cancel()
+        if error is not None:
+            raise error
+        return results
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix=self._name)
+            return self._pool
+
+
+def part_threads(concurrency: int) -> int:
+    return min(MAX_PART_THREADS, concurrency) if concurrency > 0 else MAX_PART_THREADS
