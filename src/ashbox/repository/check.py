@@ -8,7 +8,10 @@ every whole blob must decode to its id (a delta's bytes are covered by the
 pack hash; `Repository.verify` rebuilds its block). Then every manifest in
 the store must decode and every blob it needs, and the bases of its deltas,
 must be indexed in a live pack. The report lists every backup a damaged or
-missing pack touches, through the manifests.
+missing pack touches, through the manifests. An object the store could not
+read (a `StoreError`: unreachable, timing out, refusing) is reported as
+unreadable, "could not read <key>: <reason>", apart from damage: its bytes
+were not seen, so they are not known to be wrong.
 
 Memory: the index is asked for one pack's blobs at a time (`Index.pack_blobs`)
 and manifests are read one at a time, so a check holds one pack (read whole
@@ -22,9 +25,10 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ashbox.errors import CorruptData, ObjectNotFound
+from ashbox.errors import CorruptData, ObjectNotFound, StoreError
 from ashbox.repository.blob import FLAG_DELTA
 from ashbox.repository.index import LIVE, BlobLocation
+from ashbox.repository.manifest import manifest_key
 from ashbox.repository.pack import (
     FOOTER_SIZE,
     PackEntry,
@@ -44,11 +48,13 @@ _LOCATE_BATCH = 4096
 
 @dataclass(frozen=True, slots=True)
 class Damage:
-    """One thing found wrong: in a pack (`pack_id`) or a backup's manifest."""
+    """One thing found wrong: in a pack (`pack_id`) or a backup's manifest;
+    `unreadable` when the store failed to read it (not known to be damaged)."""
 
     message: str
     pack_id: str | None = None
     backup_id: str | None = None
+    unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +65,7 @@ class CheckReport:
     blobs_checked: int
     manifests_checked: int
     damages: tuple[Damage, ...]
-    damaged_packs: tuple[str, ...]
+    damaged_packs: tuple[str, ...]  # not those only unreadable
     affected_backups: tuple[str, ...]  # backups that cannot be restored whole
 
     @property
@@ -85,7 +91,7 @@ def check_repository(
         found, checked = _check_pack(repo, info.pack_id, info.size, indexed, read_data)
         damages.extend(found)
         blobs_checked += checked
-    damaged_packs = {d.pack_id for d in damages if d.pack_id is not None}
+    damaged_packs = {d.pack_id for d in damages if d.pack_id is not None and not d.unreadable}
     live_ids = {p.pack_id for p in live}
 
     affected: set[str] = set()
@@ -95,7 +101,7 @@ def check_repository(
             progress(f"manifest {backup_id}")
         found = _check_manifest(repo, backup_id, live_ids, damaged_packs)
         damages.extend(found)
-        if found:
+        if any(not d.unreadable for d in found):
             affected.add(backup_id)
     report = CheckReport(
         container=container,
@@ -128,6 +134,8 @@ def _check_pack(
         stored = repo.store.size(key)
     except ObjectNotFound:
         return [Damage(f"Pack {pack_id} is missing from the store.", pack_id=pack_id)], 0
+    except StoreError as e:
+        return [_unreadable(key, e, pack_id=pack_id)], 0
     if stored != size:
         return [
             Damage(f"Pack {pack_id} holds {stored} bytes, the index says {size}.", pack_id=pack_id)
@@ -146,6 +154,8 @@ def _check_pack(
         return [Damage(f"Pack {pack_id} is missing from the store.", pack_id=pack_id)], 0
     except CorruptData as e:
         return [Damage(f"Pack {pack_id} is corrupt: {e.message}", pack_id=pack_id)], 0
+    except StoreError as e:
+        return [_unreadable(key, e, pack_id=pack_id)], 0
     damages = [
         Damage(message, pack_id=pack_id) for message in _mismatches(pack_id, entries, indexed)
     ]
@@ -167,6 +177,14 @@ def _check_pack(
                 )
             checked += 1
     return damages, checked
+
+
+def _unreadable(
+    key: str, e: StoreError, *, pack_id: str | None = None, backup_id: str | None = None
+) -> Damage:
+    return Damage(
+        f"could not read {key}: {e.message}", pack_id=pack_id, backup_id=backup_id, unreadable=True
+    )
 
 
 def _mismatches(
@@ -191,6 +209,8 @@ def _check_manifest(
         manifest = repo.read_manifest(backup_id)
     except CorruptData as e:
         return [Damage(f"Backup {backup_id}: {e.message}", backup_id=backup_id)]
+    except StoreError as e:
+        return [_unreadable(manifest_key(repo.container, backup_id), e, backup_id=backup_id)]
     damages: list[Damage] = []
     reported: set[str] = set()  # one damage per pack the backup needs
     first_block: dict[bytes, int] = {}

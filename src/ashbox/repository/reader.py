@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from ashbox.errors import CorruptBlob, CorruptData, ObjectNotFound, VolumeIOError
+from ashbox.errors import CorruptBlob, CorruptData, ObjectNotFound, StoreError, VolumeIOError
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.delta import MAX_DEPTH, decode_delta_blob
 from ashbox.repository.index import BlobLocation, Index
@@ -337,12 +337,18 @@ class _Restore:
         the window's deltas. The bytes written."""
         m = self.manifest
         s = self.settings
+        key = pack_key(s.container, one.pack_id)
         try:
-            data = s.store.get(pack_key(s.container, one.pack_id), one.start, one.end - one.start)
+            data = s.store.get(key, one.start, one.end - one.start)
         except ObjectNotFound as e:
             raise CorruptData(
                 f"Backup {m.backup_id}: pack {one.pack_id} holding the block at offset "
                 f"{self._offset(plan, one.blobs[0].blob_id)} is missing from the store."
+            ) from e
+        except StoreError as e:  # the bytes were not seen: not corrupt, unreadable
+            raise StoreError(
+                f"Backup {m.backup_id}: could not read {key} (the pack holding the block at "
+                f"offset {self._offset(plan, one.blobs[0].blob_id)}): {e.message}"
             ) from e
         view = memoryview(data)
         written = 0
