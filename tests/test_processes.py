@@ -83,7 +83,8 @@ def test_api_and_workers_as_separate_processes_on_postgresql(
 ) -> None:
     database_url = _fresh_postgres_database(postgres_server)
     data_dir = tmp_path / "data"
-    env = _env(database_url, data_dir)
+    # One machine plays both hosts: the image and the volumes are where both reach.
+    env = _env(database_url, data_dir, ASHBOX_SHARED_VOLUME_ROOTS=str(tmp_path))
     port = free_port()
 
     for command in (["api", "--port", str(port)], ["worker"]):
