@@ -1,4 +1,5 @@
-"""`ashbox serve` in a subprocess, and a small HTTP client for its Cinder API."""
+"""`ashbox serve` in a subprocess (or the split deployment: `ashbox api` and two
+`ashbox worker` processes), and a small HTTP client for its Cinder API."""
 
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ ADMIN = {
 
 
 class Server:
-    """A running `ashbox serve`; `restart()` after `kill()` resumes on the same state."""
+    """A running `ashbox serve`; `restart()` after `kill()` resumes on the same state.
+    With `split`, `ashbox db upgrade` then `ashbox api` and two `ashbox worker`
+    processes (hosts `host-a` and `host-b`, which share every volume path) in its place."""
 
-    def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, *, split: bool = False, **env: str):
+        self.split = split
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -35,32 +39,39 @@ class Server:
             "ASHBOX_GC_GRACE_SECONDS": "0",
             **env,
         }
+        if split:
+            self.env["ASHBOX_SHARED_VOLUME_ROOTS"] = "/"
+            self.env["ASHBOX_DATA_DIR"] = str(data_dir)
         self.log = data_dir / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
         self.http = httpx.Client(base_url=self.url + "/v3", headers=ADMIN, timeout=30)
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "ashbox.cli.main",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+        if not self.split:
+            self.proc = self._spawn(
+                "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)
             )
+        else:
+            upgraded = subprocess.run(
+                [sys.executable, "-m", "ashbox.cli.main", "db", "upgrade"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert upgraded.returncode == 0, upgraded.stderr
+            self.proc = self._spawn("api", "--port", str(self.port))
+            self.workers = [
+                self._spawn("worker", ASHBOX_WORKER_NAME=name) for name in ("host-a", "host-b")
+            ]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/healthcheck", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthcheck", timeout=1).status_code == 200 and (
+                    self._workers_up()
+                ):
                     return
             except httpx.HTTPError:
                 pass
@@ -69,20 +80,42 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"ashbox serve did not start:\n{self.log.read_text()[-3000:]}")
 
+    def _workers_up(self) -> bool:
+        """Whether every worker process reported its service (split only)."""
+        if not self.split:
+            return True
+        services: list[dict[str, Any]] = self.http.get("/os-services").json()["services"]
+        up = [s for s in services if s["state"] == "up"]
+        return len(up) == len(self.workers)
+
+    def _spawn(self, *argv: str, **env: str) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "ashbox.cli.main", *argv],
+                env={**self.env, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
     def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        for proc in self._processes():
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
 
     def halt(self) -> None:
-        """Stop the process as Ctrl-C does; `start()` may follow."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+        """Stop the processes as Ctrl-C does; `start()` may follow."""
+        for proc in self._processes():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self._processes():
             try:
-                self.proc.wait(30)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                proc.kill()
+                proc.wait()
+
+    def _processes(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in (self.proc, *self.workers) if p is not None]
 
     def stop(self) -> None:
         self.halt()

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from ashbox.db.engine import Database
 from ashbox.db.models import Backup, Pack
+from tests.conftest import _fresh_postgres_database
 from tests.server import Server
 
 pytestmark = pytest.mark.integration
@@ -21,9 +22,19 @@ pytestmark = pytest.mark.integration
 MiB = 1 << 20
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-split"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """`ashbox serve` on each database, and the split deployment (an API process and
+    two worker processes) on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ashbox.db'}"
+    return _fresh_postgres_database(request.getfixturevalue("postgres_server"))
+
+
 @pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
-    srv = Server(tmp_path / "data", database_url)
+def server(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[Server]:
+    split = request.node.callspec.params["database_url"].endswith("-split")
+    srv = Server(tmp_path / "data", database_url, split=split)
     srv.start()
     yield srv
     srv.stop()
