@@ -32,6 +32,7 @@ from tests.needs import unavailable
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 START_TIMEOUT = 240
+_TEMP_PREFIXES = ("ashbox-rgw-", "ashbox-swift-")  # of the directories made for servers
 
 
 class ServerFailed(Exception):
@@ -81,9 +82,11 @@ class ObjectServer:
         self.running = False
 
     def remove(self) -> None:
-        """Stop and delete every file of the server."""
+        """Stop and delete every file of the server (and the temporary
+        directory made for it)."""
         self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        made = self.root.parent.name.startswith(_TEMP_PREFIXES)
+        shutil.rmtree(self.root.parent if made else self.root, ignore_errors=True)
 
     def logs(self, lines: int = 40) -> str:
         """The last lines of each of the server's logs."""

@@ -310,3 +310,23 @@ def test_secrets_stay_out_of_reprs() -> None:
     for text in (repr(settings), repr(options), repr(store), repr(swift), str(settings)):
         assert SECRET not in text
     assert "s3://bucket/prefix/" in repr(store)
+
+
+def test_a_restarted_server_keeps_its_objects_and_ports(
+    remote: S3Store | SwiftStore, request: pytest.FixtureRequest
+) -> None:
+    """The handle a chaos test restarts the store with."""
+    remote.put("c/kept", b"before the restart")
+    server = "rgw_server" if isinstance(remote, S3Store) else "swift_server"
+    handle: RgwServer | SwiftServer = request.getfixturevalue(server)
+    handle.stop()
+    try:
+        down = open_store(
+            f"swift://{remote.container}" if isinstance(remote, SwiftStore) else "s3://down",
+            handle.options(store_timeout_seconds=1, store_retries=0),
+        )
+        with pytest.raises(StoreError):
+            down.get("c/kept")
+    finally:
+        handle.start()
+    assert remote.get("c/kept") == b"before the restart"
