@@ -61,7 +61,12 @@ def run_create(job: Job) -> None:
         path = _take_temp_snapshot(job, path, temp.id, Path(temp.path))
     faults.point("create.placed")
     stats = job.repository(container).backup(
-        backup_id, path, parent_id=parent_id, metadata=metadata, progress=job.progress
+        backup_id,
+        path,
+        parent_id=parent_id,
+        metadata=metadata,
+        progress=job.progress,
+        fenced=job.fenced,
     )
     faults.point("create.data_written")
     with job.transaction() as s:

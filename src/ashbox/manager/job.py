@@ -56,6 +56,22 @@ class Job:
                 raise LeaseLost(self.task_id)
             yield s
 
+    @contextmanager
+    def fenced(self) -> Iterator[None]:
+        """Run the block as the task's owner, for writes outside the database that
+        only the owner may make (a backup's manifest). LeaseLost if this run lost
+        the task. On PostgreSQL the task's row stays locked to the block's end, so
+        no other worker can claim the task until the writes are done: a stale run
+        never writes after its successor. On SQLite (one host) the claim is
+        checked when the block starts."""
+        if self.db.is_sqlite:
+            with self.transaction():
+                pass
+            yield
+            return
+        with self.transaction():
+            yield
+
     def proceeds(self, s: Session, row: _Status | None) -> bool:
         """Whether the task's resource (`row`, None if gone) is still where this
         task works; if not (done before a crash, force-deleted or reset since),

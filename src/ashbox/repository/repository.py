@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,10 +133,12 @@ class Repository:
         parent_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
         progress: Callable[[int, int], None] = _no_progress,
+        fenced: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> BackupStats:
         """Back up the volume at `source` as `backup_id`. Idempotent: a rerun after
         a crash discards the crash's pending packs and reuses its committed blobs.
-        `progress(done, total)` may raise to stop the backup; the exception propagates."""
+        `progress(done, total)` may raise to stop the backup; the exception propagates.
+        `fenced()` guards the final writes (references, manifest): see write_backup."""
         _check_name("backup id", backup_id)
         log.info("backup started backup_id=%s container=%s", backup_id, self.container)
         self.discard_incomplete(backup_id)
@@ -157,6 +160,7 @@ class Repository:
             metadata=metadata or {},
             progress=progress,
             parent=self._parent_manifest(parent_id),
+            fenced=fenced,
         )
 
     def restore(

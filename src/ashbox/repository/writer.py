@@ -36,6 +36,7 @@ import mmap
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,12 +104,15 @@ def write_backup(
     metadata: Mapping[str, str],
     progress: Callable[[int, int], None],
     parent: Manifest | None = None,
+    fenced: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> BackupStats:
     """Back `source` up as `backup_id`; the manifest is put only after every pack
     it needs is committed. Changed blocks are stored as deltas against the
     blocks of `parent` (the manifest of `parent_id`) when that pays. An
     exception (also from `progress`) propagates and may leave pending packs,
-    which `Repository.discard_incomplete` removes."""
+    which `Repository.discard_incomplete` removes. The backup's references and
+    its manifest are written inside `fenced()`, which raises if this run may no
+    longer write them (another run of the backup took over)."""
     if parent is not None and parent.block_size != settings.block_size:
         parent = None
     with open_for_read(source) as volume:
@@ -126,15 +130,16 @@ def write_backup(
             entries=run.entries,
             metadata=dict(metadata),
         )
-    dead = settings.index.keep_references(
-        settings.container, backup_id, sorted(manifest.blob_ids())
-    )
-    if dead:
-        log.info("backup %s left %d packs dead (bases it did not use)", backup_id, len(dead))
     encoded = manifest.encode()
     if settings.codec.cipher is not None:
         encoded = seal_manifest(encoded, backup_id, settings.codec.cipher)
-    settings.store.put(manifest_key(settings.container, backup_id), encoded)
+    with fenced():
+        dead = settings.index.keep_references(
+            settings.container, backup_id, sorted(manifest.blob_ids())
+        )
+        settings.store.put(manifest_key(settings.container, backup_id), encoded)
+    if dead:
+        log.info("backup %s left %d packs dead (bases it did not use)", backup_id, len(dead))
     faults.point("create.manifest_written")
     stats = run.stats()
     progress(volume.size, volume.size)

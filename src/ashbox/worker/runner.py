@@ -53,7 +53,7 @@ from ashbox.manager.garbage import queue_gc
 from ashbox.manager.job import Job
 from ashbox.repository.gc import GcReport, collect_garbage
 from ashbox.statuses import ResourceType, TaskKind, TaskState
-from ashbox.storage import open_store
+from ashbox.storage import StoreOptions, open_store
 from ashbox.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,11 @@ class Worker:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.store = store if store is not None else open_store(settings.resolved_store)
+        self.store = (
+            store
+            if store is not None
+            else open_store(settings.resolved_store, StoreOptions.of(settings))
+        )
         self.host = settings.resolved_worker_name
         self.owner = f"{self.host}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
