@@ -267,6 +267,14 @@ def queued_of(s: Session, resource_ids: Iterable[str]) -> set[str]:
     return set(rows)
 
 
+def pending_counts(s: Session) -> dict[str, int]:
+    """How many tasks of each kind wait to be claimed (kinds with none are left out)."""
+    rows = s.execute(
+        select(Task.kind, func.count()).where(Task.state == TaskState.PENDING).group_by(Task.kind)
+    )
+    return {kind: count for kind, count in rows}
+
+
 def get_task(s: Session, task_id: str) -> Task | None:
     return s.get(Task, task_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ashbox import faults
+from ashbox import faults, metrics
 from ashbox.containers import SERVICE
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
@@ -60,7 +60,8 @@ def run_create(job: Job) -> None:
     if temp is not None:
         path = _take_temp_snapshot(job, path, temp.id, Path(temp.path))
     faults.point("create.placed")
-    stats = job.repository(container).backup(
+    repo = job.repository(container)
+    stats = repo.backup(
         backup_id,
         path,
         parent_id=parent_id,
@@ -74,7 +75,7 @@ def run_create(job: Job) -> None:
         record = record_of(s, backup) if backup is not None else None
     if record is not None:
         record.update(object_count=stats.packs, stored_size=stats.stored_bytes)
-        job.repository(container).put_record(record)
+        repo.put_record(record)
     with job.transaction() as s:
         done = lifecycle.apply(
             s,
@@ -91,6 +92,7 @@ def run_create(job: Job) -> None:
             if temp is not None:
                 snapshot_rows.discard_snapshot(s, temp.id, max_attempts=job.max_attempts)
         job.finish(s, note=None if done else "backup left creating while it ran")
+    metrics.count_backup(stats, repo.block_size)
     log.info(
         "backup done backup_id=%s stored_bytes=%d new_blobs=%d reused_blobs=%d",
         backup_id,

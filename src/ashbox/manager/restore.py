@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ashbox import faults
+from ashbox import faults, metrics
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
 from ashbox.db import volumes as volume_rows
 from ashbox.errors import VolumeIOError
 from ashbox.manager.job import Job
+from ashbox.repository.stats import logical_size
 from ashbox.statuses import VolumeStatus
 from ashbox.transitions import BACKUP, VOLUME
 from ashbox.volumes.file import probe_size
@@ -71,6 +72,7 @@ def run_restore(job: Job) -> None:
         if done:
             lifecycle.apply(s, VOLUME["restore_done"], volume_id, values=values)
         job.finish(s, note=None if done else "backup left restoring while it ran")
+    metrics.RESTORE_DATA_BYTES.inc(logical_size(manifest))
     log.info("restore done backup_id=%s volume_id=%s", backup_id, volume_id)
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
-from ashbox import faults
+from ashbox import faults, metrics
 from ashbox.config import Settings
 from ashbox.containers import open_repository
 from ashbox.db import lifecycle, outbox
@@ -55,6 +55,7 @@ from ashbox.repository.gc import GcReport, collect_garbage
 from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage import StoreOptions, open_store
 from ashbox.storage.base import Store
+from ashbox.storage.instrumented import instrumented
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class Worker:
             if store is not None
             else open_store(settings.resolved_store, StoreOptions.of(settings))
         )
+        self.store = instrumented(self.store)  # counted in ashbox.metrics
         self.host = settings.resolved_worker_name
         self.owner = f"{self.host}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
@@ -248,6 +250,8 @@ class Worker:
                 works_in=running.works_in,
             )
         faults.point("task.claimed")
+        if task.attempts > 1:
+            metrics.TASK_TAKEOVERS.labels(kind).inc()
         with self._lock:
             self._running[running.task_id] = running
         log.info(
@@ -260,19 +264,22 @@ class Worker:
         return job, running
 
     def _execute(self, job: Job, running: _Running) -> None:
+        started = time.monotonic()
+        outcome = metrics.FAILED
+        metrics.TASKS_RUNNING.labels(job.kind).inc()
         try:
             if job.attempts > job.max_attempts:
                 reason = (
                     f"Gave up after {job.max_attempts} attempts: the worker running this "
                     "task stopped before finishing it."
                 )
-                self._fail(job, reason)
+                outcome = self._fail(job, reason)
             else:
                 dispatch.run(job)
                 faults.point("task.ended")
-                self._end(job, TaskState.DONE)  # if the task's code did not end it
+                outcome = self._end(job, TaskState.DONE)  # if the task's code did not end it
         except TaskCancelled as cancelled:
-            self._cancelled(job, running, cancelled)
+            outcome = self._cancelled(job, running, cancelled)
         except AshboxError as exc:
             # A failure ashbox names (a volume gone, corrupt data): its reason says it all.
             log.warning(
@@ -281,12 +288,15 @@ class Worker:
                 job.resource_id,
                 exc.message,
             )
-            self._fail(job, exc.message)
+            outcome = self._fail(job, exc.message)
         except Exception as exc:
             # Anything else is a defect: its traceback goes to the log.
             log.exception("task failed task_id=%s resource_id=%s", job.task_id, job.resource_id)
-            self._fail(job, str(exc) or type(exc).__name__)
+            outcome = self._fail(job, str(exc) or type(exc).__name__)
         finally:
+            metrics.TASKS_RUNNING.labels(job.kind).dec()
+            metrics.OPERATIONS.labels(job.kind, outcome).inc()
+            metrics.OPERATION_DURATION.labels(job.kind).observe(time.monotonic() - started)
             with self._lock:
                 self._running.pop(job.task_id, None)
                 idle = not self._running
@@ -295,14 +305,16 @@ class Worker:
             running.finished.set()
             self._wake.set()  # a slot is free: a queued task need not wait for the poll
 
-    def _cancelled(self, job: Job, running: _Running, cancelled: TaskCancelled) -> None:
+    def _cancelled(self, job: Job, running: _Running, cancelled: TaskCancelled) -> str:
+        """End an interrupted run; its outcome (ashbox.metrics)."""
         log.info("task interrupted task_id=%s reason=%s", job.task_id, cancelled.message)
         if isinstance(cancelled, LeaseLost) or running.stop is _Stop.LEASE:
-            return  # the task is another run's now, or will be once its lease lapses
+            return metrics.LOST  # the task is another run's now, or will be once its lease lapses
         try:
             with self.db.transaction() as s:
                 if running.stop is _Stop.WORKER_STOPPING:
                     task_rows.give_back_task(s, job.task_id, self.owner, job.attempts)
+                    return metrics.GIVEN_BACK
                 else:
                     task_rows.finish_task(
                         s,
@@ -312,22 +324,33 @@ class Worker:
                         TaskState.DONE,
                         f"cancelled: {running.stop_reason}",
                     )
+                    return metrics.CANCELLED
         except Exception:
             log.exception("could not end the interrupted task task_id=%s", job.task_id)
+            return metrics.LOST  # its lease lapses: the next claim runs it again
 
-    def _fail(self, job: Job, reason: str) -> None:
+    def _fail(self, job: Job, reason: str) -> str:
         """Record the failure; if even that fails, keep the lease to lapse, so the
-        task is claimed again and, past max_attempts, failed by its next owner."""
+        task is claimed again and, past max_attempts, failed by its next owner.
+        The run's outcome (ashbox.metrics)."""
         try:
             dispatch.fail(job, reason)
         except LeaseLost:
             log.info("task lost before its failure was recorded task_id=%s", job.task_id)
         except Exception:
             log.exception("could not record the failure task_id=%s", job.task_id)
+        else:
+            return metrics.FAILED
+        return metrics.LOST
 
-    def _end(self, job: Job, state: TaskState, error: str | None = None) -> None:
+    def _end(self, job: Job, state: TaskState, error: str | None = None) -> str:
+        """End the task as `state` unless its code ended it; the state it ended in."""
         with self.db.transaction() as s:
-            task_rows.finish_task(s, job.task_id, self.owner, job.attempts, state, error)
+            if task_rows.finish_task(s, job.task_id, self.owner, job.attempts, state, error):
+                return state.value
+            task = task_rows.get_task(s, job.task_id)
+            ended = task.state if task is not None else metrics.LOST
+        return ended if ended in (TaskState.DONE, TaskState.FAILED) else metrics.LOST
 
     def _progress(self, running: _Running, done: int, total: int) -> None:
         running.done, running.total = done, total
