@@ -8,12 +8,8 @@ they fail: CI must never pass without them.
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +18,8 @@ from typing import Any
 import pytest
 
 from ashbox.db.engine import Database
-from tests.needs import unavailable
 from tests.object_stores import rgw_server, swift_server  # noqa: F401
+from tests.pg_cluster import PostgresCluster
 
 
 def free_port() -> int:
@@ -39,45 +35,12 @@ def postgres_server() -> Iterator[str]:
     if given:
         yield given.rstrip("/")
         return
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        unavailable("PostgreSQL: no initdb found under /usr/lib/postgresql (make test installs it)")
-    bindir = Path(found[-1]).parent
-    # Not under pytest's tmp dir: that one is private to root, and the server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="ashbox-pg-"))
-    data = root / "data"
-    port = free_port()
-    as_postgres = os.geteuid() == 0
-    if as_postgres:
-        shutil.chown(root, "postgres", "postgres")
-
-    def run(*args: str) -> None:
-        cmd = list(args)
-        if as_postgres:
-            cmd = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(cmd)]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(root / "pg.log"),
-        "-w",
-        "-o",
-        f"'{options}'",
-        "start",
-    )
+    cluster = PostgresCluster(free_port())
+    cluster.start()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        yield cluster.url
     finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
 
 
 def _fresh_postgres_database(server: str) -> str:
