@@ -1,4 +1,4 @@
-"""The Prometheus metrics move as the work is done (docs/metrics.md).
+"""The Prometheus metrics move as the work is done, and are served (docs/metrics.md).
 
 prometheus_client's registry is one per process and other tests move it too:
 every assertion is on a difference, read before and after.
@@ -6,20 +6,32 @@ every assertion is on a difference, read before and after.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
+import signal
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 
+from ashbox import metrics
+from ashbox.api.app import create_app
+from ashbox.cli.serve_command import pending_tasks
 from ashbox.db import tasks as task_rows
 from ashbox.db.models import Volume
 from ashbox.errors import ObjectNotFound, StoreError
 from ashbox.statuses import BackupStatus, TaskKind, VolumeStatus
 from ashbox.storage.instrumented import InstrumentedStore
 from ashbox.storage.posix import PosixStore
+from tests.api.conftest import serving
+from tests.conftest import free_port
 from tests.harness import Harness
 
 BLOCK = 64 * 1024  # the harness's block size
@@ -177,3 +189,86 @@ def test_the_store_counts_requests_bytes_and_errors_by_kind(tmp_path: Path) -> N
     with pytest.raises(OSError):
         list(InstrumentedStore(_FailingStore(OSError("bad"))).list("c/"))
     assert list(deltas().values()) == [2, 2, 2, 5, 2, 1, 1, 1]
+
+
+def test_the_api_counts_requests_by_route_template_never_by_path(harness: Harness) -> None:
+    app = create_app(harness.service, harness.settings)
+    backup_id = str(uuid.uuid4())
+    template = "/v3/{project_id}/backups/{backup_id}"
+    deltas = Deltas(
+        ("ashbox_api_requests_total", {"method": "GET", "route": template, "status": "4xx"}),
+        ("ashbox_api_requests_total", {"method": "GET", "route": "/healthcheck", "status": "2xx"}),
+        ("ashbox_api_requests_total", {"method": "GET", "route": "unmatched", "status": "4xx"}),
+        ("ashbox_api_requests_total", {"method": "other", "route": template, "status": "4xx"}),
+    )
+    with serving(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        token = {"X-Auth-Token": "u1:p1"}
+        assert client.get(f"/v3/p1/backups/{backup_id}", headers=token).status_code == 404
+        assert client.get(f"/v3/p1/backups/{backup_id}").status_code == 401  # before routing
+        assert client.get("/healthcheck").status_code == 200
+        assert client.get(f"/nowhere/{backup_id}", headers=token).status_code == 404
+        assert client.request("BREW", f"/v3/p1/backups/{backup_id}", headers=token).status_code
+    assert list(deltas().values()) == [2, 1, 1, 1]
+    assert backup_id not in generate_latest(REGISTRY).decode()
+
+
+def test_metrics_are_served_over_http_without_a_token_with_the_queue(harness: Harness) -> None:
+    volume_id = harness.create_volume("v")
+    harness.service.create_backup(harness.ctx, volume_id=volume_id)  # queued, not run
+    metrics.watch_queue(functools.partial(pending_tasks, harness.db))
+    try:
+        with serving(create_app(harness.service, harness.settings)) as url:
+            answer = httpx.get(f"{url}/metrics", timeout=10)
+    finally:
+        metrics.watch_queue(None)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    lines = answer.text.splitlines()
+    assert 'ashbox_tasks_pending{kind="create_backup"} 1.0' in lines
+    assert 'ashbox_tasks_pending{kind="restore_backup"} 0.0' in lines
+    for name in ("ashbox_operations_total", "ashbox_store_requests_total"):
+        assert any(line.startswith(name + "{") for line in lines), name
+    assert volume_id not in answer.text
+
+
+def test_without_metrics_enabled_the_api_has_no_metrics_route(harness: Harness) -> None:
+    settings = dataclasses.replace(harness.settings, metrics_enabled=False)
+    with serving(create_app(harness.service, settings)) as url:
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 404
+
+
+@pytest.mark.integration
+def test_a_worker_process_serves_its_metrics_on_its_metrics_port(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASHBOX_")}
+    env.update(
+        ASHBOX_DATA_DIR=str(tmp_path / "data"),
+        ASHBOX_METRICS_PORT=str(port),
+        ASHBOX_GC_INTERVAL_SECONDS="0",
+    )
+    command = [sys.executable, "-m", "ashbox.cli"]
+    upgrade = subprocess.run([*command, "db", "upgrade"], env=env, capture_output=True, timeout=60)
+    assert upgrade.returncode == 0, upgrade.stderr
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen([*command, "worker"], env=env, stdout=out, stderr=out)
+    try:
+        text = _scrape(f"http://127.0.0.1:{port}/metrics", log)
+        assert 'ashbox_operations_total{kind="create_backup",outcome="done"} 0.0' in text
+        assert "ashbox_tasks_running" in text and "ashbox_store_requests_total" in text
+        assert "ashbox_tasks_pending" not in text  # the API's to report
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, log.read_text()[-3000:]
+
+
+def _scrape(url: str, log: Path) -> str:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            answer = httpx.get(url, timeout=1)
+            answer.raise_for_status()
+            return answer.text
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)

@@ -79,6 +79,9 @@ class Settings:
     upload_threads: int = 2
     encryption: str = "none"  # of containers created from now on: none | aes-256-gcm
     key_file: str = ""  # holds the passphrase or key of the encrypted containers
+    metrics_enabled: bool = True  # the API serves GET /metrics (docs/metrics.md), with no token
+    metrics_host: str = "127.0.0.1"  # the address `ashbox worker` serves its metrics on
+    metrics_port: int = 0  # `ashbox worker`'s metrics port, one per process of a host; 0: none
     gc_grace_seconds: float = 3600.0
     gc_interval_seconds: float = 3600.0
     gc_repack_live_fraction: float = 0.5

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ashbox import errors
-from ashbox.api import openapi, versions
+from ashbox.api import metrics, openapi, versions
 from ashbox.api.auth import AuthMiddleware, authenticator_for
 from ashbox.api.backups import BackupsController
 from ashbox.api.errors import (
@@ -100,9 +100,12 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
         return JSONResponse(described)
 
     routes.append(Route(openapi.PATH, openapi_document, methods=["GET"]))
+    if settings.metrics_enabled:
+        routes.append(Route(metrics.PATH, metrics.serve_metrics, methods=["GET"]))
     return Starlette(
         routes=routes,
         middleware=[
+            Middleware(metrics.RequestMetricsMiddleware),
             Middleware(ApiMiddleware),
             Middleware(AuthMiddleware, authenticator=authenticator, policy=policy),
         ],

@@ -9,7 +9,7 @@
 The authenticator runs in `AuthMiddleware` and leaves an `Identity` in the
 request's state; `request_context` turns it into the `RequestContext` the
 service checks its policy against. Version documents and the health check are
-public, as in Cinder.
+public, as in Cinder; so are the OpenAPI document and the metrics.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ TOKEN_HEADER = "X-Auth-Token"
 COLLECTIONS = frozenset(
     {"backups", "volumes", "snapshots", "manageable_volumes", "os-volume-manage"}
 )
-PUBLIC_PATHS = frozenset({"/", "/v3", "/v3/", "/healthcheck", "/openapi.json"})
+# /metrics holds no tenant's data: only kinds, outcomes and route templates (docs/metrics.md).
+PUBLIC_PATHS = frozenset({"/", "/v3", "/v3/", "/healthcheck", "/openapi.json", "/metrics"})
 
 
 class Authenticator(Protocol):

@@ -7,13 +7,16 @@ SIGTERM; the worker is stopped after it, interrupting its task at a block
 boundary, to be resumed on the next start. With a key file, the default
 container's repository is opened first (docs/configuration.md, `key_file`).
 `serve` brings the schema up to date itself; `api` refuses a schema of another
-version (`ashbox db upgrade` migrates a shared database once).
+version (`ashbox db upgrade` migrates a shared database once). With
+`metrics_enabled` the API's `/metrics` also counts the queue's pending tasks
+(docs/metrics.md); in `serve` it shows the worker's metrics too.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import signal
 import socket
@@ -22,11 +25,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.config import Settings, load_settings
 from ashbox.errors import InvalidInput
 from ashbox.malloc import keep_freed_memory
+
+if TYPE_CHECKING:
+    from ashbox.db.engine import Database
 
 log = logging.getLogger(__name__)
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -81,6 +88,7 @@ def _http(args: argparse.Namespace, *, with_worker: bool) -> ExitCode:
 def _serve(settings: Settings, listening: socket.socket, *, with_worker: bool) -> ExitCode:
     import uvicorn
 
+    from ashbox import metrics
     from ashbox.api.app import create_app
     from ashbox.backups.service import Service
     from ashbox.changes import Changes
@@ -104,6 +112,7 @@ def _serve(settings: Settings, listening: socket.socket, *, with_worker: bool) -
         open_repository(settings, worker.store, db, settings.default_container)
     service = Service(db, settings, task_queued=worker.wake) if worker else Service(db, settings)
     app = create_app(service, settings, changes)
+    metrics.watch_queue(functools.partial(pending_tasks, db) if settings.metrics_enabled else None)
     relay.start()
     if worker is not None:
         worker.start()
@@ -143,6 +152,14 @@ def _serve(settings: Settings, listening: socket.socket, *, with_worker: bool) -
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ExitCode.OK if server.started else ExitCode.FAILED
+
+
+def pending_tasks(db: Database) -> dict[str, int]:
+    """The queue's pending tasks by kind (`ashbox_tasks_pending`)."""
+    from ashbox.db import tasks as task_rows
+
+    with db.transaction() as s:
+        return task_rows.pending_counts(s)
 
 
 def _note(received: list[int]) -> Callable[[int, FrameType | None], None]:

@@ -4,6 +4,7 @@ Any number run beside one or more `ashbox api` processes, on any host that
 reaches the database and the store. A worker never migrates: it refuses a schema
 of another version (`ashbox db upgrade`). Ctrl-C or SIGTERM stops it; its
 running tasks stop at a block boundary and are resumed by the next claim.
+With `metrics_port` it serves its Prometheus metrics there (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
+from socketserver import BaseServer
 
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.cli.serve_command import log_to_stderr, settings_for
@@ -30,6 +33,14 @@ def worker(args: argparse.Namespace) -> ExitCode:
     from ashbox.db.engine import Database
     from ashbox.worker.runner import Worker
 
+    try:
+        exposing = _serve_metrics(settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        sys.stderr.write(
+            f"error: cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
+            f"{exc}\n"
+        )
+        return ExitCode.CANNOT_LISTEN
     db = Database.of(settings)
     db.check_schema()
     running = Worker(db, settings)
@@ -50,7 +61,22 @@ def worker(args: argparse.Namespace) -> ExitCode:
     finally:
         log.info("stopping the worker signals=%s", received)
         running.stop()
+        if exposing is not None:
+            exposing.shutdown()
+            exposing.server_close()
         db.dispose()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ExitCode.OK
+
+
+def _serve_metrics(host: str, port: int) -> BaseServer | None:
+    """Prometheus's text of this process's metrics on host:port, in a thread of
+    its own; None if `port` is 0. OSError if the address cannot be bound."""
+    if not port:
+        return None
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr=host)
+    log.info("serving metrics url=http://%s:%d/metrics", host, port)
+    return server
