@@ -64,6 +64,24 @@ def test_a_record_imported_under_a_new_id_is_a_second_backup_of_the_same_data(
     assert api.wait_backup(new_id) == {}
 
 
+def test_an_incremental_imported_under_a_new_id_counts_as_its_parents_dependent(
+    api: Api,
+) -> None:
+    volume_id = api.volume()
+    api.fill(volume_id)
+    parent_id = api.backup(volume_id)
+    child_id = api.backup(volume_id, incremental=True)
+    new_id = str(uuid.uuid4())
+    r = _import(api, _with(_export(api, child_id), id=new_id))
+    assert r.status_code == 201, r.text
+    imported = api.wait_backup(new_id)
+    assert (imported["status"], imported["is_incremental"]) == ("available", True)
+    assert api.wait_backup(parent_id)["has_dependent_backups"]
+    for backup_id in (new_id, child_id, parent_id):
+        api.post(f"/backups/{backup_id}/action", json={"os-force_delete": {}})
+        api.wait_backup(backup_id)
+
+
 def test_a_deleted_backup_is_revived_by_its_own_record(api: Api) -> None:
     volume_id = api.volume()
     original = api.fill(volume_id)

@@ -52,11 +52,12 @@ def run_import(job: Job) -> None:
     with job.transaction() as s:
         parent_id = record.get("parent_id")
         parent = backup_rows.get_backup(s, parent_id) if isinstance(parent_id, str) else None
+        known_parent = parent.id if parent is not None else None  # rows expire below
         values: dict[str, Any] = {
             "volume_id": str(record.get("volume_id") or backup.volume_id),
             "display_name": record.get("display_name"),
             "display_description": record.get("display_description"),
-            "parent_id": parent.id if parent is not None else None,
+            "parent_id": known_parent,
             "snapshot_id": record.get("snapshot_id"),
             "availability_zone": record.get("availability_zone") or job.settings.availability_zone,
             "object_count": int(record.get("object_count") or 0),
@@ -74,8 +75,8 @@ def run_import(job: Job) -> None:
     if stored is not None:
         repo.put_record(stored)
     with job.transaction() as s:
-        if lifecycle.apply(s, BACKUP["import_done"], backup_id) and parent is not None:
-            backup_rows.change_dependents(s, parent.id, +1)
+        if lifecycle.apply(s, BACKUP["import_done"], backup_id) and known_parent is not None:
+            backup_rows.change_dependents(s, known_parent, +1)
         job.finish(s)
     log.info("backup imported backup_id=%s source=%s", backup_id, source_id)
 
