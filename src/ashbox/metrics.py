@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 # How a task's run ended: see docs/metrics.md.
 DONE, FAILED, CANCELLED, GIVEN_BACK, LOST = "done", "failed", "cancelled", "given_back", "lost"
-OUTCOMES = (DONE, FAILED, CANCELLED, GIVEN_BACK, LOST)
+DEFERRED = "deferred"
+OUTCOMES = (DONE, FAILED, CANCELLED, GIVEN_BACK, LOST, DEFERRED)
 STORE_OPERATIONS = ("put", "get", "size", "delete", "list")
 NOT_FOUND, STORE_ERROR, OTHER = "not_found", "store_error", "other"
 STORE_ERRORS = (NOT_FOUND, STORE_ERROR, OTHER)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -225,17 +226,25 @@ def test_d3_a_delete_task_leaves_a_backup_that_is_no_longer_deleting(harness: Ha
 
 
 def test_d5_delete_failure(harness: Harness) -> None:
-    vid = harness.import_image("v.raw", DATA)
-    bid = harness.backup(vid)
-    harness.service.delete_backup(harness.ctx, bid)
+    """A store error defers the run (the store may be back soon); one still there
+    after max_attempts runs fails the delete, saying what the store said."""
+    quick = Harness(harness.db, harness.root, lease_seconds=0.05)
+    vid = quick.import_image("v.raw", DATA)
+    bid = quick.backup(vid)
+    quick.service.delete_backup(quick.ctx, bid)
     # A directory where the manifest object lives cannot be unlinked: a real store error.
-    manifest = next((harness.data_dir / "store").rglob(f"backups/{bid}"))
+    manifest = next((quick.data_dir / "store").rglob(f"backups/{bid}"))
     manifest.unlink()
     manifest.mkdir()
     (manifest / "blocker").write_bytes(b"x")
-    harness.run_tasks()
-    failed = harness.service.get_backup(harness.ctx, bid)
-    assert failed.status == BackupStatus.ERROR and failed.fail_reason
+    for _ in range(quick.settings.max_attempts + 1):
+        assert quick.run_tasks() == 1
+        assert quick.service.get_backup(quick.ctx, bid).status in ("deleting", "error")
+        time.sleep(0.1)  # the deferred run's lease lapses
+    failed = quick.service.get_backup(quick.ctx, bid)
+    assert failed.status == BackupStatus.ERROR
+    assert failed.fail_reason is not None
+    assert failed.fail_reason.startswith("Gave up after 3 attempts: Backup store: cannot delete")
 
 
 def _all(filters: dict[str, str] | None = None) -> ListQuery:

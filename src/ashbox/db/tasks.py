@@ -232,6 +232,12 @@ def finish_task(
     )
 
 
+def note_error(s: Session, task_id: str, owner: str, attempt: int, error: str) -> bool:
+    """Record why this run stopped, keeping its lease to lapse; False if it lost the task."""
+    result = s.execute(update(Task).where(_held(task_id, owner, attempt)).values(last_error=error))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def give_back_task(s: Session, task_id: str, owner: str, attempt: int) -> None:
     """Return a task untouched to the queue (worker shutting down): no attempt used."""
     lifecycle.apply(

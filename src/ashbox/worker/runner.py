@@ -16,7 +16,11 @@ resource's status. A run is interrupted at its next progress call when:
   database is away): the run stops before its lease runs out, and leaves
   the task to its next owner. Every transaction of a run checks that the run
   still holds the task (`Job.transaction`), so a late commit is impossible.
-A task claimed more than `max_attempts` times (its workers died) fails.
+A run that cannot reach the store even after the store's own retries
+(StoreError) is deferred, as a crash would leave it: it records why and lets
+its lease lapse, and a later claim runs the task again from where it is.
+A task claimed more than `max_attempts` times (its workers died, or the store
+stayed away) fails, with the last reason recorded.
 Database errors in the claim and heartbeat threads are logged and retried,
 with a growing pause; they never stop the worker.
 Every `gc_interval_seconds` (if not 0) a gc thread queues a gc task for every
@@ -46,7 +50,7 @@ from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.db.exclusive import GC_LOCK, exclusive
 from ashbox.db.index import DbIndex
-from ashbox.errors import AshboxError, Conflict, LeaseLost, TaskCancelled
+from ashbox.errors import AshboxError, Conflict, LeaseLost, StoreError, TaskCancelled
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
 from ashbox.manager.garbage import queue_gc
@@ -80,6 +84,7 @@ class _Running:
     resource_id: str
     works_in: str | None
     attempt: int
+    last_error: str | None = None  # why an earlier run stopped, if it said
     renewed_at: float = field(default_factory=time.monotonic)
     done: int = 0
     total: int = 0
@@ -232,6 +237,7 @@ class Worker:
                 resource_id=task.resource_id,
                 works_in=dispatch.HANDLERS[kind].works_in,
                 attempt=task.attempts,
+                last_error=task.last_error,
             )
             job = Job(
                 db=self.db,
@@ -269,10 +275,10 @@ class Worker:
         metrics.TASKS_RUNNING.labels(job.kind).inc()
         try:
             if job.attempts > job.max_attempts:
-                reason = (
-                    f"Gave up after {job.max_attempts} attempts: the worker running this "
-                    "task stopped before finishing it."
+                why = (
+                    running.last_error or "the worker running this task stopped before finishing it"
                 )
+                reason = f"Gave up after {job.max_attempts} attempts: {why}."
                 outcome = self._fail(job, reason)
             else:
                 dispatch.run(job)
@@ -280,6 +286,8 @@ class Worker:
                 outcome = self._end(job, TaskState.DONE)  # if the task's code did not end it
         except TaskCancelled as cancelled:
             outcome = self._cancelled(job, running, cancelled)
+        except StoreError as exc:
+            outcome = self._defer(job, exc.message)
         except AshboxError as exc:
             # A failure ashbox names (a volume gone, corrupt data): its reason says it all.
             log.warning(
@@ -304,6 +312,23 @@ class Worker:
                 give_back_freed_memory()
             running.finished.set()
             self._wake.set()  # a slot is free: a queued task need not wait for the poll
+
+    def _defer(self, job: Job, reason: str) -> str:
+        """Stop the run as a crash would, saying why: its lease lapses and another
+        claim (after `lease_seconds`) runs the task again."""
+        log.warning(
+            "task deferred task_id=%s resource_id=%s attempt=%d reason=%s",
+            job.task_id,
+            job.resource_id,
+            job.attempts,
+            reason,
+        )
+        try:
+            with self.db.transaction() as s:
+                task_rows.note_error(s, job.task_id, self.owner, job.attempts, reason)
+        except Exception:
+            log.exception("could not record why the task was deferred task_id=%s", job.task_id)
+        return metrics.DEFERRED
 
     def _cancelled(self, job: Job, running: _Running, cancelled: TaskCancelled) -> str:
         """End an interrupted run; its outcome (ashbox.metrics)."""
