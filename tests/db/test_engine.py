@@ -105,3 +105,19 @@ def test_a_schema_of_another_version_is_refused_with_what_to_run(database_url: s
             db.check_schema()
     finally:
         db.dispose()
+
+
+def test_a_postgresql_server_that_cannot_be_reached_is_unavailable_for_now() -> None:
+    from sqlalchemy import text
+
+    from ashbox.errors import DatabaseUnavailable
+    from tests.conftest import free_port
+
+    db = Database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+    try:
+        with pytest.raises(DatabaseUnavailable, match="cannot be reached"), db.reading() as s:
+            s.execute(text("SELECT 1"))
+        with pytest.raises(DatabaseUnavailable), db.transaction() as s:
+            s.execute(text("SELECT 1"))
+    finally:
+        db.dispose()

@@ -27,9 +27,11 @@ from ashbox.db import lifecycle
 from ashbox.db.models import Backup
 from ashbox.errors import (
     AshboxError,
+    DatabaseUnavailable,
     InvalidBackup,
     InvalidBackupState,
     InvalidInput,
+    StoreError,
 )
 from ashbox.records import BackupRecord, RequestContext
 from ashbox.repository.repository import Repository
@@ -83,6 +85,8 @@ class RecordOps(SnapshotOps):
         backup_id, container, source_id = _where(record, self.settings.default_container)
         try:
             self.repository(container).read_manifest(source_id)
+        except (StoreError, DatabaseUnavailable):
+            raise  # not the record's fault: 503, and the client may try again
         except AshboxError as e:
             raise InvalidBackup(
                 f"The manifest of backup record {backup_id} cannot be read from container "

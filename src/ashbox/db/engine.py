@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ashbox.config import Settings
@@ -26,6 +26,8 @@ _READ = "ashbox_read"  # execution option: `Database.reading()`
 OUTBOX_KEY = "ashbox_outbox"  # Session.info: the transaction wrote outbox rows
 _SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
 _PG_NO_SPACE = frozenset({"53100"})  # disk_full
+# SQLSTATE classes of a server gone or going: connection exception, operator intervention.
+_PG_UNREACHABLE = frozenset({"08", "57"})
 
 
 class Database:
@@ -170,24 +172,39 @@ def _in_transaction(session: Session) -> Iterator[Session]:
 
 @contextmanager
 def _disk_full_is_unavailable() -> Iterator[None]:
-    """A write the database cannot take for want of space is DatabaseUnavailable
-    (503), not an unknown error: it passes once space is freed, and the
-    transaction was rolled back, so nothing is half-done meanwhile."""
+    """A write the database cannot take for want of space, or a server that cannot
+    be reached (restarting, shutting down, the connection cut), is
+    DatabaseUnavailable (503), not an unknown error: it passes by itself. A full
+    disk rolled the transaction back; a cut connection may have lost the answer
+    to a commit, so only the first says that nothing was changed."""
     try:
         yield
-    except OperationalError as e:
-        if not _is_disk_full(e.orig):
-            raise
-        raise DatabaseUnavailable(
-            "The database cannot take writes now: its disk is full. Nothing was changed; "
-            "try again once space is freed."
-        ) from e
+    except DBAPIError as e:
+        if _is_disk_full(e.orig):
+            raise DatabaseUnavailable(
+                "The database cannot take writes now: its disk is full. Nothing was "
+                "changed; try again once space is freed."
+            ) from e
+        if _is_unreachable(e):
+            raise DatabaseUnavailable(
+                "The database cannot be reached now; try again in a moment."
+            ) from e
+        raise
 
 
 def _is_disk_full(error: BaseException | None) -> bool:
     if getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL:
         return True
     return getattr(error, "sqlstate", None) in _PG_NO_SPACE
+
+
+def _is_unreachable(error: DBAPIError) -> bool:
+    if error.connection_invalidated:
+        return True
+    if not type(error.orig).__module__.startswith("psycopg"):
+        return False
+    state = getattr(error.orig, "sqlstate", None)  # None: the client lost the server
+    return state is None or state[:2] in _PG_UNREACHABLE
 
 
 def _normalise(url: str) -> str:

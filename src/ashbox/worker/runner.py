@@ -17,7 +17,8 @@ resource's status. A run is interrupted at its next progress call when:
   the task to its next owner. Every transaction of a run checks that the run
   still holds the task (`Job.transaction`), so a late commit is impossible.
 A run that cannot reach the store even after the store's own retries
-(StoreError) is deferred, as a crash would leave it: it records why and lets
+(StoreError), or the database (DatabaseUnavailable), is deferred, as a crash
+would leave it: it records why and lets
 its lease lapse, and a later claim runs the task again from where it is.
 A task claimed more than `max_attempts` times (its workers died, or the store
 stayed away) fails, with the last reason recorded.
@@ -50,7 +51,14 @@ from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.db.exclusive import GC_LOCK, exclusive
 from ashbox.db.index import DbIndex
-from ashbox.errors import AshboxError, Conflict, LeaseLost, StoreError, TaskCancelled
+from ashbox.errors import (
+    AshboxError,
+    Conflict,
+    DatabaseUnavailable,
+    LeaseLost,
+    StoreError,
+    TaskCancelled,
+)
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
 from ashbox.manager.garbage import queue_gc
@@ -286,7 +294,7 @@ class Worker:
                 outcome = self._end(job, TaskState.DONE)  # if the task's code did not end it
         except TaskCancelled as cancelled:
             outcome = self._cancelled(job, running, cancelled)
-        except StoreError as exc:
+        except (StoreError, DatabaseUnavailable) as exc:
             outcome = self._defer(job, exc.message)
         except AshboxError as exc:
             # A failure ashbox names (a volume gone, corrupt data): its reason says it all.
