@@ -14,7 +14,11 @@ times, alternating ashbox with its reference:
 With --encrypted each run also starts a second service, whose repository is
 encrypted (aes-256-gcm, a key file); the two take each ashbox step in turn,
 which of them goes first alternating between runs (both restores come after
-zstd -d), and the wall times are compared.
+zstd -d), and the wall times are compared. With --store rgw the second service
+keeps its store in a bucket of a Ceph radosgw started for the bench
+(bench/object_store.py; it shares the machine's cores), beside the first one's
+`file://` store, in the same way; the store requests of each step are counted
+from the service's /metrics.
 
 Printed: per step the medians of wall s, MB/s of the volume, CPU s (the service
 process, all threads; the command's for zstd), peak RSS (the service's during
@@ -49,7 +53,11 @@ from images import (
     settle,
     sha256,
 )
+from object_store import bucket_url, rgw
 from service import CONTAINER, BenchError, Measure, Service, object_id, run_command
+
+from ashbox.storage import StoreOptions, open_store
+from ashbox.storage.base import Store
 
 __all__ = ["CACHE", "GiB", "MiB", "main", "prepare_images", "sha256"]
 
@@ -57,6 +65,7 @@ MB = 1_000_000
 ASHBOX_STEPS = ("full backup", "incremental", "restore")
 STEPS = ("zstd -1 -T2", "full backup", "incremental", "zstd -d", "restore", "disk floor")
 ENCRYPTED = "encrypted "  # prefix of the encrypted repository's steps
+RGW = "rgw "  # prefix of the steps with the store on radosgw
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,28 +98,52 @@ def main(argv: list[str] | None = None) -> int:
         help="a service setting for this bench (e.g. compression_level=1); repeatable",
     )
     parser.add_argument("--keep", action="store_true", help="keep each run's temp directory")
+    parser.add_argument(
+        "--store",
+        choices=("file", "rgw"),
+        default="file",
+        help="rgw: also with the store on a local Ceph radosgw (S3), beside file://",
+    )
     args = parser.parse_args(argv)
     size = max(1, round(args.size_gib * GiB / MiB)) * MiB
     options = dict(_option(text) for text in args.set)
     try:
         images = prepare_images(size, args.seed)
         runs = []
-        for number in range(args.runs):
-            print(f"run {number + 1} of {args.runs}", file=sys.stderr)
-            runs.append(
-                run_once(images, options, encrypted=args.encrypted, keep=args.keep, number=number)
-            )
-            walls = ", ".join(f"{step} {m.wall:.2f}" for step, m in runs[-1].measures.items())
-            print(f"  wall s: {walls}", file=sys.stderr)
+        with contextlib.ExitStack() as stack:
+            s3: dict[str, str] | None = None
+            if args.store == "rgw":
+                print("starting radosgw", file=sys.stderr)
+                s3 = stack.enter_context(rgw(Path(tempfile.mkdtemp(prefix="rgw-", dir=CACHE))))
+            for number in range(args.runs):
+                print(f"run {number + 1} of {args.runs}", file=sys.stderr)
+                runs.append(
+                    run_once(
+                        images,
+                        options,
+                        encrypted=args.encrypted,
+                        s3=s3,
+                        keep=args.keep,
+                        number=number,
+                    )
+                )
+                walls = ", ".join(f"{step} {m.wall:.2f}" for step, m in runs[-1].measures.items())
+                print(f"  wall s: {walls}", file=sys.stderr)
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
-    print_report(images, runs, options, encrypted=args.encrypted)
+    print_report(images, runs, options, encrypted=args.encrypted, rgw=args.store == "rgw")
     return 0
 
 
 def run_once(
-    images: Images, options: Mapping[str, str], *, encrypted: bool, keep: bool, number: int
+    images: Images,
+    options: Mapping[str, str],
+    *,
+    encrypted: bool,
+    keep: bool,
+    number: int,
+    s3: Mapping[str, str] | None = None,
 ) -> Run:
     tmp = Path(tempfile.mkdtemp(prefix="run-", dir=CACHE))
     try:
@@ -126,6 +159,9 @@ def run_once(
             secret.write_text(secrets.token_hex(32))
             sealed = {**options, "encryption": "aes-256-gcm", "key_file": str(secret)}
             modes[ENCRYPTED] = _Steps(images, tmp / "sealed", sealed)
+        if s3 is not None:
+            on_rgw = {**options, **s3, "store": bucket_url()}
+            modes[RGW] = _Steps(images, tmp / "rgw", on_rgw, store=_open_store(on_rgw))
         # The two repositories take each step in turn, the first one alternating
         # between runs, so neither always finds the machine as the other left it.
         order = list(modes.items()) if number % 2 == 0 else list(modes.items())[::-1]
@@ -163,7 +199,15 @@ class _Steps:
     incremental of v2 (its changes written into the volume's file), restore of
     the incremental to a new volume, checked by sha256; taken one at a time."""
 
-    def __init__(self, images: Images, tmp: Path, options: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        images: Images,
+        tmp: Path,
+        options: Mapping[str, str],
+        *,
+        store: Store | None = None,
+    ) -> None:
+        self.store = store
         self.images = images
         self.tmp = tmp
         self.options = options
@@ -179,7 +223,9 @@ class _Steps:
         config = self.tmp / "ashbox.toml"
         config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in self.options.items()))
         copy_sparse(self.images.v1, self.work)
-        self._service = Service(self.tmp / "data", self.tmp / "serve.log", config=config)
+        self._service = Service(
+            self.tmp / "data", self.tmp / "serve.log", config=config, store=self.store
+        )
         self._service.__enter__()
         volume = self._service.cli("volume", "import", str(self.work), "--name", "bench", "--wait")
         self._ids["volume"] = object_id(volume, "volume import")
@@ -221,7 +267,7 @@ class _Steps:
 # The report
 
 
-def targets(images: Images, *, encrypted: bool) -> list[Target]:
+def targets(images: Images, *, encrypted: bool, rgw: bool = False) -> list[Target]:
     size = images.size
 
     def ratio(step: str, reference: str) -> Callable[[Run], float | None]:
@@ -258,11 +304,54 @@ def targets(images: Images, *, encrypted: bool) -> list[Target]:
             Target(f"encrypted / unencrypted {step} wall", "x", 1.15, ratio(ENCRYPTED + step, step))
             for step in ASHBOX_STEPS
         ]
+    if rgw:
+
+        def per_gib(r: Run) -> float | None:
+            steps = [r.measures[RGW + s] for s in ("full backup", "incremental")]
+            stored = sum(m.stored or 0 for m in steps)
+            return sum(m.requests or 0 for m in steps) / (stored / GiB) if stored else None
+
+        def rgw_rss(r: Run) -> float | None:
+            peaks = [r.measures[RGW + s].rss for s in ASHBOX_STEPS]
+            known = [p for p in peaks if p]
+            return max(known) / MiB if known else None
+
+        found += [
+            Target(
+                "rgw / file full backup wall", "x", 1.5, ratio(RGW + "full backup", "full backup")
+            ),
+            Target("rgw / file restore wall", "x", 1.5, ratio(RGW + "restore", "restore")),
+            Target(
+                "rgw / file incremental wall", "x", None, ratio(RGW + "incremental", "incremental")
+            ),
+            Target(
+                "rgw / file bytes stored by the incremental",
+                "x",
+                1.0,
+                lambda r: (
+                    (r.measures[RGW + "incremental"].stored or 0)
+                    / (r.measures["incremental"].stored or 1)
+                ),
+            ),
+            Target("peak RSS of the rgw service", "MiB", 250, rgw_rss),
+            Target("store requests per GiB stored (rgw backups)", "/GiB", None, per_gib),
+            Target(
+                "store requests of the rgw restore",
+                "",
+                None,
+                lambda r: float(r.measures[RGW + "restore"].requests or 0),
+            ),
+        ]
     return found
 
 
 def print_report(
-    images: Images, runs: list[Run], options: Mapping[str, str], *, encrypted: bool
+    images: Images,
+    runs: list[Run],
+    options: Mapping[str, str],
+    *,
+    encrypted: bool,
+    rgw: bool = False,
 ) -> None:
     size = images.size
     print(
@@ -270,7 +359,11 @@ def print_report(
         f"v2 rewrites {images.changed_bytes / size:.2%} of it in {len(images.changes)} ranges; "
         f"medians of {len(runs)} run(s)" + (f"; settings {dict(options)}" if options else "")
     )
-    steps = [*STEPS, *(ENCRYPTED + s for s in ASHBOX_STEPS if encrypted)]
+    steps = [
+        *STEPS,
+        *(ENCRYPTED + s for s in ASHBOX_STEPS if encrypted),
+        *(RGW + s for s in ASHBOX_STEPS if rgw),
+    ]
     headers = ("step", "wall s", "MB/s", "CPU s", "peak RSS MiB", "stored MB")
     rows = []
     for step in steps:
@@ -288,7 +381,7 @@ def print_report(
     print_table(headers, rows)
     print("\nissue 3 targets (each run's figure, then their median)")
     checks = []
-    for target in targets(images, encrypted=encrypted):
+    for target in targets(images, encrypted=encrypted, rgw=rgw):
         values = [target.value(r) for r in runs]
         median = _median(values)
         if target.limit is None:
@@ -331,6 +424,12 @@ def _fmt(value: float | None, form: str, *, scale: float = 1) -> str:
 
 def _with_stored(measure: Measure, output: Path) -> Measure:
     return Measure(measure.wall, measure.cpu, measure.rss, output.stat().st_size)
+
+
+def _open_store(options: Mapping[str, str]) -> Store:
+    """The store a service with these settings writes to (to read its manifests' sizes)."""
+    fields = {k: v for k, v in options.items() if k.startswith("s3_")}
+    return open_store(options["store"], StoreOptions(**fields))
 
 
 def _option(text: str) -> tuple[str, str]:

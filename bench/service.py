@@ -22,8 +22,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from ashbox.storage.base import Store
 
 KiB = 1024
 CONTAINER = "volumebackups"
@@ -39,6 +43,7 @@ class Measure:
     cpu: float | None = None
     rss: int | None = None  # bytes
     stored: int | None = None  # bytes
+    requests: int | None = None  # store requests the service made during the step
 
 
 def run_command(
@@ -86,7 +91,11 @@ def _children_cpu() -> float:
 class Service:
     """`ashbox serve` in a subprocess on a free loopback port, and the CLI against it."""
 
-    def __init__(self, data_dir: Path, log: Path, *, config: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, log: Path, *, config: Path | None = None, store: Store | None = None
+    ) -> None:
+        """`store`: the service's store when it is not the local `file://` one."""
+        self.store = store
         self.data_dir = data_dir
         self.log = log
         self.config = config
@@ -150,21 +159,36 @@ class Service:
         A backup's stored bytes are its new packs (`os-backup-stats:stored_size`)
         plus its manifest object."""
         _reset_peak_rss(self.pid)
+        requests_before = self.store_requests()
         cpu_before = _cpu_seconds(self.pid)
         started = time.monotonic()
         result = self.cli(*argv)
         wall = time.monotonic() - started
         cpu = _cpu_seconds(self.pid) - cpu_before
+        requests = self.store_requests() - requests_before
         stored = None
         if argv[:2] == ("backup", "create"):
             packs = result.get("os-backup-stats:stored_size")
             if not isinstance(packs, int):
                 raise BenchError(f"backup {result.get('id')} shows no stored size")
             stored = packs + self.manifest_size(object_id(result, "backup"))
-        return result, Measure(wall, cpu, peak_rss(self.pid), stored)
+        return result, Measure(wall, cpu, peak_rss(self.pid), stored, requests)
 
     def manifest_size(self, backup_id: str) -> int:
+        if self.store is not None:
+            return self.store.size(f"{CONTAINER}/backups/{backup_id}")
         return (self.data_dir / "store" / CONTAINER / "backups" / backup_id).stat().st_size
+
+    def store_requests(self) -> int:
+        """Store requests of every kind the service made so far (its /metrics)."""
+        text = httpx.get(self.url + "/metrics", timeout=10).text
+        return round(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("ashbox_store_requests_total{")
+            )
+        )
 
     def _tail(self) -> str:
         lines = self.log.read_text(errors="replace").splitlines()[-20:]
