@@ -161,6 +161,7 @@ class ServiceRecord:
     disabled_reason: str | None
     updated_at: datetime
     up: bool
+    store_error: str | None = None  # what the store said to its last probe; None: it answered
 
 
 @dataclass(frozen=True, slots=True)

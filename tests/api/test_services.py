@@ -51,9 +51,16 @@ def test_the_worker_is_listed_as_an_enabled_up_backup_service(api: Api, host: st
 
 
 def test_lists_match_tempests_schemas_before_and_from_3_7(api: Api) -> None:
-    check(services_schema.list_services, api.get("/os-services", headers=api.at("3.0")))
-    check(services_37.list_services, api.get("/os-services", headers=api.at("3.7")))
+    plain = {"X-Ashbox-Extras": "false"}
+    for schema, version in ((services_schema, "3.0"), (services_37, "3.7")):
+        check(schema.list_services, api.get("/os-services", headers={**api.at(version), **plain}))
     assert "cluster" not in _services_at(api, "3.6")[0]
+
+
+def test_the_extras_say_how_the_workers_last_found_the_store(api: Api) -> None:
+    (service,) = _services(api)
+    assert service["os-ashbox-service:store_state"] == "up"
+    assert service["os-ashbox-service:store_error"] is None
 
 
 def _services_at(api: Api, version: str) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from ashbox.api.auth import request_context
 from ashbox.api.bodies import accepts, body_of
 from ashbox.api.links import format_time
 from ashbox.api.middleware import api_version
+from ashbox.api.views import wants_extras
 from ashbox.backups.hosts import SERVICES_UPDATE_RULE
 from ashbox.backups.service import Service
 from ashbox.errors import InvalidInput
@@ -70,7 +71,8 @@ class ServicesController:
             )
         )
         with_cluster = api_version(request).at_least(mv.CLUSTER_SUPPORT)
-        return JSONResponse({"services": [_view(s, with_cluster) for s in listed]})
+        extras = wants_extras(request)
+        return JSONResponse({"services": [_view(s, with_cluster, extras) for s in listed]})
 
     @accepts(_SWITCH)
     async def enable(self, request: Request) -> Response:
@@ -138,7 +140,7 @@ class ServicesController:
         return {"host": host, "service": service, "binary": binary}
 
 
-def _view(service: ServiceRecord, with_cluster: bool) -> dict[str, Any]:
+def _view(service: ServiceRecord, with_cluster: bool, extras: bool) -> dict[str, Any]:
     view: dict[str, Any] = {
         "binary": service.binary,
         "host": service.host,
@@ -150,4 +152,7 @@ def _view(service: ServiceRecord, with_cluster: bool) -> dict[str, Any]:
     }
     if with_cluster:
         view["cluster"] = None
+    if extras:
+        view["os-ashbox-service:store_state"] = "down" if service.store_error else "up"
+        view["os-ashbox-service:store_error"] = service.store_error
     return view

@@ -65,4 +65,5 @@ class HostOps(VolumeOps):
             disabled_reason=row.disabled_reason,
             updated_at=row.updated_at,
             up=service_rows.is_up(row, self.settings.service_down_seconds, now),
+            store_error=row.store_error,
         )

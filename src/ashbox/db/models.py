@@ -173,6 +173,7 @@ class Service(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # heartbeat
     modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # an admin's change
+    store_error: Mapped[str | None] = mapped_column(String(255))  # None: the store answers
 
     __table_args__ = (UniqueConstraint("host", "binary", name="uq_services_host_binary"),)
 

@@ -18,13 +18,22 @@ from ashbox.db.models import Service
 BACKUP_BINARY = "cinder-backup"
 
 
-def report_alive(s: Session, host: str, zone: str, *, binary: str = BACKUP_BINARY) -> None:
-    """Record that a worker of `host` in `zone` is alive now (inserting its row once)."""
+def report_alive(
+    s: Session,
+    host: str,
+    zone: str,
+    *,
+    store_error: str | None = None,
+    binary: str = BACKUP_BINARY,
+) -> None:
+    """Record that a worker of `host` in `zone` is alive now, and how it last found
+    the store (`store_error`: None if it answered); the row is inserted once."""
     now = datetime.now(UTC)
+    store_error = store_error[:255] if store_error is not None else None
     changed = s.execute(
         update(Service)
         .where(Service.host == host, Service.binary == binary)
-        .values(updated_at=now, availability_zone=zone)
+        .values(updated_at=now, availability_zone=zone, store_error=store_error)
     )
     if changed.rowcount:  # type: ignore[attr-defined]
         return
@@ -38,6 +47,7 @@ def report_alive(s: Session, host: str, zone: str, *, binary: str = BACKUP_BINAR
             disabled=False,
             created_at=now,
             updated_at=now,
+            store_error=store_error,
         )
     )
 

@@ -4,8 +4,9 @@ DESIGN.md §2. A claimed task runs in a thread of its own (at most
 `worker_tasks` at once; creates and restores at most
 `max_concurrent_operations` at once over all the processes of the host).
 The worker reports its host's service as alive at start and at every
-heartbeat (os-services); while an admin has the service disabled, it claims
-nothing. A ticker thread renews the leases of
+heartbeat (os-services), with the store's health as its last probe found it
+(a prober thread asks the store for one object's size every heartbeat);
+while an admin has the service disabled, it claims nothing. A ticker thread renews the leases of
 running tasks every second, records their progress, and reads their
 resource's status. A run is interrupted at its next progress call when:
 - its worker is asked to stop: the task is given back untouched;
@@ -56,6 +57,7 @@ from ashbox.errors import (
     Conflict,
     DatabaseUnavailable,
     LeaseLost,
+    ObjectNotFound,
     StoreError,
     TaskCancelled,
 )
@@ -130,18 +132,42 @@ class Worker:
             max_workers=max(1, settings.worker_tasks), thread_name_prefix="task"
         )
         self._threads: list[threading.Thread] = []
+        self._store_error: str | None = None  # the last probe's answer; None: the store is fine
 
     def report_alive(self) -> None:
-        """Record this host's service as up now (its row is made the first time)."""
+        """Record this host's service as up now (its row is made the first time), with
+        what the store said to the last probe."""
         with self.db.transaction() as s:
-            service_rows.report_alive(s, self.host, self.settings.availability_zone)
+            service_rows.report_alive(
+                s, self.host, self.settings.availability_zone, store_error=self._store_error
+            )
+
+    def probe_store(self) -> None:
+        """Ask the store for one small object's size: the answer (found or not) says it
+        serves; a StoreError, after the store's own retries, says what is wrong."""
+        try:
+            self.store.size(f"{self.settings.default_container}/config")
+        except ObjectNotFound:
+            pass
+        except StoreError as e:
+            if self._store_error is None:
+                log.warning("store unavailable owner=%s reason=%s", self.owner, e.message)
+            self._store_error = e.message
+            return
+        if self._store_error is not None:
+            log.info("store available again owner=%s", self.owner)
+        self._store_error = None
 
     def start(self) -> None:
         try:
             self.report_alive()
         except Exception:
             log.exception("could not report the service alive owner=%s", self.owner)
-        loops = [(self._claim_loop, "claimer"), (self._tick_loop, "ticker")]
+        loops = [
+            (self._claim_loop, "claimer"),
+            (self._tick_loop, "ticker"),
+            (self._probe_loop, "prober"),
+        ]
         if self.settings.gc_interval_seconds > 0:
             loops.append((self._gc_loop, "gc"))
         for target, name in loops:
@@ -204,6 +230,15 @@ class Worker:
                 # A database away for a while must not stop the worker: the next
                 # pass queues again.
                 log.exception("could not queue gc owner=%s", self.owner)
+
+    def _probe_loop(self) -> None:
+        """Probe the store every heartbeat, apart from the ticker: a probe may wait
+        for the store's timeouts and retries, and leases must not."""
+        while not self._stopping.wait(self.settings.heartbeat_seconds):
+            try:
+                self.probe_store()
+            except Exception:
+                log.exception("could not probe the store owner=%s", self.owner)
 
     def _claim_loop(self) -> None:
         pause = self._retrying()
