@@ -15,7 +15,7 @@ BASE_DETAIL_KEYS = {
     "updated_at", "name", "description", "fail_reason", "volume_id", "links", "is_incremental",
     "has_dependent_backups", "snapshot_id", "data_timestamp",
     "os-backup-progress:done_bytes", "os-backup-progress:total_bytes",
-    "os-backup-stats:stored_size",
+    "os-backup-progress:queued", "os-backup-stats:stored_size",
 }  # fmt: skip
 
 
@@ -64,6 +64,7 @@ def test_show_returns_the_detail_at_3_0(api: Api) -> None:
     assert TIME.match(backup["created_at"]) and TIME.match(backup["data_timestamp"])
     assert backup["os-backup-progress:done_bytes"] is None
     assert backup["os-backup-progress:total_bytes"] is None
+    assert backup["os-backup-progress:queued"] is False
     assert isinstance(backup["os-backup-stats:stored_size"], int)
 
 
