@@ -57,6 +57,65 @@ def total_of_content_range(value: str | None) -> int | None:
     return int(total) if total.isdigit() else None
 
 
+def ranged_get(
+    get_range: Callable[[int, int], tuple[bytes, int | None]],
+    pool: PartPool,
+    offset: int,
+    length: int | None,
+    *,
+    threshold: int,
+    part_size: int,
+) -> bytes:
+    """Bytes [offset, offset+length) of an object (to its end if length is None)
+    through `get_range(offset, length)`, which answers a range's bytes and the
+    object's size if the server said it. A range of `threshold` bytes or more
+    is read as parallel parts; an open one as one part, then the rest of the
+    object, in parallel, once its size is known."""
+    if length is not None and length >= threshold:
+        pieces = parts(offset, offset + length, part_size)
+        return b"".join(pool.map(lambda a, n: get_range(a, n)[0], pieces))
+    first = max(part_size, 1) if length is None else length
+    data, total = get_range(offset, first)
+    if length is not None or total is None or offset + len(data) >= total:
+        return data
+    rest = pool.map(lambda a, n: get_range(a, n)[0], parts(offset + len(data), total, part_size))
+    return b"".join([data, *rest])
+
+
+class RangedReads:
+    """`get` for a store that reads ranges of an object over HTTP: a subclass
+    gives `_get_range` (one ranged request), `_name`, `size`, and the part
+    settings, and its large reads go in parallel parts (`ranged_get`)."""
+
+    _parts: PartPool
+    _threshold: int
+    _part_size: int
+
+    def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        check_range(key, offset, length)
+        name = self._name(key)
+        if length == 0:
+            self.size(key)  # ObjectNotFound for a missing object, as any read
+            return b""
+        return ranged_get(
+            lambda a, n: self._get_range(key, name, a, n),
+            self._parts,
+            offset,
+            length,
+            threshold=self._threshold,
+            part_size=self._part_size,
+        )
+
+    def size(self, key: str) -> int:
+        raise NotImplementedError
+
+    def _name(self, key: str) -> str:
+        raise NotImplementedError
+
+    def _get_range(self, key: str, name: str, offset: int, length: int) -> tuple[bytes, int | None]:
+        raise NotImplementedError
+
+
 class PartPool:
     """The threads a store reads and writes the parts of large objects with:
     created on first use, at most `threads` of them."""

@@ -41,8 +41,8 @@ from ashbox.storage.limits import Limits
 from ashbox.storage.options import MiB, StoreOptions
 from ashbox.storage.remote import (
     PartPool,
+    RangedReads,
     check_key,
-    check_range,
     part_threads,
     parts,
     sleep_before_retry,
@@ -71,7 +71,7 @@ T = TypeVar("T")
 _Addressing = Literal["auto", "virtual", "path"]
 
 
-class S3Store:
+class S3Store(RangedReads):
     """A `Store` on the S3 bucket `bucket`, every key under `prefix` (empty, or
     ending in `/`)."""
 
@@ -127,29 +127,6 @@ class S3Store:
                 sent=len(body),
             ),
         )
-
-    def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
-        check_range(key, offset, length)
-        name = self._name(key)
-        if length == 0:
-            self.size(key)
-            return b""
-        if length is not None and length >= self._threshold:
-            return b"".join(
-                self._parts.map(
-                    lambda a, n: self._get_range(key, name, a, n)[0],
-                    parts(offset, offset + length, self._part_size),
-                )
-            )
-        first = self._part_size if length is None else length
-        data, total = self._get_range(key, name, offset, first)
-        if length is not None or total is None or offset + len(data) >= total:
-            return data
-        rest = self._parts.map(
-            lambda a, n: self._get_range(key, name, a, n)[0],
-            parts(offset + len(data), total, self._part_size),
-        )
-        return b"".join([data, *rest])
 
     def size(self, key: str) -> int:
         name = self._name(key)

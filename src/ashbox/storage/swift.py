@@ -43,10 +43,9 @@ from ashbox.storage.limits import Limits
 from ashbox.storage.options import StoreOptions
 from ashbox.storage.remote import (
     PartPool,
+    RangedReads,
     check_key,
-    check_range,
     part_threads,
-    parts,
     sleep_before_retry,
     total_of_content_range,
 )
@@ -66,7 +65,7 @@ _TRANSPORT_ERRORS = (
 T = TypeVar("T")
 
 
-class SwiftStore:
+class SwiftStore(RangedReads):
     """A `Store` on the Swift container `container`, every object name under
     `prefix` (empty, or ending in `/`)."""
 
@@ -126,29 +125,6 @@ class SwiftStore:
         except ObjectNotFound:  # the container is missing
             self._create_container()
             write()
-
-    def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
-        check_range(key, offset, length)
-        name = self._name(key)
-        if length == 0:
-            self.size(key)
-            return b""
-        if length is not None and length >= self._threshold:
-            return b"".join(
-                self._parts.map(
-                    lambda a, n: self._get_range(key, name, a, n)[0],
-                    parts(offset, offset + length, self._part_size),
-                )
-            )
-        first = max(self._part_size, 1) if length is None else length
-        data, total = self._get_range(key, name, offset, first)
-        if length is not None or total is None or offset + len(data) >= total:
-            return data
-        rest = self._parts.map(
-            lambda a, n: self._get_range(key, name, a, n)[0],
-            parts(offset + len(data), total, self._part_size),
-        )
-        return b"".join([data, *rest])
 
     def size(self, key: str) -> int:
         name = self._name(key)
