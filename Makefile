@@ -1,4 +1,4 @@
-# ashbox: make serve | make test | make install | make lint | make bench (-peers, -scale)
+# ashbox: make serve | make test | make install | make lint | make bench (-peers, -sparse, -scale)
 # Runs on a fresh Debian machine as root with python3 >= 3.11 (scripts/ install the rest).
 
 VENV := .venv
@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ashbox-installed
 TEST_STAMP := $(VENV)/.ashbox-test-installed
 
-.PHONY: install install-test serve test lint bench bench-peers bench-scale
+.PHONY: install install-test serve test lint bench bench-peers bench-sparse bench-scale
 
 install: $(STAMP)
 
@@ -49,5 +49,9 @@ bench-peers: install
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q restic borgbackup
 	$(BIN)/python bench/peers.py
 
-bench-scale: install
+bench-sparse: install
 	$(BIN)/python bench/scale.py
+
+# N workers' database work on one PostgreSQL (docs/scale.md); its cluster comes from tests/.
+bench-scale: install-test
+	$(BIN)/python bench/db_scale.py

@@ -1,4 +1,4 @@
-"""`make bench-scale`: a 256 GiB sparse volume holding 4 GiB of data, beside the 2 GiB image.
+"""`make bench-sparse`: a 256 GiB sparse volume holding 4 GiB of data, beside the 2 GiB image.
 
 Issue 3, "Scale": backup and restore take time proportional to the data (holes
 are never read) with the same peak RSS as the 2 GiB image. The big volume is
