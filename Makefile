@@ -1,4 +1,4 @@
-# ashbox: make serve | make test | make install | make lint | make bench (-peers, -sparse, -scale)
+# ashbox: make serve | make test | make install | make lint | make bench (-store, -peers, -sparse, -scale)
 # Runs on a fresh Debian machine as root with python3 >= 3.11 (scripts/ install the rest).
 
 VENV := .venv
@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ashbox-installed
 TEST_STAMP := $(VENV)/.ashbox-test-installed
 
-.PHONY: install install-test serve test lint bench bench-peers bench-sparse bench-scale
+.PHONY: install install-test serve test lint bench bench-store bench-peers bench-sparse bench-scale
 
 install: $(STAMP)
 
@@ -41,8 +41,14 @@ lint: install-test
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# BENCH_ARGS: more flags of bench/run.py (--runs 5, --store rgw, --encrypted, ...).
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The same beside a store on a local Ceph radosgw (installed as the tests install it).
+bench-store: install
+	scripts/test-deps.sh
+	$(BIN)/python bench/run.py --store rgw $(BENCH_ARGS)
 
 bench-peers: install
 	command -v restic >/dev/null && command -v borg >/dev/null || \
