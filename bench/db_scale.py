@@ -58,9 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from sqlalchemy import bindparam, select  # noqa: E402
 
-from ashbox.db import index_sql  # noqa: E402
 from ashbox.db import services as service_rows  # noqa: E402
 from ashbox.db import tasks as task_rows  # noqa: E402
 from ashbox.db.engine import Database  # noqa: E402
@@ -117,10 +115,6 @@ def _options() -> argparse.Namespace:
     p.add_argument(
         "--durable", action=argparse.BooleanOptionalAction, default=True,
         help="fsync, synchronous_commit, full_page_writes on (own cluster only)",
-    )  # fmt: skip
-    p.add_argument(
-        "--shared-lock", action="store_true",
-        help="measure a proposal: reuse and commit_pack lock the container FOR SHARE",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=1)
     return p.parse_args()
@@ -232,7 +226,7 @@ class _Sim:
     times: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.index = SharedLockIndex(self.db) if self.opts.shared_lock else DbIndex(self.db)
+        self.index = DbIndex(self.db)
         self.rng = random.Random(self.seed)
         c = self.number % self.opts.containers
         self.container_number = c
@@ -389,59 +383,6 @@ class _Sim:
         result = fn(*args)
         self.times.setdefault(call, []).append(time.perf_counter() - started)
         return result
-
-
-class SharedLockIndex(DbIndex):
-    """A proposal, measured here only (`--shared-lock`): the calls that only add
-    blobs and references (`reuse`, `commit_pack`) take the container's row FOR
-    SHARE, so they no longer wait for each other; those that declare packs dead
-    (`keep_references`, `release`, gc) still take it FOR UPDATE, which waits for
-    every sharer and is waited for. A pack's blob rows go in blob id order, so
-    two commits of the same new blobs wait for each other in one order rather
-    than deadlock. Otherwise the code of ashbox.db.index."""
-
-    def reuse(self, container: str, backup_id: str, blob_ids: Sequence[bytes]) -> set[bytes]:
-        if not blob_ids:
-            return set()
-        with self._db.autocommit() as conn:
-            known = index_sql.indexed(conn, container, blob_ids)
-        if not known:
-            return set()
-        with self._db.connection() as conn:
-            conn.execute(_SHARE, {"container": container})
-            found = index_sql.find(conn, container, known, live=True)
-            index_sql.add_refs(conn, container, backup_id, found.packs.keys(), bases=found.bases)
-        return set(found.packs)
-
-    def commit_pack(
-        self,
-        container: str,
-        pack_id: str,
-        size: int,
-        entries: Sequence[BlobLocation],
-        backup_id: str,
-    ) -> None:
-        rows = [index_sql.blob_row(container, pack_id, e) for e in entries]
-        rows.sort(key=lambda row: bytes(row["blob_id"]))
-        with self._db.connection() as conn:
-            conn.execute(_SHARE, {"container": container})
-            if index_sql.insert_rows(conn, index_sql.BLOBS, rows) == len(rows):
-                packs = {e.blob_id: pack_id for e in entries}
-                found = index_sql.Found(packs, {e.blob_id: e.base_id for e in entries})
-            else:
-                found = index_sql.find(conn, container, [e.blob_id for e in entries])
-            owns_a_blob = pack_id in found.packs.values() or index_sql.has_blob(
-                conn, container, pack_id
-            )
-            index_sql.settle_pack(conn, container, pack_id, size=size, live=owns_a_blob)
-            index_sql.add_refs(conn, container, backup_id, found.packs.keys(), bases=found.bases)
-
-
-_SHARE = (
-    select(index_sql.CONTAINERS.c.name)
-    .where(index_sql.CONTAINERS.c.name == bindparam("container"))
-    .with_for_update(read=True)
-)
 
 
 # One phase: N workers, measured -----------------------------------------------------------
@@ -781,7 +722,7 @@ def _report(
         f"workload: 1 MiB blocks, batches of {BATCH_BLOCKS}, packs of {opts.pack_blocks}, "
         f"a reuse of stored ids every {opts.hit_every} batches, backups of "
         f"{opts.backup_blocks} blocks, {opts.containers} container(s)"
-        f"{', reuse and commit_pack FOR SHARE' if opts.shared_lock else ''}; {opts.seconds:g} s "
+        f"; {opts.seconds:g} s "
         f"per N, medians of {opts.repeat} run(s)"
     )
     print("index after the preload (rows, table+index bytes, bytes per row):")

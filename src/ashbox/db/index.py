@@ -4,10 +4,14 @@ Each method is one transaction, except `locate`, which only reads, and
 `begin_pack`, one insert: they run without BEGIN (`Database.autocommit()`),
 so on SQLite a `locate` does not wait for a writer. Those that decide liveness (`reuse`,
 `commit_pack`, `release`, `sweep`, `begin_repack`, `commit_repack`, `rebuild`)
-first lock the container's row (`SELECT ... FOR UPDATE`, inserting the row
-first only when it is missing), so a blob can never be reused by one backup
-while another backup's delete or the garbage collector declares its pack dead
-(DESIGN.md §3). On SQLite, BEGIN IMMEDIATE gives the same order.
+first lock the container's row (inserting the row first only when it is
+missing), so a blob can never be reused by one backup while another backup's
+delete or the garbage collector declares its pack dead (DESIGN.md §3). The
+calls that only add blobs and references (`reuse`, `commit_pack`) take it FOR
+SHARE, so the backups of many workers do not wait for each other; those that
+may declare packs dead take it FOR UPDATE, which waits for every sharer and is
+waited for (docs/scale.md measures why). On SQLite, BEGIN IMMEDIATE gives the
+same order.
 
 The backup calls `reuse`, `locate`, `begin_pack` and `commit_pack` for every
 few blocks: they run prebuilt Core statements (`index_sql`) on a bare
@@ -19,8 +23,9 @@ A reference to a page delta brings references to its bases with it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, or_, select
 
@@ -83,7 +88,7 @@ class DbIndex(IndexMaintenance):
         if not known:
             return set()
         with self._db.connection() as conn:
-            lock(conn, container)
+            lock(conn, container, shared=True)
             found = find(conn, container, known, live=True)
             add_refs(conn, container, backup_id, found.packs.keys(), bases=found.bases)
         return set(found.packs)
@@ -106,9 +111,11 @@ class DbIndex(IndexMaintenance):
         entries: Sequence[BlobLocation],
         backup_id: str,
     ) -> None:
-        rows = [blob_row(container, pack_id, e) for e in entries]
+        # In blob id order: two commits of the same new blobs, which share the lock,
+        # wait for each other's rows in one order instead of deadlocking.
+        rows = sorted((blob_row(container, pack_id, e) for e in entries), key=_blob_id)
         with self._db.connection() as conn:
-            lock(conn, container)
+            lock(conn, container, shared=True)
             if insert_rows(conn, BLOBS, rows) == len(rows):
                 # Each entry is indexed here, as the pack says (the usual case).
                 packs = {e.blob_id: pack_id for e in entries}
@@ -197,3 +204,7 @@ class DbIndex(IndexMaintenance):
                 conn.execute(
                     delete(PACKS).where(PACKS.c.container == container, PACKS.c.id.in_(chunk))
                 )
+
+
+def _blob_id(row: Mapping[str, Any]) -> bytes:
+    return bytes(row["blob_id"])

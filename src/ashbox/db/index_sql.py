@@ -45,6 +45,7 @@ _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _CONTAINER: BindParameter[str] = bindparam("container")
 # SQLite leaves out FOR UPDATE: its BEGIN IMMEDIATE holds the lock already.
 _LOCK = select(CONTAINERS.c.name).where(CONTAINERS.c.name == _CONTAINER).with_for_update()
+_SHARE = select(CONTAINERS.c.name).where(CONTAINERS.c.name == _CONTAINER).with_for_update(read=True)
 _BASE = BLOBS.alias("base")
 # Indexed blobs among `ids`: pack, base and base's base (what `with_bases` needs).
 _INDEXED = (
@@ -128,11 +129,14 @@ UNIQUE_SIZES = (
 )
 
 
-def lock(conn: Connection, container: str) -> None:
-    """Lock the container's row, creating it first if missing."""
-    if conn.execute(_LOCK, {"container": container}).first() is None:
+def lock(conn: Connection, container: str, *, shared: bool = False) -> None:
+    """Lock the container's row, creating it first if missing. `shared` (FOR SHARE)
+    is for the calls that only add blobs and references: they do not wait for each
+    other, only for the exclusive holders, which declare packs dead."""
+    statement = _SHARE if shared else _LOCK
+    if conn.execute(statement, {"container": container}).first() is None:
         insert_ignore(conn, CONTAINERS, [{"name": container}])
-        conn.execute(_LOCK, {"container": container})
+        conn.execute(statement, {"container": container})
 
 
 def locate(conn: Connection, container: str, blob_ids: Sequence[bytes]) -> list[BlobLocation]:
