@@ -166,6 +166,13 @@ class DbIndex(IndexMaintenance):
         self, container: str, backup_id: str, blob_ids: Sequence[bytes]
     ) -> list[str]:
         mine = (REFS.c.container == container) & (REFS.c.backup_id == backup_id)
+        # Only this backup changes its references, and the blobs it references
+        # stay: an unlocked read tells whether any is to go. Usually none is, and
+        # the exclusive lock, which waits for every sharer, is not taken at all.
+        with self._db.autocommit() as conn:
+            needed = with_bases(conn, container, set(blob_ids))
+            if not referenced_by(conn, container, backup_id) - needed:
+                return []
         with self._db.connection() as conn:
             lock(conn, container)
             needed = with_bases(conn, container, set(blob_ids))
