@@ -121,3 +121,24 @@ def test_a_postgresql_server_that_cannot_be_reached_is_unavailable_for_now() -> 
             s.execute(text("SELECT 1"))
     finally:
         db.dispose()
+
+
+def test_a_driver_cursors_lost_connection_is_unavailable_and_other_errors_pass(
+    db: Database,
+) -> None:
+    """index_sql runs statements on the driver's own cursor, whose errors SQLAlchemy
+    does not wrap: a lost server is still a 503, anything else stays what it is."""
+    import sqlite3
+
+    import psycopg
+
+    from ashbox.errors import DatabaseUnavailable
+
+    with pytest.raises(DatabaseUnavailable, match="cannot be reached"), db.autocommit():
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+    with pytest.raises(DatabaseUnavailable), db.connection():
+        raise psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+    with pytest.raises(sqlite3.IntegrityError), db.connection():
+        raise sqlite3.IntegrityError("UNIQUE constraint failed")
+    with pytest.raises(psycopg.errors.UniqueViolation), db.connection():
+        raise psycopg.errors.UniqueViolation("duplicate key")

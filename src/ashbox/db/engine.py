@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,16 +181,26 @@ def _disk_full_is_unavailable() -> Iterator[None]:
     try:
         yield
     except DBAPIError as e:
-        if _is_disk_full(e.orig):
-            raise DatabaseUnavailable(
-                "The database cannot take writes now: its disk is full. Nothing was "
-                "changed; try again once space is freed."
-            ) from e
-        if _is_unreachable(e):
-            raise DatabaseUnavailable(
-                "The database cannot be reached now; try again in a moment."
-            ) from e
+        _raise_if_unavailable(e.orig, e, invalidated=e.connection_invalidated)
         raise
+    except Exception as e:
+        if _from_driver(e):  # a driver cursor's own error (index_sql's)
+            _raise_if_unavailable(e, e, invalidated=False)
+        raise
+
+
+def _raise_if_unavailable(
+    error: BaseException | None, cause: Exception, *, invalidated: bool
+) -> None:
+    if _is_disk_full(error):
+        raise DatabaseUnavailable(
+            "The database cannot take writes now: its disk is full. Nothing was "
+            "changed; try again once space is freed."
+        ) from cause
+    if invalidated or _is_unreachable(error):
+        raise DatabaseUnavailable(
+            "The database cannot be reached now; try again in a moment."
+        ) from cause
 
 
 def _is_disk_full(error: BaseException | None) -> bool:
@@ -198,13 +209,20 @@ def _is_disk_full(error: BaseException | None) -> bool:
     return getattr(error, "sqlstate", None) in _PG_NO_SPACE
 
 
-def _is_unreachable(error: DBAPIError) -> bool:
-    if error.connection_invalidated:
-        return True
-    if not type(error.orig).__module__.startswith("psycopg"):
+def _from_driver(error: Exception) -> bool:
+    return isinstance(error, sqlite3.Error) or type(error).__module__.startswith("psycopg")
+
+
+def _is_unreachable(error: BaseException | None) -> bool:
+    """A psycopg error of a server gone or going (psycopg is not imported for it:
+    the CLI's commands that never touch a database do not pay for its import)."""
+    if error is None or not type(error).__module__.startswith("psycopg"):
         return False
-    state = getattr(error.orig, "sqlstate", None)  # None: the client lost the server
-    return state is None or state[:2] in _PG_UNREACHABLE
+    state = getattr(error, "sqlstate", None)
+    if state is not None:
+        return str(state)[:2] in _PG_UNREACHABLE
+    # No SQLSTATE: the client lost the server (connection refused, closed, cut).
+    return any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(error).__mro__)
 
 
 def _normalise(url: str) -> str:
