@@ -10,6 +10,8 @@ times, alternating ashbox with its reference:
     zstd -d of the .zst          (the reference of the restore, into a sparse file)
     restore of the incremental   (to a new volume, checked by sha256 against v2)
     disk floor                   (bench/disk_floor.py: the restore's disk IO alone)
+    rgw put floor, get floor     (with --store rgw, bench/store_floor.py: the full
+                                  backup's packs PUT to radosgw and GET back, alone)
 
 With --encrypted each run also starts a second service, whose repository is
 encrypted (aes-256-gcm, a key file); the two take each ashbox step in turn,
@@ -55,7 +57,9 @@ from images import (
 )
 from object_store import bucket_url, rgw
 from service import CONTAINER, BenchError, Measure, Service, object_id, run_command
+from store_floor import get_floor, put_floor
 
+from ashbox.config import Settings
 from ashbox.storage import StoreOptions, open_store
 from ashbox.storage.base import Store
 
@@ -171,6 +175,8 @@ def run_once(
             for step in ("full backup", "incremental"):
                 for prefix, steps in order:
                     measures[prefix + step] = steps.take(step)
+                if step == "full backup":
+                    full_packs = files_under(modes[""].packs_dir)
             out = tmp / "v1.out"
             measures["zstd -d"] = run_command(["zstd", "-q", "-d", "-f", str(zst), "-o", str(out)])
             out.unlink()
@@ -179,12 +185,27 @@ def run_once(
             plain = modes[""]
             floor = disk_floor(files_under(plain.packs_dir), plain.restored_bytes, tmp)
             measures["disk floor"] = Measure(floor)
+            if s3 is not None:
+                measures.update(store_floors(full_packs, {**options, **s3}))
         return Run(measures, modes[""].manifest_sizes)
     finally:
         if keep:
             print(f"kept {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def store_floors(packs: Sequence[Path], options: Mapping[str, str]) -> dict[str, Measure]:
+    """The full backup's packs PUT into a fresh bucket with a backup's uploads in
+    flight, then GET back with a restore's reads in flight (bench/store_floor.py)."""
+    defaults = Settings()
+    uploads = int(options.get("upload_threads", defaults.upload_threads)) + 1  # + page tables
+    reads = int(options.get("pipeline_threads", defaults.pipeline_threads))
+    store = _open_store({**options, "store": bucket_url()})
+    put = put_floor(store, packs, uploads)
+    got = get_floor(store, len(packs), reads)
+    stored = sum(p.stat().st_size for p in packs)
+    return {RGW + "put floor": Measure(put, stored=stored), RGW + "get floor": Measure(got)}
 
 
 def ashbox_steps(images: Images, tmp: Path, options: Mapping[str, str]) -> dict[str, Measure]:
@@ -322,6 +343,27 @@ def targets(images: Images, *, encrypted: bool, rgw: bool = False) -> list[Targe
             ),
             Target("rgw / file restore wall", "x", 1.5, ratio(RGW + "restore", "restore")),
             Target(
+                "rgw put floor / file full backup wall",
+                "x",
+                None,
+                ratio(RGW + "put floor", "full backup"),
+            ),
+            Target(
+                "rgw full backup / rgw put floor wall",
+                "x",
+                None,
+                ratio(RGW + "full backup", RGW + "put floor"),
+            ),
+            Target(
+                "rgw get floor / file restore wall", "x", None, ratio(RGW + "get floor", "restore")
+            ),
+            Target(
+                "rgw restore / rgw get floor wall",
+                "x",
+                None,
+                ratio(RGW + "restore", RGW + "get floor"),
+            ),
+            Target(
                 "rgw / file incremental wall", "x", None, ratio(RGW + "incremental", "incremental")
             ),
             Target(
@@ -362,7 +404,7 @@ def print_report(
     steps = [
         *STEPS,
         *(ENCRYPTED + s for s in ASHBOX_STEPS if encrypted),
-        *(RGW + s for s in ASHBOX_STEPS if rgw),
+        *(RGW + s for s in (*ASHBOX_STEPS, "put floor", "get floor") if rgw),
     ]
     headers = ("step", "wall s", "MB/s", "CPU s", "peak RSS MiB", "stored MB")
     rows = []
