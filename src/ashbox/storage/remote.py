@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -82,7 +83,7 @@ def ranged_get(
     return b"".join([data, *rest])
 
 
-class RangedReads:
+class RangedReads(ABC):
     """`get` for a store that reads ranges of an object over HTTP: a subclass
     gives `_get_range` (one ranged request), `_name`, `size`, and the part
     settings, and its large reads go in parallel parts (`ranged_get`)."""
@@ -106,14 +107,18 @@ class RangedReads:
             part_size=self._part_size,
         )
 
+    @abstractmethod
     def size(self, key: str) -> int:
-        raise NotImplementedError
+        """The object's size in bytes; ObjectNotFound if there is none."""
 
+    @abstractmethod
     def _name(self, key: str) -> str:
-        raise NotImplementedError
+        """The store's name of the object at `key` (prefix included)."""
 
+    @abstractmethod
     def _get_range(self, key: str, name: str, offset: int, length: int) -> tuple[bytes, int | None]:
-        raise NotImplementedError
+        """`length` bytes from `offset` in one request, and the object's whole
+        size when the answer tells it."""
 
 
 class PartPool:
