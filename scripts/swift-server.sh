@@ -27,7 +27,7 @@ alive() { # a zombie (exited, not yet reaped by a busy init) counts as gone
 
 stop() {
     local name pids=() p
-    for name in "${SERVERS[@]}" memcached; do
+    for name in "${SERVERS[@]}" object-updater memcached; do
         [[ -f $RUN/$name.pid ]] || continue
         p=$(cat "$RUN/$name.pid")
         kill "$p" 2>/dev/null && pids+=("$p")
@@ -81,6 +81,9 @@ pipeline = $name-server
 use = egg:swift#$name
 EOC
     done
+    # A container listing update that times out under load is queued on the
+    # object server; the updater sends it, as in any Swift deployment.
+    printf '[object-updater]\ninterval = 1\nrecon_cache_path = %s\n' "$RUN" >>"$ETC/object-server.conf"
     cat > "$ETC/proxy-server.conf" <<EOC
 [DEFAULT]
 bind_ip = 127.0.0.1
@@ -148,6 +151,8 @@ start() {
         nohup "swift-$name-server" "$ETC/$name-server.conf" -v >>"$LOG/$name.log" 2>&1 &
         echo $! >"$RUN/$name.pid"
     done
+    nohup swift-object-updater "$ETC/object-server.conf" -v >>"$LOG/object-updater.log" 2>&1 &
+    echo $! >"$RUN/object-updater.pid"
     for _ in $(seq 1 300); do
         if curl -fsS "http://127.0.0.1:$PROXY_PORT/healthcheck" >/dev/null 2>&1 &&
             curl -fsS -o /dev/null -H 'X-Auth-User: test:tester' -H 'X-Auth-Key: testing' \

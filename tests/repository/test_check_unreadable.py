@@ -13,6 +13,7 @@ from ashbox.repository.check import check_repository
 from ashbox.repository.manifest import manifest_key
 from ashbox.repository.pack import pack_key
 from ashbox.repository.repository import Repository
+from ashbox.repository.stats import repository_stats
 
 from ..storage.memory_store import MemoryStore
 from .conftest import BLOCK, CONTAINER
@@ -22,11 +23,14 @@ from .memory_index import MemoryIndex
 
 class FailingStore:
     """A store whose reads of the keys in `failing` fail as a store does
-    when its server does not answer (a fake at a seam we own)."""
+    when its server does not answer, and whose listing still shows the keys in
+    `ghosts`, as Swift's does after a delete until its object updater runs
+    (a fake at a seam we own)."""
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self.failing: set[str] = set()
+        self.ghosts: set[str] = set()
 
     def put(self, key: str, data: bytes | memoryview) -> None:
         self.store.put(key, data)
@@ -43,7 +47,8 @@ class FailingStore:
         self.store.delete(key)
 
     def list(self, prefix: str) -> Iterator[str]:
-        return self.store.list(prefix)
+        ghosts = {key for key in self.ghosts if key.startswith(prefix)}
+        return iter(sorted(set(self.store.list(prefix)) | ghosts))
 
     def _fail(self, key: str) -> None:
         if key in self.failing:
@@ -146,3 +151,18 @@ def test_verify_says_could_not_read_for_a_store_failure_and_corrupt_for_wrong_by
         f"Backup b2: could not read {pack_key(CONTAINER, unreadable)} "
     )
     assert lost.value.message.endswith("read timed out.")
+
+
+def test_a_manifest_listed_after_its_delete_is_skipped_by_check_and_stats(
+    repo: Repository, failing: FailingStore, tmp_path: Path
+) -> None:
+    """A backup deleted while check or stats runs is the same case."""
+    two_backups(repo, tmp_path)
+    repo.delete("b2")
+    failing.ghosts.add(manifest_key(CONTAINER, "b2"))
+
+    report = check_repository(repo)
+
+    assert report.ok and report.manifests_checked == 1
+    stats = repository_stats(repo)
+    assert [u.backup_id for u in stats.backups] == ["b1"] and not stats.unreadable_manifests

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ashbox.errors import CorruptData, ObjectNotFound, StoreError
+from ashbox.errors import BackupNotFound, CorruptData, ObjectNotFound, StoreError
 from ashbox.repository.blob import FLAG_DELTA
 from ashbox.repository.index import LIVE, BlobLocation
 from ashbox.repository.manifest import manifest_key
@@ -95,13 +95,16 @@ def check_repository(
     live_ids = {p.pack_id for p in live}
 
     affected: set[str] = set()
-    backups = manifest_ids(repo)
-    for backup_id in backups:
+    backups: list[str] = []
+    for backup_id in manifest_ids(repo):
         if progress is not None:
             progress(f"manifest {backup_id}")
-        found = _check_manifest(repo, backup_id, live_ids, damaged_packs)
-        damages.extend(found)
-        if any(not d.unreadable for d in found):
+        of_backup = _check_manifest(repo, backup_id, live_ids, damaged_packs)
+        if of_backup is None:
+            continue  # deleted since the listing (or listed by a store whose listing lags)
+        backups.append(backup_id)
+        damages.extend(of_backup)
+        if any(not d.unreadable for d in of_backup):
             affected.add(backup_id)
     report = CheckReport(
         container=container,
@@ -204,9 +207,12 @@ def _mismatches(
 
 def _check_manifest(
     repo: Repository, backup_id: str, live: set[str], damaged: set[str]
-) -> list[Damage]:
+) -> list[Damage] | None:
+    """The damages of one listed backup; None if its manifest is gone."""
     try:
         manifest = repo.read_manifest(backup_id)
+    except BackupNotFound:
+        return None
     except CorruptData as e:
         return [Damage(f"Backup {backup_id}: {e.message}", backup_id=backup_id)]
     except StoreError as e:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
-from ashbox.errors import CorruptData, ObjectNotFound
+from ashbox.errors import BackupNotFound, CorruptData, ObjectNotFound
 from ashbox.repository.index import PENDING, PackContents
 from ashbox.repository.pack import FOOTER_SIZE, decode_trailer, trailer_length
 from ashbox.repository.repository import Repository
@@ -69,6 +69,8 @@ def rebuild_index(repo: Repository, *, backup_ids: Collection[str] | None = None
                 continue
             try:
                 blob_ids = repo.read_manifest(backup_id).blob_ids()
+            except BackupNotFound:
+                continue  # deleted since the listing: it references nothing
             except CorruptData as e:
                 log.warning("manifest unreadable backup_id=%s: %s", backup_id, e.message)
                 unreadable_manifests.append(backup_id)

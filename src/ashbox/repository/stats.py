@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ashbox.errors import CorruptData
+from ashbox.errors import BackupNotFound, CorruptData
 from ashbox.repository.index import DEAD, LIVE
 from ashbox.repository.manifest import Manifest, manifest_key
 from ashbox.repository.repository import Repository
@@ -69,6 +69,8 @@ def repository_stats(repo: Repository) -> RepositoryStats:
     for backup_id in manifest_ids(repo):
         try:
             manifest = repo.read_manifest(backup_id)
+        except BackupNotFound:
+            continue  # deleted since the listing
         except CorruptData:
             unreadable.append(backup_id)
             continue
