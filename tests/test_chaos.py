@@ -41,7 +41,9 @@ import pytest
 from ashbox.config import load_settings
 from ashbox.db.engine import Database
 from ashbox.db.models import Backup, Pack
+from ashbox.errors import ObjectNotFound
 from ashbox.storage import StoreOptions, open_store
+from ashbox.storage.base import Store
 from tests.conftest import free_port
 from tests.object_stores import ObjectServer, RgwServer, SwiftServer, unique_name
 from tests.pg_cluster import PostgresCluster
@@ -348,9 +350,12 @@ def _run_chaos(
         "ASHBOX_SERVICE_DOWN_SECONDS": "60",
         "ASHBOX_MAX_ATTEMPTS": "20",
         "ASHBOX_GC_INTERVAL_SECONDS": "4",
-        "ASHBOX_GC_GRACE_SECONDS": "2",
+        # Above the longest upload of a worker that lost its task: 3 tries of
+        # 10 s and their backoff (docs/configuration.md, gc_grace_seconds).
+        "ASHBOX_GC_GRACE_SECONDS": "35",
         "ASHBOX_DATABASE_POOL_SIZE": "4",
         "ASHBOX_STORE_TIMEOUT_SECONDS": "10",
+        "ASHBOX_STORE_RETRIES": "2",
         **store_env,
     }
     deployment = Deployment(tmp_path, env, [free_port(), free_port()])
@@ -438,11 +443,30 @@ def _check_the_end(
         db.dispose()
     store = open_store(settings.resolved_store, options)
     container = settings.default_container
-    packs = {key.rsplit("/", 1)[1] for key in store.list(f"{container}/data/")}
-    manifests = {key.rsplit("/", 1)[1] for key in store.list(f"{container}/backups/")}
+    # A Swift listing lags a write whose listing update timed out, until the
+    # object updater sends it: the store is asked until its listing settles.
+    deadline = time.monotonic() + 60
+    while True:
+        packs = _held(store, f"{container}/data/")
+        manifests = _held(store, f"{container}/backups/")
+        if (packs == live and manifests <= kept) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert packs == live, (packs - live, live - packs, others)
     assert manifests <= kept, manifests - kept
     assert {b for b in available if b in ledger.expected} <= manifests
+
+
+def _held(store: Store, prefix: str) -> set[str]:
+    """The names of the objects the store lists under `prefix` and still holds."""
+    held = set()
+    for key in store.list(prefix):
+        try:
+            store.size(key)
+        except ObjectNotFound:
+            continue
+        held.add(key.rsplit("/", 1)[1])
+    return held
 
 
 def _defects(deployment: Deployment) -> list[str]:

@@ -183,6 +183,17 @@ class VolumeIOError(AshboxError):
     """A volume or snapshot file could not be opened, read or written."""
 
 
+class PackAbandoned(AshboxError):
+    """A pack was abandoned (marked dead) before its writer committed it: the
+    writer had lost its task to another run, which discarded its packs."""
+
+    def __init__(self, pack_id: str) -> None:
+        super().__init__(
+            f"Pack {pack_id} was abandoned before its upload was committed: "
+            "another run of this backup took it over."
+        )
+
+
 class StoreError(AshboxError):
     """The backup store failed (I/O error, unreachable server)."""
 

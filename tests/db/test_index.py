@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
+from ashbox.errors import PackAbandoned
 from ashbox.repository.index import BlobLocation
 
 C = "volumebackups"
@@ -48,6 +51,25 @@ def test_a_pending_pack_is_listed_until_forgotten(db: Database) -> None:
     assert index.reuse(C, "b2", [b"a" * 32]) == set()
     index.forget_packs(C, ["p1"])
     assert index.pending_packs(C, "b1") == []
+
+
+def test_an_abandoned_pack_is_never_committed_and_a_committed_one_never_abandoned(
+    db: Database,
+) -> None:
+    index = DbIndex(db)
+    index.ensure_container(C)
+    index.begin_pack(C, "p1", "b1")
+    _commit(index, "p2", "b1", [b"b" * 32])
+    assert [(p.pack_id, p.owner) for p in index.pending(C)] == [("p1", "b1")]
+
+    assert index.abandon_packs(C, ["p1", "p2"]) == ["p1"]
+
+    with pytest.raises(PackAbandoned):
+        index.commit_pack(C, "p1", 100, [_loc(b"a" * 32)], "b1")
+    assert index.locate(C, [b"a" * 32]) == {}  # the refused commit added nothing
+    assert {p.pack_id: p.state for p in index.packs(C)} == {"p1": "dead", "p2": "live"}
+    assert index.dead_packs(C) == ["p1"] and index.pending(C) == []
+    assert index.abandon_packs(C, ["p1"]) == []
 
 
 def test_a_pack_dies_only_when_its_last_reference_goes(db: Database) -> None:

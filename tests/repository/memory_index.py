@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ashbox.repository.index import BlobLocation, ContainerUsage, PackInfo
+from ashbox.errors import PackAbandoned
+from ashbox.repository.index import BlobLocation, ContainerUsage, PackInfo, PendingPack
 
 PENDING = "pending"
 LIVE = "live"
@@ -27,6 +28,7 @@ class PackRow:
     owner: str | None
     size: int = 0
     dead_at: datetime | None = None
+    begun_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -75,8 +77,10 @@ class MemoryIndex:
         with self._lock:
             c = self._container(container)
             row = c.packs.get(pack_id)
-            if row is None or row.state != PENDING:
+            if row is None:
                 raise AssertionError(f"commit of pack {pack_id} that was not begun")
+            if row.state != PENDING:
+                raise PackAbandoned(pack_id)
             for e in entries:
                 if e.pack_id != pack_id:
                     raise AssertionError(f"entry of pack {e.pack_id} committed with {pack_id}")
@@ -97,6 +101,24 @@ class MemoryIndex:
         with self._lock:
             c = self._container(container)
             return [p for p, r in c.packs.items() if r.state == PENDING and r.owner == backup_id]
+
+    def pending(self, container: str) -> list[PendingPack]:
+        with self._lock:
+            c = self._container(container)
+            return [
+                PendingPack(p, r.owner or "", r.begun_at)
+                for p, r in sorted(c.packs.items())
+                if r.state == PENDING
+            ]
+
+    def abandon_packs(self, container: str, pack_ids: Sequence[str]) -> list[str]:
+        with self._lock:
+            c = self._container(container)
+            abandoned = sorted(p for p in set(pack_ids) if c.packs[p].state == PENDING)
+            for p in abandoned:
+                row = c.packs[p]
+                row.state, row.owner, row.dead_at = DEAD, None, datetime.now(UTC)
+            return abandoned
 
     def references(self, container: str) -> dict[str, set[bytes]]:
         """Each backup's referenced blobs (as `DbIndex.references`)."""

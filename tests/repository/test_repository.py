@@ -13,6 +13,7 @@ from ashbox.errors import (
     CorruptData,
     InvalidBackup,
     InvalidInput,
+    PackAbandoned,
     TaskCancelled,
     VolumeIOError,
 )
@@ -269,7 +270,7 @@ class Cancel:
             raise TaskCancelled("cancelled by the test")
 
 
-def test_a_cancelled_backup_leaves_pending_packs_that_discard_incomplete_removes(
+def test_a_cancelled_backup_leaves_pending_packs_that_discard_incomplete_abandons(
     repo: Repository, store: MemoryStore, index: MemoryIndex, tmp_path: Path
 ) -> None:
     size = 3000 * BLOCK
@@ -286,8 +287,14 @@ def test_a_cancelled_backup_leaves_pending_packs_that_discard_incomplete_removes
     assert stored <= live | set(pending)
     repo.discard_incomplete("b1")
     assert index.pending_packs(CONTAINER, "b1") == []
-    assert {k.rsplit("/", 1)[1] for k in pack_keys(store)} == live
     assert index.packs_in(CONTAINER, PENDING) == set()
+    # Abandoned packs die: a late upload of one can no longer be committed,
+    # and its object goes with the dead packs once the grace period is over.
+    assert index.packs_in(CONTAINER, DEAD) == set(pending)
+    with pytest.raises(PackAbandoned):
+        index.commit_pack(CONTAINER, pending[0], 1, [], "b1")
+    assert sorted(repo.delete_dead_packs()) == sorted(pending)
+    assert {k.rsplit("/", 1)[1] for k in pack_keys(store)} == live
 
 
 def test_a_retried_backup_completes_and_reuses_what_the_first_attempt_stored(

@@ -134,17 +134,15 @@ def rebuild(local: Local, args: argparse.Namespace) -> ExitCode:
 
 
 def gc(local: Local, args: argparse.Namespace) -> ExitCode:
-    from ashbox.db.exclusive import GC_LOCK, exclusive
-    from ashbox.repository.gc import collect_garbage
+    from ashbox.manager.garbage import collect
 
-    fraction = local.settings.gc_repack_live_fraction
-    with exclusive(local.db, GC_LOCK) as held:
-        if not held:
-            local.error("another gc is running (a worker's, or another repo gc); try again later")
-            return ExitCode.FAILED
-        report = collect_garbage(local.repository(), repack_live_fraction=fraction)
+    report = collect(local.db, local.repository(), local.settings.gc_repack_live_fraction)
+    if report is None:
+        local.error("another gc is running (a worker's, or another repo gc); try again later")
+        return ExitCode.FAILED
     local.print(
-        f"gc of {report.container}: {report.swept_packs} packs found dead, "
+        f"gc of {report.container}: {report.abandoned_packs} unfinished uploads abandoned, "
+        f"{report.swept_packs} packs found dead, "
         f"{report.repacked_packs} repacked into {report.new_packs} "
         f"({_bytes(report.copied_size)} copied), {report.deleted_packs} deleted "
         f"({_bytes(report.freed_size)} freed)"

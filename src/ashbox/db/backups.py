@@ -13,7 +13,7 @@ from ashbox.db import lifecycle
 from ashbox.db.listing import list_page
 from ashbox.db.models import Backup, BackupMetadata
 from ashbox.records import ListQuery
-from ashbox.statuses import VolumeStatus
+from ashbox.statuses import BackupStatus, VolumeStatus
 from ashbox.transitions import SNAPSHOT, VOLUME
 
 COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
@@ -80,6 +80,24 @@ def backup_ids_in_container(s: Session, container: str, *, or_unset: bool) -> se
     if or_unset:
         where = where | Backup.container.is_(None)
     return set(s.scalars(select(Backup.id).where(Backup.deleted.is_(False), where)))
+
+
+def being_created(s: Session, backup_ids: Iterable[str]) -> set[str]:
+    """Those of `backup_ids` whose backup is being created, so may still write
+    packs. A backup leaves `creating` for good: one that is not, never will be."""
+    ids = sorted(backup_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        found.update(
+            s.scalars(
+                select(Backup.id).where(
+                    Backup.id.in_(ids[start : start + 500]),
+                    Backup.status == BackupStatus.CREATING,
+                    Backup.deleted.is_(False),
+                )
+            )
+        )
+    return found
 
 
 def list_backups(

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 
 from ashbox.db.engine import Database
 from ashbox.db.index_maintenance import IndexMaintenance
@@ -49,15 +49,18 @@ from ashbox.db.index_sql import (
     mark_dead,
     referenced_by,
     settle_pack,
+    utc_now,
     with_bases,
 )
 from ashbox.db.index_sql import locate as locate_blobs
 from ashbox.db.upsert import insert_ignore, insert_one_ignore
+from ashbox.errors import PackAbandoned
 from ashbox.repository.index import (
     DEAD,
     LIVE,
     PENDING,
     BlobLocation,
+    PendingPack,
 )
 
 __all__ = ["DEAD", "LIVE", "PENDING", "DbIndex"]
@@ -125,8 +128,10 @@ class DbIndex(IndexMaintenance):
                 found = find(conn, container, [e.blob_id for e in entries])
             owns_a_blob = pack_id in found.packs.values() or has_blob(conn, container, pack_id)
             # A pack whose every blob was stored meanwhile by another backup holds
-            # nothing the index points to: it is dead from birth.
-            settle_pack(conn, container, pack_id, size=size, live=owns_a_blob)
+            # nothing the index points to: it is dead from birth. One abandoned
+            # meanwhile (its writer had lost the task) is not committed at all.
+            if not settle_pack(conn, container, pack_id, size=size, live=owns_a_blob):
+                raise PackAbandoned(pack_id)
             add_refs(conn, container, backup_id, found.packs.keys(), bases=found.bases)
 
     def locate(self, container: str, blob_ids: Sequence[bytes]) -> dict[bytes, BlobLocation]:
@@ -147,20 +152,31 @@ class DbIndex(IndexMaintenance):
                 )
             )
 
-    def abandoned_packs(
-        self, container: str, owner_prefix: str, begun_before: datetime
-    ) -> list[str]:
+    def pending(self, container: str) -> list[PendingPack]:
+        query = select(PACKS.c.id, PACKS.c.owner_backup_id, PACKS.c.created_at).where(
+            PACKS.c.container == container, PACKS.c.state == PENDING
+        )
         with self._db.connection() as conn:
-            return list(
-                conn.scalars(
-                    select(PACKS.c.id).where(
+            return [
+                PendingPack(pack_id, owner or "", begun_at)
+                for pack_id, owner, begun_at in conn.execute(query.order_by(PACKS.c.id))
+            ]
+
+    def abandon_packs(self, container: str, pack_ids: Sequence[str]) -> list[str]:
+        abandoned: list[str] = []
+        with self._db.connection() as conn:
+            for chunk in chunks(sorted(pack_ids)):
+                abandoned += conn.scalars(
+                    update(PACKS)
+                    .where(
                         PACKS.c.container == container,
+                        PACKS.c.id.in_(chunk),
                         PACKS.c.state == PENDING,
-                        PACKS.c.owner_backup_id.startswith(owner_prefix, autoescape=True),
-                        PACKS.c.created_at < begun_before,
                     )
+                    .values(state=DEAD, dead_at=utc_now(), owner_backup_id=None)
+                    .returning(PACKS.c.id)
                 )
-            )
+        return sorted(abandoned)
 
     def keep_references(
         self, container: str, backup_id: str, blob_ids: Sequence[bytes]

@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from ashbox.db.models import Blob, BlobRef, Container, Pack
 from ashbox.db.upsert import insert_ignore
-from ashbox.repository.index import DEAD, LIVE, BlobLocation
+from ashbox.repository.index import DEAD, LIVE, PENDING, BlobLocation
 
 CONTAINERS = cast(Table, Container.__table__)
 PACKS = cast(Table, Pack.__table__)
@@ -80,7 +80,11 @@ _PACK_HAS_REFERENCED_BLOB = (
 )
 _SETTLE_PACK = (
     update(PACKS)
-    .where(PACKS.c.container == bindparam("p_container"), PACKS.c.id == bindparam("p_id"))
+    .where(
+        PACKS.c.container == bindparam("p_container"),
+        PACKS.c.id == bindparam("p_id"),
+        PACKS.c.state == PENDING,
+    )
     .values(
         state=bindparam("new_state"),
         size=bindparam("new_size"),
@@ -388,9 +392,9 @@ def blob_row(container: str, pack_id: str, e: BlobLocation) -> dict[str, Any]:
     }
 
 
-def settle_pack(conn: Connection, container: str, pack_id: str, *, size: int, live: bool) -> None:
+def settle_pack(conn: Connection, container: str, pack_id: str, *, size: int, live: bool) -> bool:
     """A pending pack is uploaded: live, or dead from birth (now) if it holds no
-    indexed blob."""
+    indexed blob. False, and nothing changed, if it is no longer pending."""
     params: Mapping[str, Any] = {
         "p_container": container,
         "p_id": pack_id,
@@ -398,7 +402,7 @@ def settle_pack(conn: Connection, container: str, pack_id: str, *, size: int, li
         "new_size": size,
         "new_dead_at": None if live else utc_now(),
     }
-    conn.execute(_SETTLE_PACK, params)
+    return conn.execute(_SETTLE_PACK, params).rowcount == 1
 
 
 def utc_now() -> datetime:

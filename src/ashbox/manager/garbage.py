@@ -14,10 +14,13 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from ashbox.db import backups as backup_rows
 from ashbox.db import tasks as task_rows
+from ashbox.db.engine import Database
 from ashbox.db.exclusive import GC_LOCK, exclusive
 from ashbox.manager.job import Job
-from ashbox.repository.gc import collect_garbage
+from ashbox.repository.gc import GcReport, collect_garbage
+from ashbox.repository.repository import Repository
 from ashbox.statuses import ResourceType, TaskKind
 
 log = logging.getLogger(__name__)
@@ -46,16 +49,30 @@ def queue_gc(s: Session, container: str, *, max_attempts: int) -> bool:
     return True
 
 
+def collect(db: Database, repo: Repository, fraction: float) -> GcReport | None:
+    """One gc of `repo`'s container under the deployment's gc lock (None if
+    another gc holds it), so the packs an earlier collector began and never
+    committed are abandoned at once; the database tells which backups may
+    still write, so those the others began and never committed are too."""
+
+    def writing(backup_ids: set[str]) -> set[str]:
+        with db.reading() as s:
+            return backup_rows.being_created(s, backup_ids)
+
+    with exclusive(db, GC_LOCK) as held:
+        if not held:
+            return None
+        return collect_garbage(repo, repack_live_fraction=fraction, writing=writing, sole=True)
+
+
 def run_gc(job: Job) -> None:
     container = str(job.payload["container"])
-    fraction = job.settings.gc_repack_live_fraction
-    with exclusive(job.db, GC_LOCK) as held:
-        if not held:
-            with job.transaction() as s:
-                job.finish(s, note="another gc is running")
-            log.info("gc skipped container=%s: another gc is running", container)
-            return
-        report = collect_garbage(job.repository(container), repack_live_fraction=fraction)
+    report = collect(job.db, job.repository(container), job.settings.gc_repack_live_fraction)
+    if report is None:
+        with job.transaction() as s:
+            job.finish(s, note="another gc is running")
+        log.info("gc skipped container=%s: another gc is running", container)
+        return
     with job.transaction() as s:
         job.finish(s)
     log.info("gc done container=%s report=%s", container, report)

@@ -2,6 +2,7 @@
 
 docs/format.md, "Reclaiming space and checking". One run:
 
+0. *abandon*: pending packs whose writer is gone are marked dead;
 1. *sweep*: live packs left with no referenced blob are marked dead;
 2. *repack*: live packs holding dead bytes (unreferenced or duplicate blobs)
    whose referenced blobs fill less than `repack_live_fraction` of their bytes
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 ABANDONED_AFTER = timedelta(hours=1)
 _OWNER_PREFIX = "gc-"
 
+# Which of the given backup ids may still write packs (are being created).
+Writing = Callable[[set[str]], set[str]]
+
 
 @dataclass(frozen=True, slots=True)
 class GcReport:
@@ -58,16 +63,26 @@ class GcReport:
     repacked_packs: int  # mostly dead packs whose live blobs were copied, now dead
     new_packs: int
     copied_size: int  # bytes of blobs copied into new packs
+    abandoned_packs: int  # pending packs whose writer is gone, now dead
     deleted_packs: int  # dead packs deleted from the store
     freed_size: int  # their bytes
     skipped_packs: tuple[str, ...] = ()  # unreadable or corrupt: left for `repo check`
 
 
-def collect_garbage(repo: Repository, *, repack_live_fraction: float = 0.5) -> GcReport:
-    """Sweep, repack and delete (module docstring); safe beside running backups,
-    deletes, restores and other collectors of the same container."""
+def collect_garbage(
+    repo: Repository,
+    *,
+    repack_live_fraction: float = 0.5,
+    writing: Writing | None = None,
+    sole: bool = False,
+) -> GcReport:
+    """Abandon orphans, sweep, repack and delete (module docstring); safe beside
+    running backups, deletes, restores and other collectors of the same
+    container. `writing` tells which of the given backups may still write
+    packs (those being created); without it no backup's pack is abandoned.
+    `sole`: no other collector runs (the caller holds the gc lock)."""
     container = repo.container
-    abandoned = _discard_abandoned_repacks(repo)
+    abandoned = _abandon_orphans(repo, writing, sole)
     swept = repo.index.sweep(container)
     overhead = HEADER_SIZE + FOOTER_SIZE + (OVERHEAD if repo.codec.cipher is not None else 0)
     candidates = [
@@ -90,13 +105,16 @@ def collect_garbage(repo: Repository, *, repack_live_fraction: float = 0.5) -> G
         repacked_packs=repack.retired,
         new_packs=repack.new_packs,
         copied_size=repack.copied,
-        deleted_packs=len(deleted) + len(abandoned),
+        abandoned_packs=len(abandoned),
+        deleted_packs=len(deleted),
         freed_size=sum(sizes.get(p, 0) for p in deleted),
         skipped_packs=tuple(repack.skipped),
     )
     log.info(
-        "gc done container=%s swept=%d repacked=%d new=%d copied=%d deleted=%d freed=%d",
+        "gc done container=%s abandoned=%d swept=%d repacked=%d new=%d copied=%d "
+        "deleted=%d freed=%d",
         container,
+        report.abandoned_packs,
         report.swept_packs,
         report.repacked_packs,
         report.new_packs,
@@ -107,17 +125,25 @@ def collect_garbage(repo: Repository, *, repack_live_fraction: float = 0.5) -> G
     return report
 
 
-def _discard_abandoned_repacks(repo: Repository) -> list[str]:
-    """Delete the packs a collector began and never committed (it died), once they
-    are older than any repack could take; a pack never listed is not an orphan."""
+def _abandon_orphans(repo: Repository, writing: Writing | None, sole: bool) -> list[str]:
+    """Abandon the pending packs whose writer is gone: another collector's (if
+    this one is the `sole` collector running, all of them; else those begun
+    longer ago than any repack takes), and a backup's that `writing` does not
+    name (a crash's, or a late run's that lost its task). Only pending packs
+    read before `writing` is asked: the backups it leaves out had ended by
+    then, and a backup that ended never writes again."""
     begun_before = datetime.now(UTC) - ABANDONED_AFTER
-    packs = repo.index.abandoned_packs(repo.container, _OWNER_PREFIX, begun_before)
-    for pack_id in packs:
-        repo.store.delete(pack_key(repo.container, pack_id))
-    repo.index.forget_packs(repo.container, packs)
-    if packs:
-        log.info("abandoned repack packs deleted container=%s packs=%d", repo.container, len(packs))
-    return packs
+    pending = repo.index.pending(repo.container)
+    collectors = [p for p in pending if p.owner.startswith(_OWNER_PREFIX)]
+    orphans = [p.pack_id for p in collectors if sole or p.begun_at < begun_before]
+    if writing is not None:
+        owners = {p.owner for p in pending} - {p.owner for p in collectors}
+        alive = writing(owners) if owners else set()
+        orphans += [p.pack_id for p in pending if p.owner in owners - alive]
+    abandoned = repo.index.abandon_packs(repo.container, orphans)
+    if abandoned:
+        log.info("orphan packs abandoned container=%s packs=%d", repo.container, len(abandoned))
+    return abandoned
 
 
 class _Repack:

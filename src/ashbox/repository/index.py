@@ -10,7 +10,10 @@ Its rules (DESIGN.md §3, docs/format.md "Index"):
   exists, so a concurrent `release` can never reclaim a blob being reused.
 - A pack is `begin_pack`-ed (pending, owned by a backup) before its upload and
   `commit_pack`-ed after it, so a crash mid-upload leaves a pending row that
-  names the orphan to delete, never an unknown object in the store.
+  names the orphan to delete, never an unknown object in the store. A pending
+  pack whose writer is gone is `abandon_packs`-ed: marked dead, so a writer
+  that was only late can no longer commit it (its commit raises PackAbandoned)
+  and the collector deletes it like any dead pack.
 - A page delta needs its base: a backup that references a delta also
   references its base (and the base's base), so a base lives as long as any
   delta on it.
@@ -52,6 +55,16 @@ class PackInfo:
     state: str
     size: int
     dead_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPack:
+    """A pack begun and not committed: who began it (a backup id, or a
+    collector's own name) and when."""
+
+    pack_id: str
+    owner: str
+    begun_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +125,8 @@ class Index(Protocol):
         backup_id: str,
     ) -> None:
         """Mark the uploaded pack live, add its blobs (an id already indexed keeps
-        its first location) and reference them all for `backup_id`."""
+        its first location) and reference them all for `backup_id`. PackAbandoned,
+        and nothing changed, if the pack is no longer pending."""
 
     def locate(self, container: str, blob_ids: Sequence[bytes]) -> dict[bytes, BlobLocation]:
         """Locations of the given blobs that are indexed."""
@@ -120,11 +134,13 @@ class Index(Protocol):
     def pending_packs(self, container: str, backup_id: str) -> list[str]:
         """Packs begun by `backup_id` and never committed (orphans of a crash)."""
 
-    def abandoned_packs(
-        self, container: str, owner_prefix: str, begun_before: datetime
-    ) -> list[str]:
-        """Pending packs whose owner starts with `owner_prefix`, begun before
-        `begun_before`: their writer (a collector) died before committing them."""
+    def pending(self, container: str) -> list[PendingPack]:
+        """Every pending pack of the container: for the collector to find those
+        whose writer is gone."""
+
+    def abandon_packs(self, container: str, pack_ids: Sequence[str]) -> list[str]:
+        """Mark dead those of `pack_ids` still pending (their writer is gone, or
+        late); return them."""
 
     def keep_references(
         self, container: str, backup_id: str, blob_ids: Sequence[bytes]

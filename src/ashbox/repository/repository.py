@@ -221,14 +221,15 @@ class Repository:
         return packs
 
     def discard_incomplete(self, backup_id: str) -> None:
-        """Delete the packs `backup_id` began and never committed (crash orphans)
-        from the store, then from the index."""
-        pending = self.index.pending_packs(self.container, backup_id)
-        for pack_id in pending:
-            self.store.delete(pack_key(self.container, pack_id))
-        if pending:
-            self.index.forget_packs(self.container, pending)
-            log.info("pending packs discarded backup_id=%s packs=%d", backup_id, len(pending))
+        """Abandon the packs `backup_id` began and never committed (a crash's, or
+        a late run's that lost the task): they die, and are deleted with the
+        other dead packs once the grace period has passed, by when a late
+        run's upload has ended."""
+        abandoned = self.index.abandon_packs(
+            self.container, self.index.pending_packs(self.container, backup_id)
+        )
+        if abandoned:
+            log.info("pending packs abandoned backup_id=%s packs=%d", backup_id, len(abandoned))
 
     def read_manifest(self, backup_id: str) -> Manifest:
         """The manifest of `backup_id`; BackupNotFound if the container has none."""

@@ -50,7 +50,6 @@ from ashbox.db import lifecycle, outbox
 from ashbox.db import services as service_rows
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
-from ashbox.db.exclusive import GC_LOCK, exclusive
 from ashbox.db.index import DbIndex
 from ashbox.errors import (
     AshboxError,
@@ -63,9 +62,9 @@ from ashbox.errors import (
 )
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
-from ashbox.manager.garbage import queue_gc
+from ashbox.manager.garbage import collect, queue_gc
 from ashbox.manager.job import Job
-from ashbox.repository.gc import GcReport, collect_garbage
+from ashbox.repository.gc import GcReport
 from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage import StoreOptions, open_store
 from ashbox.storage.base import Store
@@ -207,11 +206,10 @@ class Worker:
             if self._stopping.is_set():
                 break
             repo = open_repository(self.settings, self.store, self.db, container)
-            fraction = self.settings.gc_repack_live_fraction
-            with exclusive(self.db, GC_LOCK) as held:
-                if not held:
-                    raise Conflict("Another gc is running; try again once it ends.")
-                reports.append(collect_garbage(repo, repack_live_fraction=fraction))
+            report = collect(self.db, repo, self.settings.gc_repack_live_fraction)
+            if report is None:
+                raise Conflict("Another gc is running; try again once it ends.")
+            reports.append(report)
         return reports
 
     def _gc_loop(self) -> None:
