@@ -10,17 +10,31 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from service import BenchError
+from service import BenchError, cpu_seconds
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "rgw-server.sh"
 ACCESS_KEY, SECRET_KEY = "ashbox", "ashbox-secret"
 
 
+@dataclass(frozen=True, slots=True)
+class Rgw:
+    """A running radosgw: the service settings of its endpoint, and its root."""
+
+    settings: dict[str, str]
+    root: Path
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by the store's processes (radosgw, its OSD and
+        monitor): what the store costs the machine's cores."""
+        return sum(cpu_seconds(int(p.read_text())) for p in (self.root / "run").glob("*.pid"))
+
+
 @contextmanager
-def rgw(root: Path) -> Iterator[dict[str, str]]:
-    """A running radosgw under `root`; yields the endpoint's service settings."""
+def rgw(root: Path) -> Iterator[Rgw]:
+    """A running radosgw under `root`."""
     port, mon = _free_port(), _free_port()
     env = {**os.environ, "RGW_PORT": str(port), "MON_PORT": str(mon)}
     started = subprocess.run(
@@ -37,7 +51,7 @@ def rgw(root: Path) -> Iterator[dict[str, str]]:
     }
     try:
         _warm_up(settings)
-        yield settings
+        yield Rgw(settings, root)
     finally:
         subprocess.run(["bash", str(SCRIPT), "stop", str(root)], capture_output=True)
 

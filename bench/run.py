@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import os
 import secrets
 import shutil
 import statistics
@@ -55,7 +57,7 @@ from images import (
     settle,
     sha256,
 )
-from object_store import bucket_url, rgw
+from object_store import Rgw, bucket_url, rgw
 from service import CONTAINER, BenchError, Measure, Service, object_id, run_command
 from store_floor import get_floor, put_floor
 
@@ -68,6 +70,7 @@ __all__ = ["CACHE", "GiB", "MiB", "main", "prepare_images", "sha256"]
 MB = 1_000_000
 ASHBOX_STEPS = ("full backup", "incremental", "restore")
 STEPS = ("zstd -1 -T2", "full backup", "incremental", "zstd -d", "restore", "disk floor")
+CORES = len(os.sched_getaffinity(0))
 ENCRYPTED = "encrypted "  # prefix of the encrypted repository's steps
 RGW = "rgw "  # prefix of the steps with the store on radosgw
 
@@ -115,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         images = prepare_images(size, args.seed)
         runs = []
         with contextlib.ExitStack() as stack:
-            s3: dict[str, str] | None = None
+            store: Rgw | None = None
             if args.store == "rgw":
                 print("starting radosgw", file=sys.stderr)
-                s3 = stack.enter_context(rgw(Path(tempfile.mkdtemp(prefix="rgw-", dir=CACHE))))
+                store = stack.enter_context(rgw(Path(tempfile.mkdtemp(prefix="rgw-", dir=CACHE))))
             for number in range(args.runs):
                 print(f"run {number + 1} of {args.runs}", file=sys.stderr)
                 runs.append(
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                         images,
                         options,
                         encrypted=args.encrypted,
-                        s3=s3,
+                        rgw=store,
                         keep=args.keep,
                         number=number,
                     )
@@ -147,7 +150,7 @@ def run_once(
     encrypted: bool,
     keep: bool,
     number: int,
-    s3: Mapping[str, str] | None = None,
+    rgw: Rgw | None = None,
 ) -> Run:
     tmp = Path(tempfile.mkdtemp(prefix="run-", dir=CACHE))
     try:
@@ -163,8 +166,8 @@ def run_once(
             secret.write_text(secrets.token_hex(32))
             sealed = {**options, "encryption": "aes-256-gcm", "key_file": str(secret)}
             modes[ENCRYPTED] = _Steps(images, tmp / "sealed", sealed)
-        if s3 is not None:
-            on_rgw = {**options, **s3, "store": bucket_url()}
+        if rgw is not None:
+            on_rgw = {**options, **rgw.settings, "store": bucket_url()}
             modes[RGW] = _Steps(images, tmp / "rgw", on_rgw, store=_open_store(on_rgw))
         # The two repositories take each step in turn, the first one alternating
         # between runs, so neither always finds the machine as the other left it.
@@ -174,19 +177,19 @@ def run_once(
                 stack.enter_context(steps)
             for step in ("full backup", "incremental"):
                 for prefix, steps in order:
-                    measures[prefix + step] = steps.take(step)
+                    measures[prefix + step] = _take(steps, step, rgw)
                 if step == "full backup":
                     full_packs = files_under(modes[""].packs_dir)
             out = tmp / "v1.out"
             measures["zstd -d"] = run_command(["zstd", "-q", "-d", "-f", str(zst), "-o", str(out)])
             out.unlink()
             for prefix, steps in order:
-                measures[prefix + "restore"] = steps.take("restore")
+                measures[prefix + "restore"] = _take(steps, "restore", rgw)
             plain = modes[""]
             floor = disk_floor(files_under(plain.packs_dir), plain.restored_bytes, tmp)
             measures["disk floor"] = Measure(floor)
-            if s3 is not None:
-                measures.update(store_floors(full_packs, {**options, **s3}))
+            if rgw is not None:
+                measures.update(store_floors(full_packs, options, rgw))
         return Run(measures, modes[""].manifest_sizes)
     finally:
         if keep:
@@ -195,17 +198,32 @@ def run_once(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def store_floors(packs: Sequence[Path], options: Mapping[str, str]) -> dict[str, Measure]:
+def store_floors(packs: Sequence[Path], options: Mapping[str, str], rgw: Rgw) -> dict[str, Measure]:
     """The full backup's packs PUT into a fresh bucket with a backup's uploads in
     flight, then GET back with a restore's reads in flight (bench/store_floor.py)."""
     defaults = Settings()
     uploads = int(options.get("upload_threads", defaults.upload_threads)) + 1  # + page tables
     reads = int(options.get("pipeline_threads", defaults.pipeline_threads))
-    store = _open_store({**options, "store": bucket_url()})
-    put = put_floor(store, packs, uploads)
-    got = get_floor(store, len(packs), reads)
+    store = _open_store({**options, **rgw.settings, "store": bucket_url()})
     stored = sum(p.stat().st_size for p in packs)
-    return {RGW + "put floor": Measure(put, stored=stored), RGW + "get floor": Measure(got)}
+    cpu = rgw.cpu_seconds()
+    put = put_floor(store, packs, uploads)
+    put_cpu, cpu = rgw.cpu_seconds() - cpu, rgw.cpu_seconds()
+    got = get_floor(store, len(packs), reads)
+    got_cpu = rgw.cpu_seconds() - cpu
+    return {
+        RGW + "put floor": Measure(put, stored=stored, store_cpu=put_cpu),
+        RGW + "get floor": Measure(got, store_cpu=got_cpu),
+    }
+
+
+def _take(steps: _Steps, step: str, rgw: Rgw | None) -> Measure:
+    """One ashbox step, with what radosgw's processes spent meanwhile."""
+    if rgw is None:
+        return steps.take(step)
+    before = rgw.cpu_seconds()
+    measure = steps.take(step)
+    return dataclasses.replace(measure, store_cpu=rgw.cpu_seconds() - before)
 
 
 def ashbox_steps(images: Images, tmp: Path, options: Mapping[str, str]) -> dict[str, Measure]:
@@ -294,6 +312,18 @@ def targets(images: Images, *, encrypted: bool, rgw: bool = False) -> list[Targe
     def ratio(step: str, reference: str) -> Callable[[Run], float | None]:
         return lambda r: r.measures[step].wall / r.measures[reference].wall
 
+    def cpu_floor(step: str, reference: str) -> Callable[[Run], float | None]:
+        """The time `step` needs if it kept both cores busy with its own CPU and
+        radosgw's, over `reference`'s wall."""
+
+        def value(r: Run) -> float | None:
+            m = r.measures[step]
+            if m.cpu is None or m.store_cpu is None:
+                return None
+            return (m.cpu + m.store_cpu) / CORES / r.measures[reference].wall
+
+        return value
+
     def stored(step: str) -> Callable[[Run], float | None]:
         return lambda r: (r.measures[step].stored or 0) / MB
 
@@ -342,6 +372,18 @@ def targets(images: Images, *, encrypted: bool, rgw: bool = False) -> list[Targe
                 "rgw / file full backup wall", "x", 1.5, ratio(RGW + "full backup", "full backup")
             ),
             Target("rgw / file restore wall", "x", 1.5, ratio(RGW + "restore", "restore")),
+            Target(
+                "rgw full backup CPU floor / file full backup wall",
+                "x",
+                None,
+                cpu_floor(RGW + "full backup", "full backup"),
+            ),
+            Target(
+                "rgw restore CPU floor / file restore wall",
+                "x",
+                None,
+                cpu_floor(RGW + "restore", "restore"),
+            ),
             Target(
                 "rgw put floor / file full backup wall",
                 "x",
@@ -406,20 +448,23 @@ def print_report(
         *(ENCRYPTED + s for s in ASHBOX_STEPS if encrypted),
         *(RGW + s for s in (*ASHBOX_STEPS, "put floor", "get floor") if rgw),
     ]
-    headers = ("step", "wall s", "MB/s", "CPU s", "peak RSS MiB", "stored MB")
+    headers: tuple[str, ...] = ("step", "wall s", "MB/s", "CPU s", "peak RSS MiB", "stored MB")
+    if rgw:
+        headers += ("radosgw CPU s",)
     rows = []
     for step in steps:
         m = [r.measures[step] for r in runs]
-        rows.append(
-            (
-                step,
-                _fmt(_median([x.wall for x in m]), "{:.2f}"),
-                _fmt(size / MB / statistics.median([x.wall for x in m]), "{:.0f}"),
-                _fmt(_median([x.cpu for x in m]), "{:.2f}"),
-                _fmt(_median([x.rss for x in m]), "{:.0f}", scale=MiB),
-                _fmt(_median([x.stored for x in m]), "{:.1f}", scale=MB),
-            )
+        row: tuple[str, ...] = (
+            step,
+            _fmt(_median([x.wall for x in m]), "{:.2f}"),
+            _fmt(size / MB / statistics.median([x.wall for x in m]), "{:.0f}"),
+            _fmt(_median([x.cpu for x in m]), "{:.2f}"),
+            _fmt(_median([x.rss for x in m]), "{:.0f}", scale=MiB),
+            _fmt(_median([x.stored for x in m]), "{:.1f}", scale=MB),
         )
+        if rgw:
+            row += (_fmt(_median([x.store_cpu for x in m]), "{:.2f}"),)
+        rows.append(row)
     print_table(headers, rows)
     print("\nissue 3 targets (each run's figure, then their median)")
     checks = []

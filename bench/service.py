@@ -44,6 +44,7 @@ class Measure:
     rss: int | None = None  # bytes
     stored: int | None = None  # bytes
     requests: int | None = None  # store requests the service made during the step
+    store_cpu: float | None = None  # CPU seconds of the object store's processes
 
 
 def run_command(
@@ -160,11 +161,11 @@ class Service:
         plus its manifest object."""
         _reset_peak_rss(self.pid)
         requests_before = self.store_requests()
-        cpu_before = _cpu_seconds(self.pid)
+        cpu_before = cpu_seconds(self.pid)
         started = time.monotonic()
         result = self.cli(*argv)
         wall = time.monotonic() - started
-        cpu = _cpu_seconds(self.pid) - cpu_before
+        cpu = cpu_seconds(self.pid) - cpu_before
         requests = self.store_requests() - requests_before
         stored = None
         if argv[:2] == ("backup", "create"):
@@ -237,7 +238,7 @@ def _free_port() -> int:
         return port
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """utime + stime of the process, all its threads included."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
