@@ -183,17 +183,6 @@ class VolumeIOError(AshboxError):
     """A volume or snapshot file could not be opened, read or written."""
 
 
-class PackAbandoned(AshboxError):
-    """A pack was abandoned (marked dead) before its writer committed it: the
-    writer had lost its task to another run, which discarded its packs."""
-
-    def __init__(self, pack_id: str) -> None:
-        super().__init__(
-            f"Pack {pack_id} was abandoned before its upload was committed: "
-            "another run of this backup took it over."
-        )
-
-
 class StoreError(AshboxError):
     """The backup store failed (I/O error, unreachable server)."""
 
@@ -214,3 +203,15 @@ class LeaseLost(TaskCancelled):
     def __init__(self, task_id: str) -> None:
         super().__init__(f"Task {task_id} is no longer leased to this worker.")
         self.task_id = task_id
+
+
+class PackAbandoned(TaskCancelled):
+    """A pack was abandoned (marked dead) before its writer committed it: the
+    writer had lost its task to another run, which discarded its packs, or
+    its backup had ended. Like LeaseLost, the run must commit nothing more."""
+
+    def __init__(self, pack_id: str) -> None:
+        super().__init__(
+            f"Pack {pack_id} was abandoned before its upload was committed: "
+            "another run of this backup took it over."
+        )

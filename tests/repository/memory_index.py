@@ -77,9 +77,7 @@ class MemoryIndex:
         with self._lock:
             c = self._container(container)
             row = c.packs.get(pack_id)
-            if row is None:
-                raise AssertionError(f"commit of pack {pack_id} that was not begun")
-            if row.state != PENDING:
+            if row is None or row.state != PENDING:  # abandoned, and maybe forgotten since
                 raise PackAbandoned(pack_id)
             for e in entries:
                 if e.pack_id != pack_id:

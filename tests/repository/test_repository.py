@@ -288,13 +288,35 @@ def test_a_cancelled_backup_leaves_pending_packs_that_discard_incomplete_abandon
     repo.discard_incomplete("b1")
     assert index.pending_packs(CONTAINER, "b1") == []
     assert index.packs_in(CONTAINER, PENDING) == set()
-    # Abandoned packs die: a late upload of one can no longer be committed,
-    # and its object goes with the dead packs once the grace period is over.
+    # With no grace period (this repository's) they are deleted at once; a late
+    # upload of one can no longer be committed.
+    assert index.packs_in(CONTAINER, DEAD) == set()
+    assert {k.rsplit("/", 1)[1] for k in pack_keys(store)} == live
+    with pytest.raises(PackAbandoned):
+        index.commit_pack(CONTAINER, pending[0], 1, [], "b1")
+
+
+def test_abandoned_packs_wait_out_the_grace_period(
+    store: MemoryStore, index: MemoryIndex, tmp_path: Path
+) -> None:
+    """A late run may still be uploading an abandoned pack: with a grace period
+    its object stays until the collector deletes dead packs past it."""
+    repo = Repository.open(
+        store, CONTAINER, index, block_size=BLOCK, pack_size=8 * BLOCK, gc_grace_seconds=3600
+    )
+    source = tmp_path / "src"
+    source.write_bytes(os.urandom(3000 * BLOCK))
+    with pytest.raises(TaskCancelled):
+        repo.backup("b1", source, progress=Cancel(after=1500 * BLOCK))
+    pending = index.pending_packs(CONTAINER, "b1")
+    assert pending
+
+    repo.discard_incomplete("b1")
+
     assert index.packs_in(CONTAINER, DEAD) == set(pending)
     with pytest.raises(PackAbandoned):
         index.commit_pack(CONTAINER, pending[0], 1, [], "b1")
-    assert sorted(repo.delete_dead_packs()) == sorted(pending)
-    assert {k.rsplit("/", 1)[1] for k in pack_keys(store)} == live
+    assert repo.delete_dead_packs() == []  # within the grace period
 
 
 def test_a_retried_backup_completes_and_reuses_what_the_first_attempt_stored(

@@ -213,23 +213,29 @@ class Repository:
         grace period; return them."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self.gc_grace_seconds)
         packs = self.index.dead_packs(self.container, dead_before=cutoff)
+        self._delete_packs(packs)
+        return packs
+
+    def _delete_packs(self, packs: list[str]) -> None:
+        """Delete dead packs from the store, then forget them."""
         for pack_id in packs:
             self.store.delete(pack_key(self.container, pack_id))
         if packs:
             faults.point("gc.packs_deleted")
             self.index.forget_packs(self.container, packs)
-        return packs
 
     def discard_incomplete(self, backup_id: str) -> None:
         """Abandon the packs `backup_id` began and never committed (a crash's, or
-        a late run's that lost the task): they die, and are deleted with the
-        other dead packs once the grace period has passed, by when a late
-        run's upload has ended."""
+        a late run's that lost the task): they die, and are deleted once the
+        grace period has passed (at once with no grace), by when a late run's
+        upload has ended."""
         abandoned = self.index.abandon_packs(
             self.container, self.index.pending_packs(self.container, backup_id)
         )
         if abandoned:
             log.info("pending packs abandoned backup_id=%s packs=%d", backup_id, len(abandoned))
+        if self.gc_grace_seconds <= 0:
+            self._delete_packs(abandoned)
 
     def read_manifest(self, backup_id: str) -> Manifest:
         """The manifest of `backup_id`; BackupNotFound if the container has none."""
