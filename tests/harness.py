@@ -34,7 +34,7 @@ class Harness:
         self.settings = dataclasses.replace(Settings(), **values)  # type: ignore[arg-type]
         self.service = Service(db, self.settings)
         self.worker = Worker(db, self.settings)
-        self.worker.report_alive()  # its service is up, as a started worker reports it
+        self.worker.health.report_alive()  # its service is up, as a started worker reports it
         self.ctx = RequestContext(
             user_id="u1", project_id="p1", is_admin=True, roles=with_implied_roles(["admin"])
         )

@@ -27,12 +27,12 @@ class _Unreachable:
 def test_the_service_says_what_the_store_answered_its_last_probe(harness: Harness) -> None:
     flaky = _Unreachable(harness.worker.store)
     worker = Worker(harness.db, harness.settings, store=flaky)  # type: ignore[arg-type]
-    worker.probe_store()
-    worker.report_alive()
+    worker.health.probe_store()
+    worker.health.report_alive()
     (service,) = harness.service.list_services(harness.ctx)
     assert service.store_error == "Backup store: cannot reach the server: connection refused"
     flaky.down = False
-    worker.probe_store()
-    worker.report_alive()
+    worker.health.probe_store()
+    worker.health.report_alive()
     (service,) = harness.service.list_services(harness.ctx)
     assert service.store_error is None and service.up

@@ -22,7 +22,7 @@ def _worker(harness: Harness, name: str, **overrides: object) -> Worker:
     """A worker of another host, on the same database and store."""
     settings = dataclasses.replace(harness.settings, worker_name=name, **overrides)  # type: ignore[arg-type]
     worker = Worker(harness.db, settings)
-    worker.report_alive()
+    worker.health.report_alive()
     return worker
 
 

@@ -4,19 +4,11 @@ DESIGN.md §2. A claimed task runs in a thread of its own (at most
 `worker_tasks` at once; creates and restores at most
 `max_concurrent_operations` at once over all the processes of the host).
 The worker reports its host's service as alive at start and at every
-heartbeat (os-services), with the store's health as its last probe found it
-(a prober thread asks the store for one object's size every heartbeat);
-while an admin has the service disabled, it claims nothing. A ticker thread renews the leases of
-running tasks every second, records their progress, and reads their
-resource's status. A run is interrupted at its next progress call when:
-- its worker is asked to stop: the task is given back untouched;
-- its resource left the status the task works in (a force delete or reset):
-  the task ends, having changed nothing more (the request that cancelled it
-  settled the states);
-- its lease is lost, or could not be renewed for half its length (the
-  database is away): the run stops before its lease runs out, and leaves
-  the task to its next owner. Every transaction of a run checks that the run
-  still holds the task (`Job.transaction`), so a late commit is impossible.
+heartbeat (worker/health.py); while an admin has the service disabled, it
+claims nothing. A ticker thread renews the leases of running tasks every
+second and stops the runs that must stop (worker/running.py). Every
+transaction of a run checks that the run still holds the task
+(`Job.transaction`), so a late commit is impossible.
 A run that cannot reach the store even after the store's own retries
 (StoreError), or the database (DatabaseUnavailable), is deferred, as a crash
 would leave it: it records why and lets
@@ -24,10 +16,8 @@ its lease lapse, and a later claim runs the task again from where it is.
 A task claimed more than `max_attempts` times (its workers died, or the store
 stayed away) fails, with the last reason recorded.
 Database errors in the claim and heartbeat threads are logged and retried,
-with a growing pause; they never stop the worker.
-Every `gc_interval_seconds` (if not 0) a gc thread queues a gc task for every
-container (docs/format.md, "Reclaiming space and checking"), which any worker
-runs, one at a time per container.
+with a growing pause; they never stop the worker. A gc thread queues gc
+tasks (worker/periodic.py).
 """
 
 from __future__ import annotations
@@ -37,17 +27,13 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import Enum
+from functools import partial
 
 from ashbox import faults, metrics
 from ashbox.config import Settings
 from ashbox.containers import open_repository
-from ashbox.db import lifecycle, outbox
-from ashbox.db import services as service_rows
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
@@ -56,54 +42,30 @@ from ashbox.errors import (
     Conflict,
     DatabaseUnavailable,
     LeaseLost,
-    ObjectNotFound,
+    PackAbandoned,
     StoreError,
     TaskCancelled,
 )
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
-from ashbox.manager.garbage import collect, queue_gc
+from ashbox.manager.garbage import collect
 from ashbox.manager.job import Job
 from ashbox.repository.gc import GcReport
 from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage import StoreOptions, open_store
 from ashbox.storage.base import Store
 from ashbox.storage.instrumented import instrumented
+from ashbox.worker.health import HostHealth
+from ashbox.worker.periodic import queue_gc_until, reap_outbox
+from ashbox.worker.running import Running, Stop, heartbeat
 
 log = logging.getLogger(__name__)
 
 _TICK_SECONDS = 1.0
 _MAX_PAUSE_SECONDS = 30.0  # the longest wait between tries while the database is away
-_OUTBOX_RETENTION = timedelta(hours=1)
 _REAP_EVERY_TICKS = 300
 # The work Cinder's backup_max_operations bounds: it holds a volume's data in flight.
 _LIMITED_KINDS = (TaskKind.CREATE_BACKUP, TaskKind.RESTORE_BACKUP)
-
-
-class _Stop(Enum):
-    WORKER_STOPPING = "worker stopping"
-    CANCELLED = "cancelled"
-    LEASE = "lease lost"
-
-
-@dataclass
-class _Running:
-    task_id: str
-    resource_type: ResourceType
-    resource_id: str
-    works_in: str | None
-    attempt: int
-    last_error: str | None = None  # why an earlier run stopped, if it said
-    renewed_at: float = field(default_factory=time.monotonic)
-    done: int = 0
-    total: int = 0
-    stop: _Stop | None = None
-    stop_reason: str = ""
-    finished: threading.Event = field(default_factory=threading.Event)
-
-    def stop_with(self, stop: _Stop, reason: str) -> None:
-        if self.stop is None:
-            self.stop, self.stop_reason = stop, reason
 
 
 class Worker:
@@ -126,49 +88,26 @@ class Worker:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, Running] = {}
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, settings.worker_tasks), thread_name_prefix="task"
         )
         self._threads: list[threading.Thread] = []
-        self._store_error: str | None = None  # the last probe's answer; None: the store is fine
-
-    def report_alive(self) -> None:
-        """Record this host's service as up now (its row is made the first time), with
-        what the store said to the last probe."""
-        with self.db.transaction() as s:
-            service_rows.report_alive(
-                s, self.host, self.settings.availability_zone, store_error=self._store_error
-            )
-
-    def probe_store(self) -> None:
-        """Ask the store for one small object's size: the answer (found or not) says it
-        serves; a StoreError, after the store's own retries, says what is wrong."""
-        try:
-            self.store.size(f"{self.settings.default_container}/config")
-        except ObjectNotFound:
-            pass
-        except StoreError as e:
-            if self._store_error is None:
-                log.warning("store unavailable owner=%s reason=%s", self.owner, e.message)
-            self._store_error = e.message
-            return
-        if self._store_error is not None:
-            log.info("store available again owner=%s", self.owner)
-        self._store_error = None
+        self.health = HostHealth(db, settings, self.store, self.owner)
 
     def start(self) -> None:
         try:
-            self.report_alive()
+            self.health.report_alive()
         except Exception:
             log.exception("could not report the service alive owner=%s", self.owner)
-        loops = [
+        loops: list[tuple[Callable[[], None], str]] = [
             (self._claim_loop, "claimer"),
             (self._tick_loop, "ticker"),
-            (self._probe_loop, "prober"),
+            (partial(self.health.probe_until, self._stopping), "prober"),
         ]
         if self.settings.gc_interval_seconds > 0:
-            loops.append((self._gc_loop, "gc"))
+            queue_gc = partial(queue_gc_until, self.db, self.settings, self._stopping, self._wake)
+            loops.append((queue_gc, "gc"))
         for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -185,7 +124,7 @@ class Worker:
         self._wake.set()
         with self._lock:
             for running in self._running.values():
-                running.stop_with(_Stop.WORKER_STOPPING, "worker stopping")
+                running.stop_with(Stop.WORKER_STOPPING, "worker stopping")
         for thread in self._threads:
             thread.join(timeout)
         self._pool.shutdown(wait=True)
@@ -212,32 +151,6 @@ class Worker:
             reports.append(report)
         return reports
 
-    def _gc_loop(self) -> None:
-        """Every `gc_interval_seconds`, queue a gc task per container (one that is
-        queued or running already is enough): any worker runs it, one at a time."""
-        while not self._stopping.wait(self.settings.gc_interval_seconds):
-            try:
-                queued = 0
-                for container in DbIndex(self.db).containers():
-                    with self.db.transaction() as s:
-                        max_attempts = self.settings.max_attempts
-                        queued += queue_gc(s, container, max_attempts=max_attempts)
-                if queued:
-                    self._wake.set()
-            except Exception:
-                # A database away for a while must not stop the worker: the next
-                # pass queues again.
-                log.exception("could not queue gc owner=%s", self.owner)
-
-    def _probe_loop(self) -> None:
-        """Probe the store every heartbeat, apart from the ticker: a probe may wait
-        for the store's timeouts and retries, and leases must not."""
-        while not self._stopping.wait(self.settings.heartbeat_seconds):
-            try:
-                self.probe_store()
-            except Exception:
-                log.exception("could not probe the store owner=%s", self.owner)
-
     def _claim_loop(self) -> None:
         pause = self._retrying()
         dead_owners = self._dead_owners_or_none()
@@ -257,7 +170,7 @@ class Worker:
                 continue
             self._pool.submit(self._execute, *claimed)
 
-    def _claim(self, dead_owners: list[str]) -> tuple[Job, _Running] | None:
+    def _claim(self, dead_owners: list[str]) -> tuple[Job, Running] | None:
         with self.db.transaction() as s:
             task = task_rows.claim_task(
                 s,
@@ -272,7 +185,7 @@ class Worker:
             if task is None:
                 return None
             kind = TaskKind(task.kind)
-            running = _Running(
+            running = Running(
                 task_id=task.id,
                 resource_type=ResourceType(task.resource_type),
                 resource_id=task.resource_id,
@@ -293,7 +206,7 @@ class Worker:
                 max_attempts=task.max_attempts,
                 owner=self.owner,
                 worker_host=self.host,
-                progress=lambda done, total: self._progress(running, done, total),
+                progress=running.progress,
                 works_in=running.works_in,
             )
         faults.point("task.claimed")
@@ -310,7 +223,7 @@ class Worker:
         )
         return job, running
 
-    def _execute(self, job: Job, running: _Running) -> None:
+    def _execute(self, job: Job, running: Running) -> None:
         started = time.monotonic()
         outcome = metrics.FAILED
         metrics.TASKS_RUNNING.labels(job.kind).inc()
@@ -371,14 +284,14 @@ class Worker:
             log.exception("could not record why the task was deferred task_id=%s", job.task_id)
         return metrics.DEFERRED
 
-    def _cancelled(self, job: Job, running: _Running, cancelled: TaskCancelled) -> str:
+    def _cancelled(self, job: Job, running: Running, cancelled: TaskCancelled) -> str:
         """End an interrupted run; its outcome (ashbox.metrics)."""
         log.info("task interrupted task_id=%s reason=%s", job.task_id, cancelled.message)
-        if isinstance(cancelled, LeaseLost) or running.stop is _Stop.LEASE:
+        if isinstance(cancelled, LeaseLost | PackAbandoned) or running.stop is Stop.LEASE:
             return metrics.LOST  # the task is another run's now, or will be once its lease lapses
         try:
             with self.db.transaction() as s:
-                if running.stop is _Stop.WORKER_STOPPING:
+                if running.stop is Stop.WORKER_STOPPING:
                     task_rows.give_back_task(s, job.task_id, self.owner, job.attempts)
                     return metrics.GIVEN_BACK
                 else:
@@ -418,13 +331,6 @@ class Worker:
             ended = task.state if task is not None else metrics.LOST
         return ended if ended in (TaskState.DONE, TaskState.FAILED) else metrics.LOST
 
-    def _progress(self, running: _Running, done: int, total: int) -> None:
-        running.done, running.total = done, total
-        if running.stop is _Stop.LEASE:
-            raise LeaseLost(running.task_id)
-        if running.stop is not None:
-            raise TaskCancelled(running.stop_reason)
-
     def _tick_loop(self) -> None:
         ticks = 0
         reported = time.monotonic()
@@ -432,54 +338,16 @@ class Worker:
             with self._lock:
                 running = list(self._running.values())
             for r in running:
-                self._heartbeat(r)
+                heartbeat(self.db, self.settings, self.owner, r)
             if time.monotonic() - reported >= self.settings.heartbeat_seconds:
                 reported = time.monotonic()
                 try:
-                    self.report_alive()
+                    self.health.report_alive()
                 except Exception:
                     log.exception("could not report the service alive owner=%s", self.owner)
             ticks += 1
             if ticks % _REAP_EVERY_TICKS == 0:
-                self._reap_outbox()
-
-    def _heartbeat(self, r: _Running) -> None:
-        """Renew the lease and look at the resource; stop the run if it must."""
-        try:
-            with self.db.transaction() as s:
-                kept = task_rows.renew_lease(
-                    s,
-                    r.task_id,
-                    self.owner,
-                    r.attempt,
-                    self.settings.lease_seconds,
-                    done_bytes=r.done,
-                    total_bytes=r.total,
-                )
-                watched = kept and r.works_in is not None
-                status = lifecycle.status_of(s, r.resource_type, r.resource_id) if watched else None
-        except Exception:
-            log.exception("could not renew a lease task_id=%s", r.task_id)
-            if time.monotonic() - r.renewed_at > self.settings.lease_seconds / 2:
-                r.stop_with(_Stop.LEASE, "the lease could not be renewed in time")
-            return
-        if r.finished.is_set():
-            return
-        if not kept:
-            r.stop_with(_Stop.LEASE, "lease lost to another worker")
-            return
-        r.renewed_at = time.monotonic()
-        if r.works_in is not None and status != r.works_in:
-            r.stop_with(
-                _Stop.CANCELLED, f"{r.resource_type} {r.resource_id} is now {status or 'gone'}"
-            )
-
-    def _reap_outbox(self) -> None:
-        try:
-            with self.db.transaction() as s:
-                outbox.reap(s, datetime.now(UTC) - _OUTBOX_RETENTION)
-        except Exception:
-            log.exception("could not reap the outbox")
+                reap_outbox(self.db)
 
     def _dead_owners(self) -> list[str]:
         """Owners of running tasks that were processes of this host and are gone."""
