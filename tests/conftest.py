@@ -21,6 +21,14 @@ from ashbox.db.engine import Database
 from tests.object_stores import rgw_server, swift_server  # noqa: F401
 from tests.pg_cluster import PostgresCluster
 
+# Limits no test of many operations in one project reaches; the quotas
+# themselves are tested with Cinder's defaults (tests/api/test_quotas.py).
+ROOMY_QUOTAS = {
+    f"quota_{resource}": 100_000
+    for resource in ("volumes", "snapshots", "gigabytes", "backups", "backup_gigabytes")
+}
+ROOMY_QUOTA_ENV = {f"ASHBOX_{name.upper()}": str(value) for name, value in ROOMY_QUOTAS.items()}
+
 
 def free_port() -> int:
     with socket.socket() as sock:

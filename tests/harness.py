@@ -14,6 +14,7 @@ from ashbox.db.models import Backup, Volume
 from ashbox.policy import with_implied_roles
 from ashbox.records import RequestContext
 from ashbox.worker.runner import Worker
+from tests.conftest import ROOMY_QUOTAS
 
 
 class Harness:
@@ -26,6 +27,7 @@ class Harness:
             "block_size": 64 * 1024,
             "pack_size": 1024 * 1024,
             "gc_grace_seconds": 0.0,
+            **ROOMY_QUOTAS,
         }
         values.update(overrides)
         self.root = root  # images live here, the service's files under data_dir

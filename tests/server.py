@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import free_port
+from tests.conftest import ROOMY_QUOTA_ENV, free_port
 
 ADMIN = {
     "X-Auth-Token": "u1:p1",
@@ -37,6 +37,7 @@ class Server:
             **os.environ,
             "ASHBOX_DATABASE_URL": database_url,
             "ASHBOX_GC_GRACE_SECONDS": "0",
+            **ROOMY_QUOTA_ENV,
             **env,
         }
         if split:

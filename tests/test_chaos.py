@@ -44,7 +44,7 @@ from ashbox.db.models import Backup, Pack
 from ashbox.errors import ObjectNotFound
 from ashbox.storage import StoreOptions, open_store
 from ashbox.storage.base import Store
-from tests.conftest import free_port
+from tests.conftest import ROOMY_QUOTA_ENV, free_port
 from tests.object_stores import ObjectServer, RgwServer, SwiftServer, unique_name
 from tests.pg_cluster import PostgresCluster
 from tests.test_processes import ASHBOX, HEADERS
@@ -356,6 +356,7 @@ def _run_chaos(
         "ASHBOX_DATABASE_POOL_SIZE": "4",
         "ASHBOX_STORE_TIMEOUT_SECONDS": "10",
         "ASHBOX_STORE_RETRIES": "2",
+        **ROOMY_QUOTA_ENV,
         **store_env,
     }
     deployment = Deployment(tmp_path, env, [free_port(), free_port()])

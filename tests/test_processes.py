@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import _fresh_postgres_database, free_port
+from tests.conftest import ROOMY_QUOTA_ENV, _fresh_postgres_database, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ASHBOX = [sys.executable, "-m", "ashbox.cli"]
@@ -38,6 +38,7 @@ def _env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "ASHBOX_DATA_DIR": str(data_dir),
         "ASHBOX_POLL_SECONDS": "0.1",
         "ASHBOX_DATABASE_POOL_SIZE": "3",
+        **ROOMY_QUOTA_ENV,
         **extra,
     }
 

@@ -82,6 +82,13 @@ class Settings:
     metrics_enabled: bool = True  # the API serves GET /metrics (docs/metrics.md), with no token
     metrics_host: str = "127.0.0.1"  # the address `ashbox worker` serves its metrics on
     metrics_port: int = 0  # `ashbox worker`'s metrics port, one per process of a host; 0: none
+    quota_volumes: int = 10  # each project's default limits (Cinder's); -1: unlimited
+    quota_snapshots: int = 10
+    quota_gigabytes: int = 1000  # GiB of volumes and snapshots
+    quota_backups: int = 10
+    quota_backup_gigabytes: int = 1000  # GiB: each backup counts its volume's size
+    quota_groups: int = 10
+    per_volume_size_limit: int = -1  # GiB, the largest volume one may create
     gc_grace_seconds: float = 3600.0
     gc_interval_seconds: float = 3600.0
     gc_repack_live_fraction: float = 0.5

@@ -153,6 +153,43 @@ _OPERATIONS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
             ("PUT", "/os-services/failover_host"),
         ],
     ),
+    (
+        "volume_extension:quotas:show",
+        READER,
+        "Show a project's quotas, with their usage, and the default quotas.",
+        [
+            ("GET", "/os-quota-sets/{project_id}"),
+            ("GET", "/os-quota-sets/{project_id}?usage=True"),
+            ("GET", "/os-quota-sets/{project_id}/defaults"),
+        ],
+    ),
+    (
+        "volume_extension:quotas:update",
+        ADMIN_API,
+        "Set a project's quotas.",
+        [("PUT", "/os-quota-sets/{project_id}")],
+    ),
+    (
+        "volume_extension:quotas:delete",
+        ADMIN_API,
+        "Reset a project's quotas to the defaults.",
+        [("DELETE", "/os-quota-sets/{project_id}")],
+    ),
+    (
+        "volume_extension:quota_classes",
+        ADMIN_API,
+        "Show and set the limits of a quota class.",
+        [
+            ("GET", "/os-quota-class-sets/{class_name}"),
+            ("PUT", "/os-quota-class-sets/{class_name}"),
+        ],
+    ),
+    (
+        "limits_extension:used_limits",
+        READER,
+        "Show a project's limits and usage.",
+        [("GET", "/limits")],
+    ),
     ("volume:create_snapshot", MEMBER, "Create a snapshot.", [("POST", "/snapshots")]),
     ("volume:get_snapshot", READER, "Show a snapshot.", [("GET", "/snapshots/{snapshot_id}")]),
     (

@@ -227,6 +227,8 @@ def test_a_volume_size_beyond_the_cap_is_400(api: Api, size: int | str) -> None:
 
 def test_a_volume_the_filesystem_cannot_hold_ends_in_error_saying_why(api: Api) -> None:
     files = set(api.stack.settings.resolved_volumes_dir.iterdir())
+    r = api.http.put(f"/os-quota-sets/{api.project}", json={"quota_set": {"gigabytes": -1}})
+    assert r.status_code == 200, r.text  # 2 TiB is over the default quota
     with file_size_limit(1 << 40):
         r = api.post("/volumes", json={"volume": {"size": 2048}})
         assert r.status_code == 202, r.text

@@ -24,6 +24,7 @@ from ashbox.api.errors import (
     handle_http_exception,
 )
 from ashbox.api.middleware import ApiMiddleware
+from ashbox.api.quotas import QuotasController
 from ashbox.api.services import ServicesController
 from ashbox.api.snapshots import SnapshotsController
 from ashbox.api.volumes import VolumesController
@@ -45,6 +46,7 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
     volumes = VolumesController(service, settings, changes)
     snapshots = SnapshotsController(service, changes)
     services = ServicesController(service)
+    quotas = QuotasController(service)
     routes: list[BaseRoute] = [
         Route("/", versions.root, methods=["GET"]),
         Route("/v3", versions.v3, methods=["GET"]),
@@ -93,6 +95,19 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
             Route(f"{prefix}/snapshots/{{snapshot_id}}", snapshots.delete, methods=["DELETE"]),
             Route(f"{prefix}/snapshots/{{snapshot_id}}/action", snapshots.action, methods=["POST"]),
             Route(f"{prefix}/os-volume-manage", volumes.manage, methods=["POST"]),
+            Route(f"{prefix}/os-quota-sets/{{target}}", quotas.show, methods=["GET"]),
+            Route(f"{prefix}/os-quota-sets/{{target}}", quotas.update, methods=["PUT"]),
+            Route(f"{prefix}/os-quota-sets/{{target}}", quotas.delete, methods=["DELETE"]),
+            Route(f"{prefix}/os-quota-sets/{{target}}/defaults", quotas.defaults, methods=["GET"]),
+            Route(
+                f"{prefix}/os-quota-class-sets/{{class_name}}", quotas.show_class, methods=["GET"]
+            ),
+            Route(
+                f"{prefix}/os-quota-class-sets/{{class_name}}",
+                quotas.update_class,
+                methods=["PUT"],
+            ),
+            Route(f"{prefix}/limits", quotas.limits, methods=["GET"]),
         ]
     described = openapi.document(routes)
 

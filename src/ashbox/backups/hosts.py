@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from ashbox.backups.volumes import VolumeOps
+from ashbox.backups.quotas import QuotaOps
 from ashbox.db import services as service_rows
 from ashbox.db.models import Service
 from ashbox.errors import ServiceNotFound
@@ -20,7 +20,7 @@ SERVICES_INDEX_RULE = "volume_extension:services:index"
 SERVICES_UPDATE_RULE = "volume_extension:services:update"
 
 
-class HostOps(VolumeOps):
+class HostOps(QuotaOps):
     def list_services(
         self, ctx: RequestContext, *, host: str | None = None, binary: str | None = None
     ) -> list[ServiceRecord]:

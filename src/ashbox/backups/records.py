@@ -23,7 +23,7 @@ from ashbox.backups.placement import require_service
 from ashbox.backups.snapshots import SnapshotOps
 from ashbox.containers import check_container, open_repository
 from ashbox.db import backups as backup_rows
-from ashbox.db import lifecycle
+from ashbox.db import lifecycle, quotas
 from ashbox.db.models import Backup
 from ashbox.errors import (
     AshboxError,
@@ -97,6 +97,7 @@ class RecordOps(SnapshotOps):
             existing = backup_rows.get_backup_row(s, backup_id)
             if existing is not None and not existing.deleted:
                 raise InvalidBackupState("Backup already exists in database.")
+            quotas.reserve_backup(s, self.settings, ctx.project_id, record["size"])
             values: dict[str, Any] = {
                 "project_id": ctx.project_id,
                 "user_id": ctx.user_id,

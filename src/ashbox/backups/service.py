@@ -31,7 +31,7 @@ from ashbox.backups.volumes import load_volume
 from ashbox.config import Settings
 from ashbox.containers import check_container
 from ashbox.db import backups as backup_rows
-from ashbox.db import lifecycle
+from ashbox.db import lifecycle, quotas
 from ashbox.db.engine import Database
 from ashbox.db.models import Backup, Snapshot, Volume
 from ashbox.errors import (
@@ -116,6 +116,7 @@ class Service(BackupActions):
                 )
             elif volume.status == VolumeStatus.IN_USE and not force:
                 raise InvalidVolumeState("Backing up an in-use volume must use the force flag.")
+            quotas.reserve_backup(s, self.settings, ctx.project_id, volume.size)
             parent_id = None
             if incremental:
                 before = data_timestamp if snapshot_id is not None else None

@@ -14,7 +14,7 @@ from ashbox.backups.access import scope
 from ashbox.backups.common import UNCHANGED, display_fields
 from ashbox.backups.hosts import HostOps
 from ashbox.backups.volumes import load_volume
-from ashbox.db import lifecycle
+from ashbox.db import lifecycle, quotas
 from ashbox.db import snapshots as snapshot_rows
 from ashbox.db.models import Snapshot
 from ashbox.errors import InvalidInput, InvalidSnapshotState, InvalidVolumeState, SnapshotNotFound
@@ -49,6 +49,7 @@ class SnapshotOps(HostOps):
                     f"Volume {volume_id} status must be {', '.join(allowed)}, "
                     f"but current status is: {volume.status}."
                 )
+            quotas.reserve_snapshot(s, self.settings, ctx.project_id, volume.size)
             snapshot_id = str(uuid.uuid4())
             snapshot = Snapshot(
                 id=snapshot_id,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ashbox.backups.access import scope
 from ashbox.backups.placement import host_of_request, service_can_run
 from ashbox.config import Settings
-from ashbox.db import lifecycle
+from ashbox.db import lifecycle, quotas
 from ashbox.db import snapshots as snapshot_rows
 from ashbox.db import tasks as task_rows
 from ashbox.db import volumes as volume_rows
@@ -104,7 +104,9 @@ class VolumeOps:
         metadata: dict[str, str] | None = None,
         availability_zone: str | None = None,
     ) -> Volume:
-        """Insert a `creating` volume whose file a worker will make under `volumes_dir`."""
+        """Insert a `creating` volume whose file a worker will make under
+        `volumes_dir`; QuotaExceeded if the project may not hold it."""
+        quotas.reserve_volume(s, self.settings, ctx.project_id, size)
         volume_id = str(uuid.uuid4())
         path = self.settings.resolved_volumes_dir / f"volume-{volume_id}.raw"
         volume = Volume(
@@ -160,6 +162,8 @@ class VolumeOps:
             existing = volume_rows.volume_with_path(s, str(real))
             if existing is not None:
                 raise InvalidVolume(f"{real} is already managed as volume {existing.id}.")
+            # Its size is known once its worker has looked: counted from then on.
+            quotas.reserve_volume(s, settings, ctx.project_id, 0)
             volume = Volume(
                 id=str(uuid.uuid4()),
                 project_id=ctx.project_id,

@@ -157,6 +157,27 @@ class Task(Base):
     )
 
 
+class ProjectQuota(Base):
+    """A limit an admin set for one project (os-quota-sets), over its class's."""
+
+    __tablename__ = "quotas"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer)  # -1: unlimited
+
+
+class QuotaClass(Base):
+    """A limit of a quota class (os-quota-class-sets); class `default` holds the
+    limits of every project without its own, over the configuration's."""
+
+    __tablename__ = "quota_classes"
+
+    class_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer)  # -1: unlimited
+
+
 class Service(Base):
     """A host's workers as Cinder's `cinder-backup` service (os-services): their
     heartbeat (`updated_at`) says whether they are up, `disabled` whether they
