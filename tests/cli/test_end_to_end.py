@@ -179,3 +179,28 @@ def test_snapshots_records_and_admin_actions_from_the_command(service: str, tmp_
     assert ashbox(service, "volume", "show", "copy")["status"] == "error"
     quiet(service, "snapshot", "reset-status", "s2", "--state", "error")
     quiet(service, "snapshot", "delete", "s2")
+
+
+def test_quotas_from_the_command_and_a_backup_over_quota_refused(service: str, tmp_path: Path):
+    image = tmp_path / "disk.img"
+    image.write_bytes(os.urandom(4 * MiB))
+    ashbox(service, "volume", "import", str(image), "--name", "disk", "--wait")
+    ashbox(service, "backup", "create", "disk", "--wait")
+    env = {**os.environ, "ASHBOX_URL": service}
+    run = [sys.executable, "-m", "ashbox.cli"]
+    done = subprocess.run([*run, "quota", "update", "admin", "--backups", "1", "-f", "json"],
+                          env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert {"resource": "backups", "limit": 1} in json.loads(done.stdout)
+    done = subprocess.run([*run, "backup", "create", "disk"],
+                          env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 5, done.stderr  # refused
+    assert "Maximum number of backups allowed (1) exceeded" in done.stderr
+    done = subprocess.run([*run, "quota", "show", "admin", "-f", "json"],
+                          env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    shown = {row["resource"]: row for row in json.loads(done.stdout)}
+    assert (shown["backups"]["limit"], shown["backups"]["in_use"]) == (1, 1)
+    limits = ashbox(service, "limits")
+    assert (limits["maxTotalBackups"], limits["totalBackupsUsed"]) == (1, 1)
+    quiet(service, "quota", "delete", "admin")
+    assert ashbox(service, "limits")["maxTotalBackups"] == 10

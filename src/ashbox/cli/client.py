@@ -41,7 +41,7 @@ from typing import (
     TypeVar,
     cast,
 )
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from ashbox.cli import keystone_login
 from ashbox.cli.http11 import BadAnswer, Connection, ask, read_answer
@@ -321,6 +321,33 @@ class CinderClient:
         """Import a record; the id of the backup it makes."""
         body = {"backup-record": {"backup_service": backup_service, "backup_url": backup_url}}
         return _text(self._object("POST", "/v3/backups/import_record", "backup", body), "id")
+
+    # Quotas and limits
+
+    def quota_set(self, project_id: str, *, usage: bool = False) -> dict[str, object]:
+        """The project's limits; with `usage`, each as {limit, in_use, reserved}."""
+        path = f"/v3/os-quota-sets/{quote(project_id, safe='')}"
+        params = {"usage": "True"} if usage else None
+        return _member(_decode(self._request("GET", path, params=params)), "GET", path, "quota_set")
+
+    def default_quota_set(self, project_id: str) -> dict[str, object]:
+        path = f"/v3/os-quota-sets/{quote(project_id, safe='')}/defaults"
+        return self._object("GET", path, "quota_set")
+
+    def update_quota_set(self, project_id: str, limits: Mapping[str, int]) -> dict[str, object]:
+        path = f"/v3/os-quota-sets/{quote(project_id, safe='')}"
+        return self._object("PUT", path, "quota_set", {"quota_set": dict(limits)})
+
+    def delete_quota_set(self, project_id: str) -> None:
+        self._request("DELETE", f"/v3/os-quota-sets/{quote(project_id, safe='')}")
+
+    def limits(self) -> dict[str, object]:
+        """The caller's project's absolute limits and usage."""
+        limits = self._object("GET", "/v3/limits", "limits")
+        absolute = limits.get("absolute")
+        if not isinstance(absolute, dict):
+            raise ApiError(502, "the service answered GET /v3/limits without absolute limits")
+        return absolute
 
     # Transport
 

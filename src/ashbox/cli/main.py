@@ -17,6 +17,7 @@ from ashbox.cli import (
     backup_commands,
     key_commands,
     local,
+    quota_commands,
     repo_commands,
     snapshot_commands,
     token_commands,
@@ -86,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_volume_parsers(commands.add_parser("volume", help="create, import and list volumes"))
     _add_snapshot_parsers(commands.add_parser("snapshot", help="snapshot volumes"))
     _add_backup_parsers(commands.add_parser("backup", help="back up, restore, delete"))
+    _add_quota_parsers(commands.add_parser("quota", help="a project's limits and usage"))
+    limits = commands.add_parser(
+        "limits", help="your project's limits and usage", description="your project's limits"
+    )
+    limits.set_defaults(run=quota_commands.limits)
+    _connection_flags(limits, default=argparse.SUPPRESS)
+    _format_flag(limits)
     _add_serve_parser(commands.add_parser("serve", help="run the API and a worker"), "serve")
     _add_serve_parser(commands.add_parser("api", help="run the API alone (with workers)"), "api")
     _add_worker_parser(commands.add_parser("worker", help="run a worker alone (no HTTP)"))
@@ -181,6 +189,29 @@ def _add_volume_parsers(parser: argparse.ArgumentParser) -> None:
         required=True,
         choices=["available", "in-use", "error", "error_deleting", "error_restoring"],
     )
+
+
+def _add_quota_parsers(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _action(sub, "show", quota_commands.show, "a project's limits and usage")
+    p.add_argument("project", metavar="PROJECT", help="the project's id")
+    _format_flag(p)
+    p = _action(
+        sub, "defaults", quota_commands.defaults, "the limits of a project with none of its own"
+    )
+    p.add_argument("project", metavar="PROJECT", help="the project's id")
+    _format_flag(p)
+    p = _action(
+        sub, "update", quota_commands.update, "set some of a project's limits (admin; -1: none)"
+    )
+    p.add_argument("project", metavar="PROJECT", help="the project's id")
+    for resource in quota_commands.RESOURCES:
+        p.add_argument(f"--{resource.replace('_', '-')}", dest=resource, type=int, metavar="N")
+    _format_flag(p)
+    p = _action(
+        sub, "delete", quota_commands.delete, "give a project the default limits again (admin)"
+    )
+    p.add_argument("project", metavar="PROJECT", help="the project's id")
 
 
 def _add_snapshot_parsers(parser: argparse.ArgumentParser) -> None:
