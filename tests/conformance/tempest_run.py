@@ -31,7 +31,12 @@ BACKUP_REGEX = "(test_volume_backup|test_volumes_backup|test_snapshot_backup)"
 RBAC_REGEX = r"cinder_tempest_plugin\.rbac\.v3\.test_backups\."
 # Tempest's os-services tests (admin): the backup services of the workers.
 SERVICES_REGEX = r"tempest\.api\.volume\.admin\.test_volume_services"
-SELECTED_REGEX = f"({BACKUP_REGEX}|{RBAC_REGEX}|{SERVICES_REGEX})"
+# Tempest's quota and limits tests (they count backups too).
+QUOTAS_REGEX = (
+    r"tempest\.api\.volume\.(admin\.test_volume_quota|admin\.test_volume_snapshot_quotas"
+    r"|test_volume_absolute_limits)"
+)
+SELECTED_REGEX = f"({BACKUP_REGEX}|{RBAC_REGEX}|{SERVICES_REGEX}|{QUOTAS_REGEX})"
 # Classes that skip when Tempest is told there is no Neutron (create_default_network),
 # though the tests selected from them touch Neutron only where they need Nova too.
 NEUTRON_GATED_REGEX = (
@@ -46,6 +51,15 @@ NOT_RUN = {
     "tempest.api.volume.admin.test_volume_services.VolumesServicesTestJSON"
     ".test_get_service_by_volume_host_name": "needs a cinder-volume service on the volume's "
     "host; ashbox's workers are cinder-backup services only",
+    "tempest.api.volume.admin.test_volume_quotas.VolumeQuotasAdminTestJSON"
+    ".test_quota_usage_after_volume_transfer": "needs volume transfers (os-volume-transfer), "
+    "which ashbox does not have",
+    "tempest.api.volume.admin.test_volume_quotas_negative.VolumeQuotasNegativeTestJSON"
+    ".test_volume_extend_gigabytes_quota_deviation": "needs volume extend (os-extend), which "
+    "ashbox does not have",
+    "tempest.api.volume.admin.test_volume_quota_classes.VolumeQuotaClassesTest"
+    ".test_update_default_quota": "needs volume types (per-type quotas), which ashbox does "
+    "not have",
 }
 MIN_MICROVERSION = "3.0"
 MAX_MICROVERSION = "3.71"  # src/ashbox/api/microversion.py
