@@ -234,3 +234,12 @@ def test_a_restore_to_a_new_volume_over_quota_is_413_and_the_backup_stays(api: A
     assert "Maximum number of volumes allowed (1) exceeded" in r.text
     assert api.wait_backup(backup_id)["status"] == "available"
     assert len(api.get("/volumes").json()["volumes"]) == 1
+
+
+def test_limits_for_a_name_too_long_to_keep_are_400(api: Api) -> None:
+    long = "p" * 256
+    r = api.http.put(f"/os-quota-sets/{long}", json={"quota_set": {"backups": 3}})
+    assert r.status_code == 400, r.text
+    r = api.http.put(f"/os-quota-class-sets/{long}", json={"quota_class_set": {"backups": 3}})
+    assert r.status_code == 400, r.text
+    assert api.get(f"/os-quota-sets/{long}").json()["quota_set"]["backups"] == 10

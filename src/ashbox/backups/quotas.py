@@ -55,6 +55,7 @@ class QuotaOps(VolumeOps):
         """Set some of the project's limits; none below what it uses (Cinder's
         rule: else 400 and nothing changes). The project's limits after."""
         ctx.authorize(QUOTAS_UPDATE_RULE, project_id)
+        _check_name("project id", project_id)
         checked = _checked_limits(limits)
         with self.db.transaction() as s:
             quota_rows.lock(s, project_id)
@@ -88,6 +89,7 @@ class QuotaOps(VolumeOps):
     ) -> dict[str, int]:
         """Set some of a class's limits (class `default`: every project's defaults)."""
         ctx.authorize(QUOTA_CLASSES_RULE)
+        _check_name("quota class", class_name)
         checked = _checked_limits(limits)
         with self.db.transaction() as s:
             quota_rows.set_class_limits(s, class_name, checked)
@@ -103,6 +105,12 @@ class QuotaOps(VolumeOps):
             limits = quota_rows.project_limits(s, self.settings, target)
             used = quota_rows.usage(s, target)
         return {r: QuotaUsage(limits[r], used[r]) for r in quota_rows.RESOURCES}
+
+
+def _check_name(what: str, name: str) -> None:
+    """A name a limit row is kept under: 1 to 255 characters (its column's)."""
+    if not 0 < len(name) <= 255:
+        raise InvalidInput(f"Invalid input received: a {what} has 1 to 255 characters.")
 
 
 def _checked_limits(limits: Mapping[str, object]) -> dict[str, int]:
