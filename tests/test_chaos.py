@@ -350,9 +350,12 @@ def _run_chaos(
         "ASHBOX_SERVICE_DOWN_SECONDS": "60",
         "ASHBOX_MAX_ATTEMPTS": "20",
         "ASHBOX_GC_INTERVAL_SECONDS": "4",
-        # Above the longest upload of a worker that lost its task: 3 tries of
-        # 10 s and their backoff (docs/configuration.md, gc_grace_seconds).
-        "ASHBOX_GC_GRACE_SECONDS": "35",
+        # Above the longest upload of a worker that lost its task (docs/
+        # configuration.md, gc_grace_seconds). 3 tries of 10 s each is the bound
+        # per socket operation, not per upload: a store slowed down by the chaos
+        # has taken longer, so dead packs wait 2 minutes (the final gc, once every
+        # worker is stopped, deletes them all).
+        "ASHBOX_GC_GRACE_SECONDS": "120",
         "ASHBOX_DATABASE_POOL_SIZE": "4",
         "ASHBOX_STORE_TIMEOUT_SECONDS": "10",
         "ASHBOX_STORE_RETRIES": "2",
