@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ashbox.backups.volumes import VolumeOps
 from ashbox.db import quotas as quota_rows
 from ashbox.errors import InvalidInput
+from ashbox.quota_resources import QUOTA_RESOURCES
 from ashbox.records import RequestContext
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class QuotaOps(VolumeOps):
         with self.db.reading() as s:
             limits = quota_rows.project_limits(s, self.settings, project_id)
             used = quota_rows.usage(s, project_id)
-        return {r: QuotaUsage(limits[r], used[r]) for r in quota_rows.RESOURCES}
+        return {r: QuotaUsage(limits[r], used[r]) for r in QUOTA_RESOURCES}
 
     def default_quotas(self, ctx: RequestContext, project_id: str) -> dict[str, int]:
         """The limits of a project with none of its own."""
@@ -104,7 +105,7 @@ class QuotaOps(VolumeOps):
         with self.db.reading() as s:
             limits = quota_rows.project_limits(s, self.settings, target)
             used = quota_rows.usage(s, target)
-        return {r: QuotaUsage(limits[r], used[r]) for r in quota_rows.RESOURCES}
+        return {r: QuotaUsage(limits[r], used[r]) for r in QUOTA_RESOURCES}
 
 
 def _check_name(what: str, name: str) -> None:
@@ -116,12 +117,12 @@ def _check_name(what: str, name: str) -> None:
 def _checked_limits(limits: Mapping[str, object]) -> dict[str, int]:
     """The limits of a quota set body: known resources, integers from -1 on
     (Cinder's messages); ids a client sends back are ignored."""
-    bad = [k for k in limits if k not in quota_rows.RESOURCES and k not in ("id", "tenant_id")]
+    bad = [k for k in limits if k not in QUOTA_RESOURCES and k not in ("id", "tenant_id")]
     if bad:
         raise InvalidInput(f"Bad key(s) in quota set: {','.join(bad)}")
     checked = {}
     for resource, value in limits.items():
-        if resource not in quota_rows.RESOURCES:
+        if resource not in QUOTA_RESOURCES:
             continue
         if isinstance(value, bool):
             raise InvalidInput(f"Invalid input received: {resource} must be an integer.")

@@ -28,6 +28,7 @@ from ashbox.cli.context import Context
 from ashbox.cli.exit_codes import ExitCode, exit_code_for_error, exit_code_for_status
 from ashbox.cli.output import Format
 from ashbox.errors import AshboxError
+from ashbox.quota_resources import QUOTA_RESOURCES
 
 Command = Callable[[Context, argparse.Namespace], ExitCode]
 
@@ -205,7 +206,7 @@ def _add_quota_parsers(parser: argparse.ArgumentParser) -> None:
         sub, "update", quota_commands.update, "set some of a project's limits (admin; -1: none)"
     )
     p.add_argument("project", metavar="PROJECT", help="the project's id")
-    for resource in quota_commands.RESOURCES:
+    for resource in QUOTA_RESOURCES:
         p.add_argument(f"--{resource.replace('_', '-')}", dest=resource, type=int, metavar="N")
     _format_flag(p)
     p = _action(

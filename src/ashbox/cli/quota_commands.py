@@ -7,17 +7,8 @@ import argparse
 from ashbox.cli.context import Context
 from ashbox.cli.exit_codes import ExitCode
 from ashbox.cli.output import Format, render_list, render_object
+from ashbox.quota_resources import QUOTA_RESOURCES
 
-# Cinder's quota resources, in the order its quota sets show them.
-RESOURCES = (
-    "volumes",
-    "snapshots",
-    "gigabytes",
-    "backups",
-    "backup_gigabytes",
-    "groups",
-    "per_volume_gigabytes",
-)
 _USAGE_COLUMNS = (("Resource", "resource"), ("Limit", "limit"), ("In Use", "in_use"))
 _LIMIT_COLUMNS = (("Resource", "resource"), ("Limit", "limit"))
 _LIMITS_FIELDS = (
@@ -31,7 +22,7 @@ _LIMITS_FIELDS = (
 def show(ctx: Context, args: argparse.Namespace) -> ExitCode:
     quota_set = ctx.client.quota_set(args.project, usage=True)
     rows = []
-    for resource in RESOURCES:
+    for resource in QUOTA_RESOURCES:
         usage = quota_set.get(resource)
         if isinstance(usage, dict):
             rows.append({"resource": resource, **usage})
@@ -44,10 +35,10 @@ def defaults(ctx: Context, args: argparse.Namespace) -> ExitCode:
 
 
 def update(ctx: Context, args: argparse.Namespace) -> ExitCode:
-    wanted = {r: getattr(args, r) for r in RESOURCES if getattr(args, r) is not None}
+    wanted = {r: getattr(args, r) for r in QUOTA_RESOURCES if getattr(args, r) is not None}
     if not wanted:
         ctx.error(
-            "give at least one of " + ", ".join("--" + r.replace("_", "-") for r in RESOURCES)
+            "give at least one of " + ", ".join("--" + r.replace("_", "-") for r in QUOTA_RESOURCES)
         )
         return ExitCode.USAGE
     return _limits(ctx, ctx.client.update_quota_set(args.project, wanted), args)
@@ -64,6 +55,6 @@ def limits(ctx: Context, args: argparse.Namespace) -> ExitCode:
 
 
 def _limits(ctx: Context, quota_set: dict[str, object], args: argparse.Namespace) -> ExitCode:
-    rows = [{"resource": r, "limit": quota_set[r]} for r in RESOURCES if r in quota_set]
+    rows = [{"resource": r, "limit": quota_set[r]} for r in QUOTA_RESOURCES if r in quota_set]
     ctx.print(render_list(rows, Format(args.format), _LIMIT_COLUMNS))
     return ExitCode.OK

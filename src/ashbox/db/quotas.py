@@ -25,16 +25,6 @@ from ashbox.config import Settings
 from ashbox.db.models import Backup, ProjectQuota, QuotaClass, Snapshot, Volume
 from ashbox.errors import QuotaExceeded
 
-# Cinder's quota resources, in the order its quota sets show them.
-RESOURCES = (
-    "volumes",
-    "snapshots",
-    "gigabytes",
-    "backups",
-    "backup_gigabytes",
-    "groups",
-    "per_volume_gigabytes",
-)
 DEFAULT_CLASS = "default"
 UNLIMITED = -1
 
