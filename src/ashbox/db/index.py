@@ -163,6 +163,8 @@ class DbIndex(IndexMaintenance):
             ]
 
     def abandon_packs(self, container: str, pack_ids: Sequence[str]) -> list[str]:
+        if not pack_ids:
+            return []  # every backup's start asks: most have nothing to abandon
         abandoned: list[str] = []
         with self._db.connection() as conn:
             for chunk in chunks(sorted(pack_ids)):
