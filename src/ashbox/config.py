@@ -19,6 +19,7 @@ from ashbox.errors import InvalidInput
 
 MiB = 1024 * 1024
 ENCRYPTIONS = ("none", "aes-256-gcm")
+NOTIFICATION_DRIVERS = ("log", "noop", "messaging")
 # ASHBOX_KEYSTONE_AUTHTOKEN_AUTH_URL=... sets keystone_authtoken's auth_url.
 AUTHTOKEN_ENV = "ASHBOX_KEYSTONE_AUTHTOKEN_"
 
@@ -89,6 +90,13 @@ class Settings:
     quota_backup_gigabytes: int = 1000  # GiB: each backup counts its volume's size
     quota_groups: int = 10
     per_volume_size_limit: int = -1  # GiB, the largest volume one may create
+    notification_driver: str = (
+        "log"  # log | noop | messaging (oslo.messaging)
+    )
+    notification_transport_url: str = ""  # messaging: e.g. rabbit://user:pass@host:5672/
+    notification_topics: str = "notifications"  # ","-separated, as oslo.messaging's topics
+    message_ttl: int = 2592000  # seconds a user message is kept (Cinder's message_ttl)
+    message_reap_interval: int = 86400  # seconds between two reaps of expired messages
     gc_grace_seconds: float = 3600.0
     gc_interval_seconds: float = 3600.0
     gc_repack_live_fraction: float = 0.5
@@ -189,7 +197,20 @@ def settings_from(values: Mapping[str, object]) -> Settings:
             raise InvalidInput(f"Bad value for configuration option {name}: {raw!r}") from exc
     settings = dataclasses.replace(default, **converted)  # type: ignore[arg-type]
     _check_encryption(settings)
+    _check_notifications(settings)
     return settings
+
+
+def _check_notifications(settings: Settings) -> None:
+    if settings.notification_driver not in NOTIFICATION_DRIVERS:
+        raise InvalidInput(
+            "Bad value for configuration option notification_driver: "
+            f"{settings.notification_driver!r} (one of {', '.join(NOTIFICATION_DRIVERS)})"
+        )
+    if settings.notification_driver == "messaging" and not settings.notification_transport_url:
+        raise InvalidInput(
+            "Configuration option notification_driver = messaging needs notification_transport_url."
+        )
 
 
 def _check_encryption(settings: Settings) -> None:

@@ -242,6 +242,47 @@ class Outbox(Base):
     __table_args__ = (Index("ix_outbox_created", "created_at"),)
 
 
+class Notification(Base):
+    """A usage notification (CINDER-CONTRACT §3.6), written in the transaction of
+    the transition it tells of and sent after its commit (ashbox.notifications);
+    `sent_at` is set once an emitter took it."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    publisher_id: Mapped[str] = mapped_column(String(255))
+    priority: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_notifications_sent", "sent_at", "id"),)
+
+
+class Message(Base):
+    """A user message (CINDER-CONTRACT §1.9, §3.7): why an operation of the
+    project's failed; kept `message_ttl` seconds from `created_at`."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[str] = mapped_column(String(255))
+    resource_type: Mapped[str | None] = mapped_column(String(255))
+    resource_uuid: Mapped[str | None] = mapped_column(String(36))
+    event_id: Mapped[str] = mapped_column(String(255))
+    action_id: Mapped[str] = mapped_column(String(10))
+    detail_id: Mapped[str] = mapped_column(String(10))
+    message_level: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_messages_project", "project_id", "created_at"),
+        Index("ix_messages_created", "created_at"),
+    )
+
+
 class Container(Base):
     """One repository; its row is the lock that orders reuse against reclaim."""
 
