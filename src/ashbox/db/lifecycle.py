@@ -3,7 +3,8 @@
 `apply` changes a row's status only if it is one of the transition's sources,
 in the caller's transaction, and in the same transaction writes what follows
 from it (an outbox row naming the resource, the event, the new status and the
-failure reason), so a crash can never keep the one without the other.
+failure reason; a backup's usage notifications), so a crash can never keep the
+one without the other.
 `insert` does the same for the transitions that create their row.
 """
 
@@ -17,6 +18,7 @@ from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session
 
+from ashbox.db import notifications
 from ashbox.db.engine import OUTBOX_KEY
 from ashbox.db.models import Backup, Base, Outbox, Snapshot, Task, Volume
 from ashbox.statuses import ResourceType, VolumeStatus
@@ -69,6 +71,11 @@ def apply(
         changes.update(deleted=False, deleted_at=None)  # a deleted row revived (import)
     if reason is not None and transition.resource is ResourceType.BACKUP:
         changes["fail_reason"] = reason[:_FAIL_REASON_LENGTH]
+    before = None
+    if transition.resource is ResourceType.BACKUP and notifications.shows_the_row_before(
+        transition.event
+    ):
+        before = notifications.payload(s, resource_id)
     stmt = update(model).where(model.id == resource_id, status_column.in_(sources))
     if transition.resource is not ResourceType.TASK and _DELETED not in sources:
         stmt = stmt.where(model.deleted.is_(False))
@@ -80,7 +87,7 @@ def apply(
     status = transition.target
     if status == PREVIOUS:
         status = s.scalar(select(Volume.status).where(Volume.id == resource_id)) or status
-    _record(s, transition, resource_id, status, reason)
+    _record(s, transition, resource_id, status, reason, before)
     return True
 
 
@@ -106,10 +113,17 @@ def status_of(s: Session, resource: ResourceType, resource_id: str) -> str | Non
 
 
 def _record(
-    s: Session, transition: Transition, resource_id: str, status: str, reason: str | None
+    s: Session,
+    transition: Transition,
+    resource_id: str,
+    status: str,
+    reason: str | None,
+    before: dict[str, Any] | None = None,
 ) -> None:
     if transition.resource is ResourceType.TASK:
         return  # nothing follows from a task's own changes (yet)
+    if transition.resource is ResourceType.BACKUP:
+        notifications.record(s, transition.event, resource_id, before=before)
     s.execute(
         sql_insert(Outbox).values(
             resource_type=transition.resource,

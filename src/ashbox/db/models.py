@@ -244,15 +244,13 @@ class Outbox(Base):
 
 class Notification(Base):
     """A usage notification (CINDER-CONTRACT §3.6), written in the transaction of
-    the transition it tells of and sent after its commit (ashbox.notifications);
-    `sent_at` is set once an emitter took it."""
+    the transition it tells of and sent after its commit by a worker
+    (ashbox.worker.notifier), which is its publisher; `sent_at` is set once sent."""
 
     __tablename__ = "notifications"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_type: Mapped[str] = mapped_column(String(64))
-    publisher_id: Mapped[str] = mapped_column(String(255))
-    priority: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

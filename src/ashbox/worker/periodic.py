@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from ashbox.config import Settings
-from ashbox.db import outbox
+from ashbox.db import notifications, outbox
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
 from ashbox.manager.garbage import queue_gc
@@ -39,9 +39,11 @@ def queue_gc_until(
 
 
 def reap_outbox(db: Database) -> None:
-    """Delete the outbox rows older than an hour."""
+    """Delete the outbox rows older than an hour, and the notifications sent
+    over an hour ago."""
     try:
         with db.transaction() as s:
             outbox.reap(s, datetime.now(UTC) - _OUTBOX_RETENTION)
+            notifications.reap(s, datetime.now(UTC) - _OUTBOX_RETENTION)
     except Exception:
         log.exception("could not reap the outbox")

@@ -56,6 +56,7 @@ from ashbox.storage import StoreOptions, open_store
 from ashbox.storage.base import Store
 from ashbox.storage.instrumented import instrumented
 from ashbox.worker.health import HostHealth
+from ashbox.worker.notifier import NotificationSender, open_emitter
 from ashbox.worker.periodic import queue_gc_until, reap_outbox
 from ashbox.worker.running import Running, Stop, heartbeat
 
@@ -94,6 +95,9 @@ class Worker:
         )
         self._threads: list[threading.Thread] = []
         self.health = HostHealth(db, settings, self.store, self.owner)
+        self.notifier = NotificationSender(db, settings, open_emitter(settings))
+        self._notify = threading.Event()
+        db.on_outbox_commit(self._notify.set)
 
     def start(self) -> None:
         try:
@@ -104,6 +108,7 @@ class Worker:
             (self._claim_loop, "claimer"),
             (self._tick_loop, "ticker"),
             (partial(self.health.probe_until, self._stopping), "prober"),
+            (partial(self.notifier.run_until, self._stopping, self._notify), "notifier"),
         ]
         if self.settings.gc_interval_seconds > 0:
             queue_gc = partial(queue_gc_until, self.db, self.settings, self._stopping, self._wake)
@@ -122,6 +127,7 @@ class Worker:
         """Interrupt running tasks at their next block and give them back to the queue."""
         self._stopping.set()
         self._wake.set()
+        self._notify.set()
         with self._lock:
             for running in self._running.values():
                 running.stop_with(Stop.WORKER_STOPPING, "worker stopping")
@@ -192,6 +198,7 @@ class Worker:
                 works_in=dispatch.HANDLERS[kind].works_in,
                 attempt=task.attempts,
                 last_error=task.last_error,
+                notifies_progress=kind == TaskKind.CREATE_BACKUP,
             )
             job = Job(
                 db=self.db,

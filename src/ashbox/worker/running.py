@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ashbox.config import Settings
-from ashbox.db import lifecycle
+from ashbox.db import lifecycle, notifications
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.errors import LeaseLost, TaskCancelled
@@ -46,6 +46,8 @@ class Running:
     total: int = 0
     stop: Stop | None = None
     stop_reason: str = ""
+    notifies_progress: bool = False  # a backup's create: backup.createprogress every tenth
+    notified_tenth: int = 0
     finished: threading.Event = field(default_factory=threading.Event)
 
     def stop_with(self, stop: Stop, reason: str) -> None:
@@ -76,6 +78,9 @@ def heartbeat(db: Database, settings: Settings, owner: str, r: Running) -> None:
             )
             watched = kept and r.works_in is not None
             status = lifecycle.status_of(s, r.resource_type, r.resource_id) if watched else None
+            tenth = _progress_to_tell(r) if kept and status == r.works_in else None
+            if tenth is not None:
+                notifications.record_progress(s, r.resource_id, r.done * 100 // r.total)
     except Exception:
         log.exception("could not renew a lease task_id=%s", r.task_id)
         if time.monotonic() - r.renewed_at > settings.lease_seconds / 2:
@@ -87,5 +92,16 @@ def heartbeat(db: Database, settings: Settings, owner: str, r: Running) -> None:
         r.stop_with(Stop.LEASE, "lease lost to another worker")
         return
     r.renewed_at = time.monotonic()
+    if tenth is not None:
+        r.notified_tenth = tenth
     if r.works_in is not None and status != r.works_in:
         r.stop_with(Stop.CANCELLED, f"{r.resource_type} {r.resource_id} is now {status or 'gone'}")
+
+
+def _progress_to_tell(r: Running) -> int | None:
+    """The tenth of the volume a create has newly passed (1 to 9), if any: the
+    last one, 100 %, goes with the create's end."""
+    if not r.notifies_progress or r.total <= 0:
+        return None
+    tenth = min(9, r.done * 10 // r.total)
+    return tenth if tenth > r.notified_tenth else None

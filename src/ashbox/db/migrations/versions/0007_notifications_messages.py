@@ -23,8 +23,6 @@ def upgrade() -> None:
         "notifications",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("event_type", sa.String(64), nullable=False),
-        sa.Column("publisher_id", sa.String(255), nullable=False),
-        sa.Column("priority", sa.String(16), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
