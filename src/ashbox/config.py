@@ -90,9 +90,7 @@ class Settings:
     quota_backup_gigabytes: int = 1000  # GiB: each backup counts its volume's size
     quota_groups: int = 10
     per_volume_size_limit: int = -1  # GiB, the largest volume one may create
-    notification_driver: str = (
-        "log"  # log | noop | messaging (oslo.messaging)
-    )
+    notification_driver: str = "log"  # log | noop | messaging (oslo.messaging)
     notification_transport_url: str = ""  # messaging: e.g. rabbit://user:pass@host:5672/
     notification_topics: str = "notifications"  # ","-separated, as oslo.messaging's topics
     message_ttl: int = 2592000  # seconds a user message is kept (Cinder's message_ttl)
