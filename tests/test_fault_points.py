@@ -80,6 +80,24 @@ def _created(w: World) -> None:
     assert sha256(w.server.path_of(target)) == sha256(w.image)
 
 
+def _created_and_told(w: World) -> None:
+    """Created, and each of its notifications sent: the one cut off again after the restart."""
+    _created(w)
+    told = {"backup.create.start", "backup.createprogress", "backup.create.end"}
+    deadline = time.monotonic() + 30
+    while True:
+        lines = w.server.log.read_text(errors="replace").splitlines()
+        sent = {
+            line.split("notification ", 1)[1].split()[0]
+            for line in lines
+            if "notification backup." in line and w.backup in line
+        }
+        if told <= sent or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert told <= sent, sent
+
+
 def _restore(w: World) -> None:
     body = {"restore": {"volume_id": None, "name": "fault-target"}}
     _asked(w, lambda: w.server.call("POST", f"/backups/{w.backup}/restore", body, 202))
@@ -208,6 +226,7 @@ CASES: list[tuple[str, Step, Step, Step]] = [
     ("create.manifest_written", _with_volume, _create, _created),
     ("create.data_written", _with_volume, _create, _created),
     ("task.ended", _with_volume, _create, _created),
+    ("notify.sent", _with_volume, _create, _created_and_told),
     ("create.failed", _with_volume, _fail_create, _failed),
     ("restore.started", _with_backup, _restore, _restored),
     ("restore.data_written", _with_backup, _restore, _restored),
@@ -220,6 +239,16 @@ CASES: list[tuple[str, Step, Step, Step]] = [
     ("snapshot.file_created", _with_volume, _create_snapshot, _snapshot_created),
     ("snapshot.file_removed", _with_volume, _delete_snapshot, _snapshot_deleted),
 ]
+
+
+def _assert_usage_is_the_rows(server: Server) -> None:
+    """The quota usage the API reports equals what its backup and volume lists hold."""
+    usage = server.call("GET", "/os-quota-sets/p1?usage=true")["quota_set"]
+    backups = server.call("GET", "/backups/detail")["backups"]
+    volumes = server.call("GET", "/volumes/detail")["volumes"]
+    assert usage["backups"]["in_use"] == len(backups)
+    assert usage["backup_gigabytes"]["in_use"] == sum(b["size"] for b in backups)
+    assert usage["volumes"]["in_use"] == len(volumes)
 
 
 def test_every_fault_point_has_a_case() -> None:
@@ -248,6 +277,7 @@ def test_a_kill_at_a_fault_point_is_recovered(
         del server.env["ASHBOX_FAULT"]
         server.start()
         check(world)
+        _assert_usage_is_the_rows(server)
         deadline = time.monotonic() + 30
         while True:  # the last tasks may still be ending: orphans are judged at rest
             try:

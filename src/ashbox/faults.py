@@ -32,6 +32,7 @@ POINTS = frozenset(
         "snapshot.file_removed",
         "gc.packs_deleted",
         "task.ended",
+        "notify.sent",
     }
 )
 

@@ -18,6 +18,7 @@ import threading
 import uuid
 from typing import Protocol
 
+from ashbox import faults
 from ashbox.config import Settings
 from ashbox.db import notifications
 from ashbox.db.engine import Database
@@ -123,6 +124,7 @@ class NotificationSender:
                 try:
                     for note in batch:
                         self.emitter.emit(self.publisher_id, note)
+                        faults.point("notify.sent")
                         sent.append(note.id)
                 finally:
                     with self.db.transaction() as s:
