@@ -58,11 +58,17 @@ def test_usage_counts_the_rows_backups_at_their_volumes_size(api: Api) -> None:
     assert used["volumes"]["in_use"] == 1 and used["gigabytes"]["in_use"] == 2
     assert used["backups"]["in_use"] == 2
     assert used["backup_gigabytes"]["in_use"] == 4  # an incremental counts the whole volume
-    r = api.get("/limits")
+    r = api.get("/limits", headers={"X-Ashbox-Extras": "false"})
     check(limits_schema.show_limits, r)
     absolute = r.json()["limits"]["absolute"]
     assert (absolute["totalBackupsUsed"], absolute["totalBackupGigabytesUsed"]) == (2, 4)
     assert (absolute["maxTotalBackups"], absolute["totalVolumesUsed"]) == (10, 1)
+    # ashbox's extra: what the two backups hold in the store, within the project.
+    stored = [
+        b["os-backup-stats:stored_size"] for b in api.get("/backups/detail").json()["backups"]
+    ]
+    extras = api.get("/limits").json()["limits"]["absolute"]
+    assert extras["os-backup-stats:totalBackupStoredBytesUsed"] == sum(stored)
 
 
 def test_an_admin_sets_limits_and_deleting_them_gives_the_defaults_back(api: Api) -> None:

@@ -20,6 +20,7 @@ from ashbox.api import schemas
 from ashbox.api.auth import request_context
 from ashbox.api.bodies import accepts, body_of
 from ashbox.api.middleware import api_version
+from ashbox.api.views import wants_extras
 from ashbox.backups.quotas import QuotaUsage
 from ashbox.backups.service import Service
 
@@ -27,6 +28,8 @@ from ashbox.backups.service import Service
 _QUOTA_SET = schemas.envelope("quota_set", {"type": "object"})
 _QUOTA_CLASS_SET = schemas.envelope("quota_class_set", {"type": "object"})
 
+# An extra of limits: the project's backups' bytes in the store, within the project.
+STORED_BYTES_KEY = "os-backup-stats:totalBackupStoredBytesUsed"
 # limits' absolute keys: (limit key, usage key) of each resource shown.
 _ABSOLUTE = {
     "volumes": ("maxTotalVolumes", "totalVolumesUsed"),
@@ -96,6 +99,10 @@ class QuotasController:
         for resource, (limit_key, used_key) in _ABSOLUTE.items():
             absolute[limit_key] = shown[resource].limit
             absolute[used_key] = shown[resource].in_use
+        if wants_extras(request):
+            absolute[STORED_BYTES_KEY] = await run_in_threadpool(
+                functools.partial(self.service.stored_bytes, ctx, project_id=project_id)
+            )
         return JSONResponse({"limits": {"rate": [], "absolute": absolute}})
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ashbox.backups.volumes import VolumeOps
 from ashbox.db import quotas as quota_rows
+from ashbox.db import stored_bytes
 from ashbox.errors import InvalidInput
 from ashbox.quota_resources import QUOTA_RESOURCES
 from ashbox.records import RequestContext
@@ -100,12 +101,24 @@ class QuotaOps(VolumeOps):
     def limits(self, ctx: RequestContext, project_id: str | None = None) -> dict[str, QuotaUsage]:
         """The limits and usage of the caller's project; an admin may name
         another (a project_id from anyone else is ignored, as in Cinder)."""
-        target = project_id if project_id and ctx.is_admin else ctx.project_id
-        ctx.authorize(LIMITS_RULE, target)
+        target = _limits_target(ctx, project_id)
         with self.db.reading() as s:
             limits = quota_rows.project_limits(s, self.settings, target)
             used = quota_rows.usage(s, target)
         return {r: QuotaUsage(limits[r], used[r]) for r in QUOTA_RESOURCES}
+
+    def stored_bytes(self, ctx: RequestContext, project_id: str | None = None) -> int:
+        """What the project's backups occupy in the store, counted within the
+        project (ashbox.db.stored_bytes); whose, as for `limits`."""
+        target = _limits_target(ctx, project_id)
+        with self.db.reading() as s:
+            return stored_bytes.of_project(s, target)
+
+
+def _limits_target(ctx: RequestContext, project_id: str | None) -> str:
+    target = project_id if project_id and ctx.is_admin else ctx.project_id
+    ctx.authorize(LIMITS_RULE, target)
+    return target
 
 
 def _check_name(what: str, name: str) -> None:

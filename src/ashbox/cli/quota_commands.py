@@ -16,6 +16,7 @@ _LIMITS_FIELDS = (
     "totalBackupsUsed",
     "maxTotalBackupGigabytes",
     "totalBackupGigabytesUsed",
+    "os-backup-stats:totalBackupStoredBytesUsed",
 )
 
 

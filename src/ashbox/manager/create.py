@@ -8,7 +8,7 @@ from pathlib import Path
 from ashbox import faults, metrics
 from ashbox.containers import SERVICE
 from ashbox.db import backups as backup_rows
-from ashbox.db import lifecycle
+from ashbox.db import lifecycle, stored_bytes
 from ashbox.db import snapshots as snapshot_rows
 from ashbox.db import volumes as volume_rows
 from ashbox.db.backup_records import record_of
@@ -73,15 +73,16 @@ def run_create(job: Job) -> None:
     with job.transaction() as s:
         backup = backup_rows.get_backup(s, backup_id)
         record = record_of(s, backup) if backup is not None else None
+        stored = stored_bytes.of_backup(s, backup_id, backup.project_id) if backup else 0
     if record is not None:
-        record.update(object_count=stats.packs, stored_size=stats.stored_bytes)
+        record.update(object_count=stats.packs, stored_size=stored)
         repo.put_record(record)
     with job.transaction() as s:
         done = lifecycle.apply(
             s,
             BACKUP["create_done"],
             backup_id,
-            values={"object_count": stats.packs, "stored_size": stats.stored_bytes},
+            values={"object_count": stats.packs, "stored_size": stored},
         )
         if done:
             if parent_id is not None:

@@ -16,7 +16,7 @@ from typing import Any
 from ashbox import faults
 from ashbox.containers import SERVICE
 from ashbox.db import backups as backup_rows
-from ashbox.db import lifecycle
+from ashbox.db import lifecycle, stored_bytes
 from ashbox.db.backup_records import record_of
 from ashbox.manager.job import Job
 from ashbox.repository.rebuild import rebuild_index
@@ -64,6 +64,8 @@ def run_import(job: Job) -> None:
             "host": job.worker_host,
             "service": SERVICE,
             "service_metadata": f"backups/{backup_id}",
+            # Counted here, within the project: the record's figure is the exporter's.
+            "stored_size": stored_bytes.of_backup(s, backup_id, backup.project_id),
         }
         backup_rows.set_backup_fields(s, backup_id, **values)
         metadata = record.get("metadata")
