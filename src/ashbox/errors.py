@@ -2,7 +2,8 @@
 
     AshboxError
     ├── NotFound           → 404   BackupNotFound, VolumeNotFound, SnapshotNotFound,
-    │                              ObjectNotFound, RepositoryNotFound, KeySlotNotFound
+    │                              MessageNotFound, ObjectNotFound, RepositoryNotFound,
+    │                              KeySlotNotFound
     ├── InvalidInput       → 400   InvalidBackup, InvalidVolume, InvalidSnapshot (Cinder's
     │                              "Invalid ...: " texts), KeyRequired, WrongKey (an
     │                              encrypted repository's key)
@@ -53,6 +54,12 @@ class SnapshotNotFound(NotFound):
     def __init__(self, snapshot_id: str) -> None:
         super().__init__(f"Snapshot {snapshot_id} could not be found.")
         self.snapshot_id = snapshot_id
+
+
+class MessageNotFound(NotFound):
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"Message {message_id} could not be found.")
+        self.message_id = message_id
 
 
 class ServiceNotFound(NotFound):

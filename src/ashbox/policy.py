@@ -222,6 +222,9 @@ _OPERATIONS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
         "Delete a snapshot in any status.",
         [("POST", "/snapshots/{snapshot_id}/action (os-force_delete)")],
     ),
+    ("message:get_all", READER, "List messages.", [("GET", "/messages")]),
+    ("message:get", READER, "Show message.", [("GET", "/messages/{message_id}")]),
+    ("message:delete", MEMBER, "Delete message.", [("DELETE", "/messages/{message_id}")]),
 ]
 
 OPERATION_RULES = [

@@ -165,6 +165,26 @@ class ServiceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A user message (CINDER-CONTRACT §1.9) as the API shows it: `user_message`
+    read from its action and detail, `guaranteed_until` its `created_at` plus
+    `message_ttl`."""
+
+    id: str
+    project_id: str
+    request_id: str
+    resource_type: str | None
+    resource_uuid: str | None
+    event_id: str
+    action_id: str
+    detail_id: str
+    message_level: str
+    user_message: str
+    created_at: datetime
+    guaranteed_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ListQuery:
     """A list request after the API parsed it (CINDER-CONTRACT §1.5).
 

@@ -23,6 +23,7 @@ from ashbox.api.errors import (
     handle_domain_error,
     handle_http_exception,
 )
+from ashbox.api.messages import MessagesController
 from ashbox.api.middleware import ApiMiddleware
 from ashbox.api.quotas import QuotasController
 from ashbox.api.services import ServicesController
@@ -47,6 +48,7 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
     snapshots = SnapshotsController(service, changes)
     services = ServicesController(service)
     quotas = QuotasController(service)
+    messages = MessagesController(service)
     routes: list[BaseRoute] = [
         Route("/", versions.root, methods=["GET"]),
         Route("/v3", versions.v3, methods=["GET"]),
@@ -108,6 +110,9 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
                 methods=["PUT"],
             ),
             Route(f"{prefix}/limits", quotas.limits, methods=["GET"]),
+            Route(f"{prefix}/messages", messages.index, methods=["GET"]),
+            Route(f"{prefix}/messages/{{message_id}}", messages.show, methods=["GET"]),
+            Route(f"{prefix}/messages/{{message_id}}", messages.delete, methods=["DELETE"]),
         ]
     described = openapi.document(routes)
 

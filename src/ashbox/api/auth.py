@@ -43,7 +43,7 @@ STRATEGIES = (NOAUTH, STATIC_TOKENS, KEYSTONE)
 TOKEN_HEADER = "X-Auth-Token"
 # First path segments after /v3 that are collections, never project ids.
 COLLECTIONS = frozenset(
-    {"backups", "volumes", "snapshots", "manageable_volumes", "os-volume-manage"}
+    {"backups", "volumes", "snapshots", "manageable_volumes", "os-volume-manage", "messages"}
 )
 # /metrics holds no tenant's data: only kinds, outcomes and route templates (docs/metrics.md).
 PUBLIC_PATHS = frozenset({"/", "/v3", "/v3/", "/healthcheck", "/openapi.json", "/metrics"})

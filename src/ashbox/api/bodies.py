@@ -2,14 +2,17 @@
 
 `@accepts(schema)` and `@accepts_action({name: schema})` validate the request's
 body before the endpoint runs and leave it in `request.state.body` (or
-`request.state.action`). The OpenAPI document (ashbox.api.openapi) reads the
-same declarations, so the document and the validation cannot differ.
+`request.state.action`). An endpoint without a body that exists from some
+microversion on says so with `@since(version)`, and one with query parameters
+of its own (not the usual list parameters) lists them with `@queries(...)`.
+The OpenAPI document (ashbox.api.openapi) reads the same declarations, so the
+document and the validation cannot differ.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -27,8 +30,12 @@ BodySchema = Schema | Callable[[mv.APIVersion], Schema]
 Handler = Callable[[Any, Request], Awaitable[Response]]
 H = TypeVar("H", bound=Handler)
 
+# A query parameter: its name, its schema and what it means.
+QueryParameter = tuple[str, Schema, str]
+
 BODY_ATTRIBUTE = "ashbox_request_schema"
 ACTIONS_ATTRIBUTE = "ashbox_action_schemas"
+QUERY_ATTRIBUTE = "ashbox_query_parameters"
 
 
 def schema_at(schema: BodySchema, version: mv.APIVersion) -> Schema:
@@ -69,6 +76,34 @@ def accepts_action(actions: Mapping[str, Schema]) -> Callable[[H], H]:
 
         setattr(checked, ACTIONS_ATTRIBUTE, dict(actions))
         return checked  # type: ignore[return-value]
+
+    return decorate
+
+
+def since(version: str) -> Callable[[H], H]:
+    """The endpoint, which takes no body, exists from microversion `version` on:
+    404 before, as Cinder answers for a method its version does not have."""
+
+    def decorate(handler: H) -> H:
+        @functools.wraps(handler)
+        async def checked(self: Any, request: Request) -> Response:
+            request_context(request)  # a bad URL or caller is told first
+            if not api_version(request).at_least(version):
+                raise ApiFault(404, NOT_FOUND)
+            return await handler(self, request)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
+def queries(parameters: Sequence[QueryParameter]) -> Callable[[H], H]:
+    """The endpoint reads these query parameters; the OpenAPI document lists them
+    (in place of the usual list parameters)."""
+
+    def decorate(handler: H) -> H:
+        setattr(handler, QUERY_ATTRIBUTE, list(parameters))
+        return handler
 
     return decorate
 

@@ -55,10 +55,10 @@ def parse_list_request(
     request: Request, ctx: RequestContext, version: mv.APIVersion, resource: Resource
 ) -> ListRequest:
     params = dict(request.query_params)
-    limit = _limit(params.pop("limit", None))
+    limit = limit_param(params.pop("limit", None))
     marker = params.pop("marker", None)
-    offset = _offset(params.pop("offset", None))
-    sort = _sort(params, version)
+    offset = offset_param(params.pop("offset", None))
+    sort = sort_params(params, version)
     with_count = False
     if "with_count" in params:
         raw = params.pop("with_count")
@@ -129,7 +129,8 @@ def bool_param(name: str, raw: str) -> bool:
     return raw.lower() in TRUE_STRINGS
 
 
-def _limit(raw: str | None) -> int:
+def limit_param(raw: str | None) -> int:
+    """`limit`, as Cinder reads it: at most MAX_LIMIT (and that without one)."""
     if raw is None:
         return MAX_LIMIT
     try:
@@ -141,7 +142,8 @@ def _limit(raw: str | None) -> int:
     return min(limit, MAX_LIMIT)
 
 
-def _offset(raw: str | None) -> int:
+def offset_param(raw: str | None) -> int:
+    """`offset`, as Cinder's `validate_integer` reads it."""
     if raw is None:
         return 0
     try:
@@ -155,7 +157,8 @@ def _offset(raw: str | None) -> int:
     return offset
 
 
-def _sort(params: dict[str, str], version: mv.APIVersion) -> list[tuple[str, str]]:
+def sort_params(params: dict[str, str], version: mv.APIVersion) -> list[tuple[str, str]]:
+    """`sort` or `sort_key`/`sort_dir`, taken out of `params`: [(field, direction)]."""
     if params.get("sort"):
         if params.get("sort_key") or params.get("sort_dir"):
             raise InvalidInput(

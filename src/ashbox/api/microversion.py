@@ -45,6 +45,8 @@ MIN_VERSION = APIVersion(3, 0)
 MAX_VERSION = APIVersion(3, 71)
 
 # Backup-relevant gates (cinder/api/microversions.py).
+MESSAGES = "3.3"
+MESSAGES_PAGINATION = "3.5"
 BACKUP_UPDATE = "3.9"
 BACKUP_PROJECT = "3.18"
 RESOURCE_FILTER = "3.31"

@@ -16,6 +16,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ashbox import request_ids
 from ashbox.api import microversion as mv
 from ashbox.api.errors import GENERIC_500, ApiFault, fault_response
 from ashbox.api.parsing import url_fault
@@ -66,7 +67,8 @@ class ApiMiddleware:
             await response(scope, receive, send_with_headers)
             return
         try:
-            await self.app(scope, receive, send_with_headers)
+            with request_ids.acting_for(request_id):
+                await self.app(scope, receive, send_with_headers)
         except Exception:
             log.exception("unhandled error request_id=%s %s %s", request_id, scope["method"], path)
             if started:

@@ -2,7 +2,8 @@
 
 It is made from the application itself: every route, and for each route that
 takes a body, the schema its endpoint validates with (ashbox.api.bodies), at
-the newest microversion. Nothing is written twice, so it cannot drift.
+the newest microversion; lists get the list parameters, or those their
+endpoint declares (`@queries`). Nothing is written twice, so it cannot drift.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ashbox import __version__
 from ashbox.api import microversion as mv
-from ashbox.api.bodies import ACTIONS_ATTRIBUTE, BODY_ATTRIBUTE, schema_at
+from ashbox.api.bodies import ACTIONS_ATTRIBUTE, BODY_ATTRIBUTE, QUERY_ATTRIBUTE, schema_at
 from ashbox.api.schemas import Schema
 
 PATH = "/openapi.json"
@@ -77,7 +78,7 @@ def _operation(route: Route, method: str) -> dict[str, Any]:
         .replace("{", "")
         .replace("}", ""),
         "summary": doc[0] if doc else f"{owner}.{name}",
-        "parameters": _parameters(route.path, name),
+        "parameters": _parameters(route.path, name, getattr(endpoint, QUERY_ATTRIBUTE, None)),
         "responses": {
             "2XX": {"description": "done"},
             "3XX": {"description": "the versions (GET /)"},
@@ -116,7 +117,9 @@ def _body(endpoint: Any) -> Schema | None:
     return None
 
 
-def _parameters(path: str, endpoint_name: str) -> list[dict[str, Any]]:
+def _parameters(
+    path: str, endpoint_name: str, declared: list[tuple[str, Schema, str]] | None
+) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PARAMETER.findall(path)
@@ -130,11 +133,13 @@ def _parameters(path: str, endpoint_name: str) -> list[dict[str, Any]]:
                 "schema": {"type": "string", "examples": [f"volume {mv.MAX_VERSION}"]},
             }
         )
-    if endpoint_name in _LIST_ENDPOINTS:
-        parameters += [
-            {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
-            for name, schema, text in LIST_PARAMETERS
-        ]
+    query = declared
+    if query is None and endpoint_name in _LIST_ENDPOINTS:
+        query = LIST_PARAMETERS
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+        for name, schema, text in query or []
+    ]
     return parameters
 
 

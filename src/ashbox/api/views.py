@@ -1,12 +1,14 @@
-"""Response bodies of backups, restores and volumes (CINDER-CONTRACT §1.4, §1.7).
+"""Response bodies of backups, restores, volumes and messages (CINDER-CONTRACT §1.4,
+§1.7, §1.9).
 
-Cinder's `cinder/api/views/backups.py`, `cinder/api/v3/views/backups.py` and
-`cinder/api/v3/views/volumes.py`. ashbox's own keys (`os-backup-progress:done_bytes`
-/`total_bytes`, `os-backup-stats:stored_size` on backup detail, and
-`os-vol-ashbox-attr:path` on volume detail for admins) are added only for a
-request that sends `X-Ashbox-Extras: true`: clients that validate Cinder's
-schemas (Tempest) reject any other key. Every item of a list carries the same
-key set.
+Cinder's `cinder/api/views/backups.py`, `cinder/api/v3/views/backups.py`,
+`cinder/api/v3/views/volumes.py` and `cinder/api/v3/views/messages.py`.
+ashbox's own keys (`os-backup-progress:done_bytes`/`total_bytes`,
+`os-backup-stats:stored_size` on backup detail, and `os-vol-ashbox-attr:path`
+on volume detail for admins) are added only for a request that sends
+`X-Ashbox-Extras: true`: clients that validate Cinder's schemas (Tempest)
+reject any other key. Every item of a list carries the same key set, but for
+a message's optional resource keys, which Cinder leaves out when empty.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ashbox.api import microversion as mv
 from ashbox.api.links import format_time, resource_links
 from ashbox.records import (
     BackupRecord,
+    MessageRecord,
     RequestContext,
     RestoreRecord,
     SnapshotRecord,
@@ -30,6 +33,7 @@ FIXED_KEY_ID = "00000000-0000-0000-0000-000000000000"
 _SHOWN_VOLUME_STATUS = {"managing": "creating", "error_managing": "error"}
 BACKUPS = "backups"
 VOLUMES = "volumes"
+MESSAGES = "messages"
 EXTRAS_HEADER = "X-Ashbox-Extras"
 
 
@@ -185,6 +189,26 @@ def volume_detail(
         body["volume_type_id"] = None
     if version.at_least(mv.VOLUME_CONSUMES_QUOTA):
         body["consumes_quota"] = True
+    return body
+
+
+def message_view(request: Request, message: MessageRecord) -> JSONDict:
+    """A message, in show and list alike; `resource_type` and `resource_uuid`
+    only when set, as Cinder leaves them out."""
+    body: JSONDict = {
+        "id": message.id,
+        "event_id": message.event_id,
+        "user_message": message.user_message,
+        "message_level": message.message_level,
+        "created_at": format_time(message.created_at),
+        "guaranteed_until": format_time(message.guaranteed_until),
+        "request_id": message.request_id,
+        "links": resource_links(request, MESSAGES, message.id),
+    }
+    if message.resource_type:
+        body["resource_type"] = message.resource_type
+    if message.resource_uuid:
+        body["resource_uuid"] = message.resource_uuid
     return body
 
 

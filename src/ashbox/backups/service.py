@@ -21,6 +21,7 @@ from ashbox.backups.common import (
     load_backup,
     settle_cancelled,
 )
+from ashbox.backups.messages import MessageOps
 from ashbox.backups.placement import (
     NO_SERVICE_FOR_CREATE,
     require_service,
@@ -55,6 +56,7 @@ from ashbox.statuses import (
     VolumeStatus,
 )
 from ashbox.transitions import BACKUP, SNAPSHOT, VOLUME
+from ashbox.user_messages import Detail
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,8 @@ class NewVolume:
     availability_zone: str | None = None
 
 
-class Service(BackupActions):
-    """Volumes, snapshots and backups, as the API and the CLI see them."""
+class Service(BackupActions, MessageOps):
+    """Volumes, snapshots, backups and user messages, as the API and the CLI see them."""
 
     def __init__(
         self, db: Database, settings: Settings, *, task_queued: Callable[[], None] = _nothing
@@ -309,7 +311,13 @@ def _unplaced(s: Session, backup: Backup) -> None:
     """B2: no live worker can take the create (CINDER-CONTRACT §2.2). The backup
     ends in error at once and its source gets its status back; unlike Cinder,
     a snapshot's too."""
-    lifecycle.apply(s, BACKUP["create_failed"], backup.id, reason=NO_SERVICE_FOR_CREATE)
+    lifecycle.apply(
+        s,
+        BACKUP["create_failed"],
+        backup.id,
+        reason=NO_SERVICE_FOR_CREATE,
+        detail=Detail.BACKUP_SCHEDULE_ERROR,
+    )
     backup_rows.return_source(
         s, backup.volume_id, backup.snapshot_id, "backup_failed", VolumeStatus.ERROR_BACKING_UP
     )

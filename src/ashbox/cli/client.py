@@ -139,7 +139,8 @@ class Response(NamedTuple):
 
 
 class CinderClient:
-    """The volume, snapshot and backup calls of the Cinder v3 API that the CLI makes."""
+    """The volume, snapshot, backup, quota and message calls of the Cinder v3 API that
+    the CLI makes."""
 
     def __init__(
         self,
@@ -348,6 +349,28 @@ class CinderClient:
         if not isinstance(absolute, dict):
             raise ApiError(502, "the service answered GET /v3/limits without absolute limits")
         return absolute
+
+    # User messages
+
+    def list_messages(self, filters: Mapping[str, str] | None = None) -> list[dict[str, object]]:
+        """Every message the caller may see (those `filters` match), page after page."""
+        params = dict(filters or {})
+        messages: list[dict[str, object]] = []
+        while True:
+            body = _decode(self._request("GET", "/v3/messages", params=params or None))
+            page = body.get("messages")
+            if not isinstance(page, list) or not all(isinstance(m, dict) for m in page):
+                raise ApiError(502, "the service answered GET /v3/messages without a list")
+            messages += page
+            if not page or not body.get("messages_links"):
+                return messages
+            params["marker"] = _text(page[-1], "id")
+
+    def get_message(self, message_id: str) -> dict[str, object]:
+        return self._object("GET", f"/v3/messages/{quote(message_id, safe='')}", "message")
+
+    def delete_message(self, message_id: str) -> None:
+        self._request("DELETE", f"/v3/messages/{quote(message_id, safe='')}")
 
     # Transport
 

@@ -17,6 +17,7 @@ from ashbox.cli import (
     backup_commands,
     key_commands,
     local,
+    message_commands,
     quota_commands,
     repo_commands,
     snapshot_commands,
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_snapshot_parsers(commands.add_parser("snapshot", help="snapshot volumes"))
     _add_backup_parsers(commands.add_parser("backup", help="back up, restore, delete"))
     _add_quota_parsers(commands.add_parser("quota", help="a project's limits and usage"))
+    _add_message_parsers(commands.add_parser("message", help="why an operation failed"))
     limits = commands.add_parser(
         "limits", help="your project's limits and usage", description="your project's limits"
     )
@@ -197,6 +199,11 @@ def _add_quota_parsers(parser: argparse.ArgumentParser) -> None:
     p = _action(sub, "show", quota_commands.show, "a project's limits and usage")
     p.add_argument("project", metavar="PROJECT", help="the project's id")
     _format_flag(p)
+    # Cinder's `cinder-manage quota sync` fixes stored usage; ashbox stores none,
+    # so sync is the recount show makes, under the name operators' scripts use.
+    p = _action(sub, "sync", quota_commands.show, "recount a project's usage from its rows")
+    p.add_argument("project", metavar="PROJECT", help="the project's id")
+    _format_flag(p)
     p = _action(
         sub, "defaults", quota_commands.defaults, "the limits of a project with none of its own"
     )
@@ -213,6 +220,24 @@ def _add_quota_parsers(parser: argparse.ArgumentParser) -> None:
         sub, "delete", quota_commands.delete, "give a project the default limits again (admin)"
     )
     p.add_argument("project", metavar="PROJECT", help="the project's id")
+
+
+def _add_message_parsers(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _action(sub, "list", message_commands.list_, "list the user messages")
+    p.add_argument("--resource-uuid", metavar="ID", help="of this volume, snapshot or backup")
+    p.add_argument(
+        "--resource-type", choices=["VOLUME", "VOLUME_SNAPSHOT", "VOLUME_BACKUP"], help="of these"
+    )
+    p.add_argument("--event-id", metavar="EVENT", help="e.g. VOLUME_VOLUME_BACKUP_013_020")
+    p.add_argument("--request-id", metavar="REQUEST", help="written for this request")
+    p.add_argument("--level", choices=["ERROR", "WARNING", "INFO"], help="of this level")
+    _format_flag(p)
+    p = _action(sub, "show", message_commands.show, "show a user message")
+    p.add_argument("message", metavar="MESSAGE", help="its id")
+    _format_flag(p)
+    p = _action(sub, "delete", message_commands.delete, "delete a user message")
+    p.add_argument("message", metavar="MESSAGE", help="its id")
 
 
 def _add_snapshot_parsers(parser: argparse.ArgumentParser) -> None:

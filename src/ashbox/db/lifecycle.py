@@ -3,8 +3,8 @@
 `apply` changes a row's status only if it is one of the transition's sources,
 in the caller's transaction, and in the same transaction writes what follows
 from it (an outbox row naming the resource, the event, the new status and the
-failure reason; a backup's usage notifications), so a crash can never keep the
-one without the other.
+failure reason; a backup's usage notifications; a failure's user message), so
+a crash can never keep the one without the other.
 `insert` does the same for the transitions that create their row.
 """
 
@@ -18,11 +18,13 @@ from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session
 
-from ashbox.db import notifications
+from ashbox import failure_messages, request_ids
+from ashbox.db import messages, notifications
 from ashbox.db.engine import OUTBOX_KEY
 from ashbox.db.models import Backup, Base, Outbox, Snapshot, Task, Volume
 from ashbox.statuses import ResourceType, VolumeStatus
 from ashbox.transitions import NEW, PREVIOUS, Transition
+from ashbox.user_messages import Field
 
 _MODELS: dict[ResourceType, type[Base]] = {
     ResourceType.BACKUP: Backup,
@@ -42,12 +44,16 @@ def apply(
     values: Mapping[str, Any] | None = None,
     reason: str | None = None,
     where: ColumnElement[bool] | None = None,
+    detail: Field | None = None,
+    about: str | None = None,
 ) -> bool:
     """Move the resource along `transition` if its status is one of the sources
     (and `where` holds); False, with nothing changed, otherwise.
 
     `values` are set in the same UPDATE. `reason` is the failure reason: a
     backup's `fail_reason`, and the outbox row's reason for every resource.
+    A failure's user message (ashbox.failure_messages) takes `detail` in place
+    of its own, and is about `about` in place of the resource.
     """
     if transition.source == {NEW}:
         raise ValueError(f"{transition.event} inserts its row: use insert()")
@@ -88,6 +94,7 @@ def apply(
     if status == PREVIOUS:
         status = s.scalar(select(Volume.status).where(Volume.id == resource_id)) or status
     _record(s, transition, resource_id, status, reason, before)
+    _tell_user(s, transition, resource_id, detail, about)
     return True
 
 
@@ -135,3 +142,23 @@ def _record(
         )
     )
     s.info[OUTBOX_KEY] = True
+
+
+def _tell_user(
+    s: Session, transition: Transition, resource_id: str, detail: Field | None, about: str | None
+) -> None:
+    """Write the user message of a failure transition."""
+    told = failure_messages.of(transition.resource, transition.event)
+    if told is None:
+        return
+    model: Any = _MODELS[transition.resource]
+    project_id = s.scalar(select(model.project_id).where(model.id == resource_id))
+    messages.add(
+        s,
+        project_id=str(project_id),
+        resource_type=told.resource,
+        resource_uuid=about or resource_id,
+        action_id=told.action.id,
+        detail_id=(detail or told.detail).id,
+        request_id=request_ids.current(),
+    )

@@ -11,7 +11,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, Select, and_, false, func, literal, or_, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    and_,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
@@ -41,7 +54,7 @@ def list_page(
         column = _filter_column(columns, name)
         stmt = stmt.where(column == _typed(column, name, raw))
     for name, raw in query.like_filters.items():
-        stmt = stmt.where(_filter_column(columns, name).ilike(f"%{raw}%"))
+        stmt = stmt.where(_as_text(_filter_column(columns, name)).ilike(f"%{raw}%"))
     total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     keys = [(_sort_column(columns, k), d) for k, d in query.sort] + [(id_column, "asc")]
     for _, direction in keys:
@@ -73,6 +86,13 @@ def _filter_column(
     if name not in columns:
         raise InvalidInput(f"Invalid filters {name} are found in query options.")
     return columns[name]
+
+
+def _as_text(column: InstrumentedAttribute[Any]) -> InstrumentedAttribute[Any] | ColumnElement[Any]:
+    """The column as text, for a substring filter: a time, a number or a boolean
+    is matched in its text form, as MySQL does for Cinder (binding the pattern
+    as a time was a 500)."""
+    return column if isinstance(column.type, String) else cast(column, String)
 
 
 def _typed(column: InstrumentedAttribute[Any], name: str, raw: str) -> Any:

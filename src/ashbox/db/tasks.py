@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
+from ashbox import request_ids
 from ashbox.db import lifecycle
 from ashbox.db.models import Service, Task
 from ashbox.db.services import BACKUP_BINARY
@@ -44,7 +45,7 @@ def add_task(
         kind=kind,
         resource_type=resource_type,
         resource_id=resource_id,
-        payload=dict(payload or {}),
+        payload=_with_request_id(payload or {}),
         pinned_host=pinned_host,
         pinned_zone=pinned_zone,
         max_attempts=max_attempts,
@@ -54,6 +55,12 @@ def add_task(
     )
     lifecycle.insert(s, TASK["queue"], task)
     return task
+
+
+def _with_request_id(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload, with the request the task acts for (ashbox.request_ids)."""
+    request_id = request_ids.current()
+    return {**payload, request_ids.PAYLOAD_KEY: request_id} if request_id else dict(payload)
 
 
 def claim_task(

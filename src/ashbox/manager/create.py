@@ -17,6 +17,7 @@ from ashbox.errors import KeyRequired, VolumeIOError, WrongKey
 from ashbox.manager.job import Job
 from ashbox.statuses import ResourceType, SnapshotStatus, VolumeStatus
 from ashbox.transitions import BACKUP, SNAPSHOT
+from ashbox.user_messages import Detail
 from ashbox.volumes.snapshot import copy_volume
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,13 @@ def run_create(job: Job) -> None:
                 "Backup status must be creating and its source's status backing-up, "
                 f"but they are {backup.status} and {source_status}."
             )
-            lifecycle.apply(s, BACKUP["create_failed"], backup_id, reason=reason)
+            lifecycle.apply(
+                s,
+                BACKUP["create_failed"],
+                backup_id,
+                reason=reason,
+                detail=Detail.BACKUP_INVALID_STATE,
+            )
             job.finish(s, failed=reason)
             return
         assert volume is not None

@@ -19,6 +19,7 @@ from ashbox.manager.job import Job
 from ashbox.repository.stats import logical_size
 from ashbox.statuses import VolumeStatus
 from ashbox.transitions import BACKUP, VOLUME
+from ashbox.user_messages import Detail
 from ashbox.volumes.file import probe_size
 from ashbox.volumes.paths import holding_host
 from ashbox.volumes.provisioning import ensure_volume_file
@@ -44,7 +45,14 @@ def run_restore(job: Job) -> None:
             # R5: the target is not what the request left; do not touch its bytes.
             state = volume.status if volume is not None else "deleted"
             reason = f"Volume {volume_id} to restore to is {state}, not {expected_volume}."
-            lifecycle.apply(s, BACKUP["restore_failed"], backup_id, reason=reason)
+            lifecycle.apply(
+                s,
+                BACKUP["restore_failed"],
+                backup_id,
+                reason=reason,
+                detail=Detail.VOLUME_INVALID_STATE,
+                about=volume_id,
+            )
             job.finish(s, failed=reason)
             return
         container = backup.container or job.settings.default_container

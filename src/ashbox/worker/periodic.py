@@ -1,8 +1,9 @@
 """The worker's chores on a timer, besides leases: queueing a gc of every
 container every `gc_interval_seconds` (docs/format.md, "Reclaiming space and
-checking"), which any worker then runs, one at a time; and reaping the
-outbox's old rows. A database away for a while stops neither: the next pass
-tries again."""
+checking"), which any worker then runs, one at a time; reaping the
+outbox's old rows; and reaping the user messages past `message_ttl` every
+`message_reap_interval` (Cinder's scheduler does it). A database away for a
+while stops none: the next pass tries again."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from ashbox.config import Settings
-from ashbox.db import notifications, outbox
+from ashbox.db import messages, notifications, outbox
 from ashbox.db.engine import Database
 from ashbox.db.index import DbIndex
 from ashbox.manager.garbage import queue_gc
@@ -47,3 +48,16 @@ def reap_outbox(db: Database) -> None:
             notifications.reap(s, datetime.now(UTC) - _OUTBOX_RETENTION)
     except Exception:
         log.exception("could not reap the outbox")
+
+
+def reap_messages(db: Database, settings: Settings) -> None:
+    """Delete the user messages written over `message_ttl` seconds ago: those
+    past their `guaranteed_until`."""
+    try:
+        with db.transaction() as s:
+            reaped = messages.reap(s, datetime.now(UTC) - timedelta(seconds=settings.message_ttl))
+    except Exception:
+        log.exception("could not reap the expired messages")
+        return
+    if reaped:
+        log.info("expired messages deleted count=%d", reaped)

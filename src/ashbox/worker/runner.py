@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from ashbox import faults, metrics
+from ashbox import faults, metrics, request_ids
 from ashbox.config import Settings
 from ashbox.containers import open_repository
 from ashbox.db import tasks as task_rows
@@ -57,7 +57,7 @@ from ashbox.storage.base import Store
 from ashbox.storage.instrumented import instrumented
 from ashbox.worker.health import HostHealth
 from ashbox.worker.notifier import NotificationSender, open_emitter
-from ashbox.worker.periodic import queue_gc_until, reap_outbox
+from ashbox.worker.periodic import queue_gc_until, reap_messages, reap_outbox
 from ashbox.worker.running import Running, Stop, heartbeat
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,11 @@ class Worker:
         return job, running
 
     def _execute(self, job: Job, running: Running) -> None:
+        request_id = job.payload.get(request_ids.PAYLOAD_KEY)
+        with request_ids.acting_for(request_id if isinstance(request_id, str) else None):
+            self._run(job, running)
+
+    def _run(self, job: Job, running: Running) -> None:
         started = time.monotonic()
         outcome = metrics.FAILED
         metrics.TASKS_RUNNING.labels(job.kind).inc()
@@ -341,6 +346,7 @@ class Worker:
     def _tick_loop(self) -> None:
         ticks = 0
         reported = time.monotonic()
+        messages_reaped = -float("inf")  # at the first tick, then every message_reap_interval
         while not self._stopping.wait(_TICK_SECONDS):
             with self._lock:
                 running = list(self._running.values())
@@ -355,6 +361,9 @@ class Worker:
             ticks += 1
             if ticks % _REAP_EVERY_TICKS == 0:
                 reap_outbox(self.db)
+            if time.monotonic() - messages_reaped >= self.settings.message_reap_interval:
+                messages_reaped = time.monotonic()
+                reap_messages(self.db, self.settings)
 
     def _dead_owners(self) -> list[str]:
         """Owners of running tasks that were processes of this host and are gone."""
