@@ -2,8 +2,8 @@
 # Installs with apt-get what the tests need outside Python and is missing:
 # PostgreSQL server binaries (initdb, pg_ctl), zstd, Ceph radosgw (the S3
 # store's test server: a mon, an OSD and radosgw) and Swift SAIO (the Swift
-# store's: proxy, account, container and object servers, memcached).
-# No-op when all are there.
+# store's: proxy, account, container and object servers, memcached) and
+# RabbitMQ (the notification bus). No-op when all are there.
 set -euo pipefail
 missing=()
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
@@ -20,6 +20,11 @@ for pair in radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd \
         missing+=("${pair##*:}")
     fi
 done
+# Not /usr/sbin/rabbitmq-server: that wrapper su's to the rabbitmq user;
+# scripts/rabbitmq-server.sh runs this one, the real start script.
+if [[ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
+    missing+=(rabbitmq-server)
+fi
 if ((${#missing[@]} == 0)); then
     exit 0
 fi

@@ -20,6 +20,7 @@ import pytest
 from ashbox.db.engine import Database
 from tests.object_stores import rgw_server, swift_server  # noqa: F401
 from tests.pg_cluster import PostgresCluster
+from tests.rabbitmq_server import rabbitmq_server  # noqa: F401
 
 # Limits no test of many operations in one project reaches; the quotas
 # themselves are tested with Cinder's defaults (tests/api/test_quotas.py).

@@ -4,10 +4,9 @@ One sender at a time over the deployment (an exclusive lock, ashbox.db.exclusive
 takes the oldest unsent rows, hands each to the emitter in order and marks it
 sent. A crash between the send and the mark sends it again: at least once,
 never lost. Emitters: `log` writes each to this log, `noop` drops it,
-`messaging` publishes it with oslo.messaging's own notification driver, which
-raises when the bus cannot be reached (its Notifier would log and drop), so a
-notification stays unsent until the bus takes it. The worker is the publisher:
-`backup.<worker name>`, as Cinder's backup host is.
+`messaging` publishes it with oslo.messaging, waiting while the bus is away,
+so a notification stays unsent until the bus takes it. The worker is the
+publisher: `backup.<worker name>`, as Cinder's backup host is.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from typing import Protocol
 
 from ashbox import faults
@@ -29,7 +27,6 @@ log = logging.getLogger(__name__)
 NOTIFIER_LOCK = "notifier"
 _POLL_SECONDS = 1.0
 _RETRY_SECONDS = 5.0
-_SEND_RETRIES = 1  # reconnects per send before the bus counts as away
 
 
 class Emitter(Protocol):
@@ -61,33 +58,29 @@ class NoopEmitter:
 
 
 class MessagingEmitter:
-    """oslo.messaging's `messagingv2` driver (the 2.0 envelope every OpenStack
-    listener reads), on a transport of its own."""
+    """oslo.messaging's Notifier with its `messagingv2` driver (the 2.0 envelope
+    every OpenStack listener reads), on a transport of its own. It retries a
+    bus it cannot reach for ever (`retry=-1`): a send returns once the broker
+    has the message, so nothing is marked sent that the bus did not take."""
 
     def __init__(self, transport_url: str, topics: list[str]) -> None:
         import oslo_messaging
         from oslo_config import cfg
-        from oslo_messaging.notify.messaging import MessagingV2Driver
 
         conf = cfg.ConfigOpts()
         conf(args=[], project="ashbox", default_config_files=[], default_config_dirs=[])
         self._transport = oslo_messaging.get_notification_transport(conf, url=transport_url)
-        self._driver = MessagingV2Driver(conf, topics, self._transport)
+        self._notifier = oslo_messaging.Notifier(
+            self._transport, driver="messagingv2", topics=topics, retry=-1
+        )
 
     def emit(self, publisher_id: str, note: notifications.Pending) -> None:
-        message = {
-            "message_id": str(uuid.uuid4()),
-            "publisher_id": publisher_id,
-            "event_type": note.event_type,
-            "priority": "INFO",
-            "payload": note.payload,
-            "timestamp": str(note.created_at.replace(tzinfo=None)),
-        }
         context = {
             "project_id": note.payload.get("tenant_id"),
             "user_id": note.payload.get("user_id"),
         }
-        self._driver.notify(context, message, "info", _SEND_RETRIES)
+        notifier = self._notifier.prepare(publisher_id=publisher_id)
+        notifier.info(context, note.event_type, note.payload)
 
     def close(self) -> None:
         self._transport.cleanup()

@@ -80,7 +80,9 @@ def heartbeat(db: Database, settings: Settings, owner: str, r: Running) -> None:
             status = lifecycle.status_of(s, r.resource_type, r.resource_id) if watched else None
             tenth = _progress_to_tell(r) if kept and status == r.works_in else None
             if tenth is not None:
-                notifications.record_progress(s, r.resource_id, r.done * 100 // r.total)
+                # 100 % is the end's, once the create is done, not its data read.
+                percent = min(99, r.done * 100 // r.total)
+                notifications.record_progress(s, r.resource_id, percent)
     except Exception:
         log.exception("could not renew a lease task_id=%s", r.task_id)
         if time.monotonic() - r.renewed_at > settings.lease_seconds / 2:
