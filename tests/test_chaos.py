@@ -428,6 +428,14 @@ def _check_the_end(
         f"during the run, {len(ledger.rejected)} refused: {ledger.rejected[:5]}"
     )
     assert len(available) >= len(backups) // 2
+    # Quota usage is what the rows hold, whatever was killed when.
+    usage = client.get("/os-quota-sets/p1", params={"usage": "true"})["quota_set"]
+    settled = client.get("/backups/detail", params={"limit": 1000})["backups"]
+    assert usage["backups"]["in_use"] == len(settled)
+    assert usage["backup_gigabytes"]["in_use"] == sum(b["size"] for b in settled)
+    assert usage["volumes"]["in_use"] == len(
+        client.get("/volumes/detail", params={"limit": 1000})["volumes"]
+    )
     defects = _defects(deployment)
     assert not defects, "\n\n".join(defects)
     # After a gc, the store holds what the index says lives, and nothing else.
