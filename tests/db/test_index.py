@@ -67,9 +67,14 @@ def test_an_abandoned_pack_is_never_committed_and_a_committed_one_never_abandone
     with pytest.raises(PackAbandoned):
         index.commit_pack(C, "p1", 100, [_loc(b"a" * 32)], "b1")
     assert index.locate(C, [b"a" * 32]) == {}  # the refused commit added nothing
-    assert {p.pack_id: p.state for p in index.packs(C)} == {"p1": "dead", "p2": "live"}
-    assert index.dead_packs(C) == ["p1"] and index.pending(C) == []
+    assert {p.pack_id: p.state for p in index.packs(C)} == {"p1": "abandoned", "p2": "live"}
+    assert index.dead_packs(C, state="abandoned") == ["p1"] and index.pending(C) == []
+    assert index.dead_packs(C) == []
     assert index.abandon_packs(C, ["p1"]) == []
+    # Its object deleted, it is buried: dead as of now, deleted once more before it goes.
+    index.bury(C, ["p1", "p2"])
+    assert {p.pack_id: p.state for p in index.packs(C)} == {"p1": "dead", "p2": "live"}
+    assert index.dead_packs(C) == ["p1"]
 
 
 def test_a_pack_dies_only_when_its_last_reference_goes(db: Database) -> None:

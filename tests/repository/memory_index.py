@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ashbox.errors import PackAbandoned
-from ashbox.repository.index import BlobLocation, ContainerUsage, PackInfo, PendingPack
+from ashbox.repository.index import (
+    ABANDONED,
+    BlobLocation,
+    ContainerUsage,
+    PackInfo,
+    PendingPack,
+)
 
 PENDING = "pending"
 LIVE = "live"
@@ -115,8 +121,15 @@ class MemoryIndex:
             abandoned = sorted(p for p in set(pack_ids) if c.packs[p].state == PENDING)
             for p in abandoned:
                 row = c.packs[p]
-                row.state, row.owner, row.dead_at = DEAD, None, datetime.now(UTC)
+                row.state, row.owner, row.dead_at = ABANDONED, None, datetime.now(UTC)
             return abandoned
+
+    def bury(self, container: str, pack_ids: Sequence[str]) -> None:
+        with self._lock:
+            c = self._container(container)
+            for p in pack_ids:
+                if c.packs[p].state == ABANDONED:
+                    c.packs[p].state, c.packs[p].dead_at = DEAD, datetime.now(UTC)
 
     def references(self, container: str) -> dict[str, set[bytes]]:
         """Each backup's referenced blobs (as `DbIndex.references`)."""
@@ -189,13 +202,15 @@ class MemoryIndex:
         c.blobs = {b: loc for b, loc in c.blobs.items() if loc.pack_id not in dead}
         return dead
 
-    def dead_packs(self, container: str, *, dead_before: datetime | None = None) -> list[str]:
+    def dead_packs(
+        self, container: str, *, dead_before: datetime | None = None, state: str = DEAD
+    ) -> list[str]:
         with self._lock:
             c = self._container(container)
             return sorted(
                 p
                 for p, r in c.packs.items()
-                if r.state == DEAD
+                if r.state == state
                 and (dead_before is None or r.dead_at is None or r.dead_at <= dead_before)
             )
 

@@ -162,4 +162,8 @@ def test_a_repack_pack_its_collector_abandoned_is_deleted_once_old(
     assert collect_garbage(repo).deleted_packs == 1
 
     assert pack_keys(store) == {pack_key(CONTAINER, "b" * 64)}  # a young one may be in use
+    # Deleted and buried: the next collector deletes it once more, then forgets it.
+    states = {p.pack_id: p.state for p in repo.index.packs(CONTAINER)}
+    assert states == {"a" * 64: "dead", "b" * 64: "pending"}
+    collect_garbage(repo)
     assert [p.pack_id for p in repo.index.packs(CONTAINER)] == ["b" * 64]

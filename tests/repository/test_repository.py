@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from ashbox.volumes import create_volume_file, open_for_write
 
 from ..storage.memory_store import MemoryStore
 from .conftest import BLOCK, CONTAINER, make_image, pack_keys, sha256
-from .memory_index import DEAD, LIVE, PENDING, MemoryIndex
+from .memory_index import ABANDONED, DEAD, LIVE, PENDING, MemoryIndex
 
 
 @pytest.mark.parametrize(
@@ -313,10 +314,44 @@ def test_abandoned_packs_wait_out_the_grace_period(
 
     repo.discard_incomplete("b1")
 
-    assert index.packs_in(CONTAINER, DEAD) == set(pending)
+    assert index.packs_in(CONTAINER, ABANDONED) == set(pending)
     with pytest.raises(PackAbandoned):
         index.commit_pack(CONTAINER, pending[0], 1, [], "b1")
     assert repo.delete_dead_packs() == []  # within the grace period
+
+
+def test_an_upload_that_outlasts_the_grace_period_is_deleted_by_the_next_gc(
+    store: MemoryStore, index: MemoryIndex, tmp_path: Path
+) -> None:
+    """An abandoned pack's object is deleted twice, a grace period apart, so a
+    late run's upload that lands after the first deletion leaves nothing."""
+    repo = Repository.open(
+        store, CONTAINER, index, block_size=BLOCK, pack_size=8 * BLOCK, gc_grace_seconds=3600
+    )
+    source = tmp_path / "src"
+    source.write_bytes(os.urandom(3000 * BLOCK))
+    with pytest.raises(TaskCancelled):
+        repo.backup("b1", source, progress=Cancel(after=1500 * BLOCK))
+    pending = sorted(index.pending_packs(CONTAINER, "b1"))
+    late = {key: store.objects[key] for key in pack_keys(store) if key.endswith(pending[0])}
+    repo.discard_incomplete("b1")
+    _age(index, pending, hours=2)
+
+    assert sorted(repo.delete_dead_packs()) == pending  # deleted, then buried
+    assert index.packs_in(CONTAINER, DEAD) == set(pending)
+    store.objects.update(late)  # the late run's upload lands now
+    assert repo.delete_dead_packs() == []  # dead for less than the grace period
+    _age(index, pending, hours=2)
+    assert sorted(repo.delete_dead_packs()) == pending  # deleted again, and forgotten
+    assert not set(late) & set(pack_keys(store))
+    assert index.packs_in(CONTAINER, DEAD) == set()
+
+
+def _age(index: MemoryIndex, pack_ids: list[str], *, hours: int) -> None:
+    for pack_id in pack_ids:
+        row = index.containers[CONTAINER].packs[pack_id]
+        assert row.dead_at is not None
+        row.dead_at -= timedelta(hours=hours)
 
 
 def test_a_retried_backup_completes_and_reuses_what_the_first_attempt_stored(

@@ -56,6 +56,7 @@ from ashbox.db.index_sql import locate as locate_blobs
 from ashbox.db.upsert import insert_ignore, insert_one_ignore
 from ashbox.errors import PackAbandoned
 from ashbox.repository.index import (
+    ABANDONED,
     DEAD,
     LIVE,
     PENDING,
@@ -63,7 +64,7 @@ from ashbox.repository.index import (
     PendingPack,
 )
 
-__all__ = ["DEAD", "LIVE", "PENDING", "DbIndex"]
+__all__ = ["ABANDONED", "DEAD", "LIVE", "PENDING", "DbIndex"]
 
 
 class DbIndex(IndexMaintenance):
@@ -175,7 +176,7 @@ class DbIndex(IndexMaintenance):
                         PACKS.c.id.in_(chunk),
                         PACKS.c.state == PENDING,
                     )
-                    .values(state=DEAD, dead_at=utc_now(), owner_backup_id=None)
+                    .values(state=ABANDONED, dead_at=utc_now(), owner_backup_id=None)
                     .returning(PACKS.c.id)
                 )
         return sorted(abandoned)
@@ -213,8 +214,25 @@ class DbIndex(IndexMaintenance):
             mark_dead(conn, container, dead)
             return dead
 
-    def dead_packs(self, container: str, *, dead_before: datetime | None = None) -> list[str]:
-        query = select(PACKS.c.id).where(PACKS.c.container == container, PACKS.c.state == DEAD)
+    def bury(self, container: str, pack_ids: Sequence[str]) -> None:
+        if not pack_ids:
+            return
+        with self._db.connection() as conn:
+            for chunk in chunks(pack_ids):
+                conn.execute(
+                    update(PACKS)
+                    .where(
+                        PACKS.c.container == container,
+                        PACKS.c.id.in_(chunk),
+                        PACKS.c.state == ABANDONED,
+                    )
+                    .values(state=DEAD, dead_at=utc_now())
+                )
+
+    def dead_packs(
+        self, container: str, *, dead_before: datetime | None = None, state: str = DEAD
+    ) -> list[str]:
+        query = select(PACKS.c.id).where(PACKS.c.container == container, PACKS.c.state == state)
         if dead_before is not None:
             query = query.where(or_(PACKS.c.dead_at.is_(None), PACKS.c.dead_at <= dead_before))
         with self._db.connection() as conn:

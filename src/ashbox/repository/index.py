@@ -11,9 +11,13 @@ Its rules (DESIGN.md §3, docs/format.md "Index"):
 - A pack is `begin_pack`-ed (pending, owned by a backup) before its upload and
   `commit_pack`-ed after it, so a crash mid-upload leaves a pending row that
   names the orphan to delete, never an unknown object in the store. A pending
-  pack whose writer is gone is `abandon_packs`-ed: marked dead, so a writer
-  that was only late can no longer commit it (its commit raises PackAbandoned)
-  and the collector deletes it like any dead pack.
+  pack whose writer is gone is `abandon_packs`-ed: marked abandoned, so a
+  writer that was only late can no longer commit it (its commit raises
+  PackAbandoned). Its writer may still be uploading it, so the collector
+  deletes its object twice, a grace period apart: once it is abandoned for
+  longer than the grace period (it is then `bury`-ed: dead as of then), and
+  again when it has been dead that long, before it is forgotten; an upload
+  that outlasted the first grace period leaves no object behind.
 - A page delta needs its base: a backup that references a delta also
   references its base (and the base's base), so a base lives as long as any
   delta on it.
@@ -32,6 +36,7 @@ from typing import Protocol
 PENDING = "pending"
 LIVE = "live"
 DEAD = "dead"
+ABANDONED = "abandoned"  # was pending, its writer gone: its upload may still land
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,8 @@ class BlobLocation:
 
 @dataclass(frozen=True, slots=True)
 class PackInfo:
-    """A pack row: its state (PENDING, LIVE or DEAD), size, and when it died."""
+    """A pack row: its state (PENDING, LIVE, DEAD or ABANDONED), size, and when
+    it died (was abandoned)."""
 
     pack_id: str
     state: str
@@ -139,8 +145,13 @@ class Index(Protocol):
         whose writer is gone."""
 
     def abandon_packs(self, container: str, pack_ids: Sequence[str]) -> list[str]:
-        """Mark dead those of `pack_ids` still pending (their writer is gone, or
-        late); return them."""
+        """Mark abandoned, as of now, those of `pack_ids` still pending (their
+        writer is gone, or late); return them."""
+
+    def bury(self, container: str, pack_ids: Sequence[str]) -> None:
+        """Mark dead, as of now, the abandoned `pack_ids` whose objects were just
+        deleted: deleted again a grace period later (a late upload may have made
+        them anew), then forgotten."""
 
     def keep_references(
         self, container: str, backup_id: str, blob_ids: Sequence[bytes]
@@ -155,9 +166,11 @@ class Index(Protocol):
         left with no referenced blob. Their objects are then deleted from the store
         and `forget_packs` removes their rows."""
 
-    def dead_packs(self, container: str, *, dead_before: datetime | None = None) -> list[str]:
-        """Packs marked dead whose objects may still be in the store; with
-        `dead_before`, only those that died at or before it."""
+    def dead_packs(
+        self, container: str, *, dead_before: datetime | None = None, state: str = DEAD
+    ) -> list[str]:
+        """Packs marked dead (or `state`: ABANDONED) whose objects may still be in
+        the store; with `dead_before`, only those that died at or before it."""
 
     def forget_packs(self, container: str, pack_ids: Sequence[str]) -> None:
         """Remove packs (and their blobs) whose objects are gone from the store."""

@@ -26,7 +26,7 @@ from ashbox.errors import (
 from ashbox.repository.blob import BlobCodec
 from ashbox.repository.config import ENCRYPTION_NONE, RepositoryConfig, load_or_create_config
 from ashbox.repository.crypto import KdfParams, RepositoryKeys, open_manifest, seal_manifest
-from ashbox.repository.index import Index
+from ashbox.repository.index import ABANDONED, Index
 from ashbox.repository.keys import unlock
 from ashbox.repository.manifest import Manifest, manifest_key
 from ashbox.repository.pack import pack_key
@@ -210,11 +210,17 @@ class Repository:
 
     def delete_dead_packs(self) -> list[str]:
         """Delete from the store, then forget, the packs dead for longer than the
-        grace period; return them."""
+        grace period; delete the objects of those abandoned for longer and bury
+        them, to be deleted once more before they are forgotten (ashbox.repository.index).
+        Return both."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self.gc_grace_seconds)
         packs = self.index.dead_packs(self.container, dead_before=cutoff)
+        abandoned = self.index.dead_packs(self.container, dead_before=cutoff, state=ABANDONED)
         self._delete_packs(packs)
-        return packs
+        for pack_id in abandoned:
+            self.store.delete(pack_key(self.container, pack_id))
+        self.index.bury(self.container, abandoned)
+        return packs + abandoned
 
     def _delete_packs(self, packs: list[str]) -> None:
         """Delete dead packs from the store, then forget them."""

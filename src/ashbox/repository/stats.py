@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ashbox.errors import BackupNotFound, CorruptData
-from ashbox.repository.index import DEAD, LIVE
+from ashbox.repository.index import ABANDONED, DEAD, LIVE
 from ashbox.repository.manifest import Manifest, manifest_key
 from ashbox.repository.repository import Repository
 
@@ -62,7 +62,7 @@ def repository_stats(repo: Repository) -> RepositoryStats:
     index, container = repo.index, repo.container
     packs = index.packs(container)
     live = [p for p in packs if p.state == LIVE]
-    dead = [p for p in packs if p.state == DEAD]
+    dead = [p for p in packs if p.state in (DEAD, ABANDONED)]
     usage = index.usage(container)
     logical: dict[str, int] = {}
     unreadable: list[str] = []
