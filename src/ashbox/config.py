@@ -8,10 +8,11 @@ in docs/configuration.md.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ashbox.errors import InvalidInput
 MiB = 1024 * 1024
 ENCRYPTIONS = ("none", "aes-256-gcm")
 NOTIFICATION_DRIVERS = ("log", "noop", "messaging")
+KEY_MANAGERS = ("embedded", "barbican")
 # ASHBOX_KEYSTONE_AUTHTOKEN_AUTH_URL=... sets keystone_authtoken's auth_url.
 AUTHTOKEN_ENV = "ASHBOX_KEYSTONE_AUTHTOKEN_"
 
@@ -93,6 +95,9 @@ class Settings:
     notification_driver: str = "log"  # log | noop | messaging (oslo.messaging)
     notification_transport_url: str = ""  # messaging: e.g. rabbit://user:pass@host:5672/
     notification_topics: str = "notifications"  # ","-separated, as oslo.messaging's topics
+    key_manager: str = "embedded"  # embedded | barbican (through castellan)
+    key_manager_master_key_file: str = ""  # embedded; default: <data_dir>/key-manager.key
+    key_manager_options: dict[str, str] = field(default_factory=dict)  # castellan's, "group.opt"
     message_ttl: int = 2592000  # seconds a user message is kept (Cinder's message_ttl)
     message_reap_interval: int = 86400  # seconds between two reaps of expired messages
     gc_grace_seconds: float = 3600.0
@@ -139,7 +144,14 @@ class Settings:
             paths.append(Path(self.config_file))
         if self.key_file:
             paths.append(Path(self.key_file))
+        paths.append(self.resolved_key_manager_master_key_file)
         return [Path(os.path.realpath(p)) for p in paths]
+
+    @property
+    def resolved_key_manager_master_key_file(self) -> Path:
+        if self.key_manager_master_key_file:
+            return Path(self.key_manager_master_key_file)
+        return self.data_dir.resolve() / "key-manager.key"
 
     @property
     def resolved_worker_name(self) -> str:
@@ -190,13 +202,28 @@ def settings_from(values: Mapping[str, object]) -> Settings:
     for name, raw in values.items():
         kind = type(getattr(default, name))
         try:
-            converted[name] = _convert(raw, kind)
+            if name in _TABLES_OF_TABLES:
+                table = json.loads(raw) if isinstance(raw, str) else raw  # a variable: JSON
+                if not isinstance(table, dict):
+                    raise TypeError("expected a table")
+                converted[name] = dict(_flat(table))
+            else:
+                converted[name] = _convert(raw, kind)
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"Bad value for configuration option {name}: {raw!r}") from exc
     settings = dataclasses.replace(default, **converted)  # type: ignore[arg-type]
     _check_encryption(settings)
     _check_notifications(settings)
+    _check_key_manager(settings)
     return settings
+
+
+def _check_key_manager(settings: Settings) -> None:
+    if settings.key_manager not in KEY_MANAGERS:
+        raise InvalidInput(
+            f"Bad value for configuration option key_manager: {settings.key_manager!r} "
+            f"(one of {', '.join(KEY_MANAGERS)})"
+        )
 
 
 def _check_notifications(settings: Settings) -> None:
@@ -241,7 +268,20 @@ def _convert(raw: object, kind: type) -> object:
     raise TypeError(f"expected {kind.__name__}")
 
 
+# Options whose tables may hold tables: castellan's option groups.
+_TABLES_OF_TABLES = frozenset({"key_manager_options"})
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _flat(table: Mapping[object, object], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """A table's options; a table within it gives `<its name>.<option>`
+    (castellan's `[key_manager_options.barbican]` → `barbican.<option>`)."""
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flat(value, f"{name}.")
+        else:
+            yield name, _option_text(value)
 
 
 def _option_text(value: object) -> str:

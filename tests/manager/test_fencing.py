@@ -44,6 +44,7 @@ def _claimed_job(harness: Harness, owner: str, progress: Callable[[int, int], No
             owner=owner,
             worker_host=host,
             progress=progress,
+            keys=harness.worker.keys,
             works_in=dispatch.HANDLERS[TaskKind.CREATE_BACKUP].works_in,
         )
 

@@ -157,6 +157,17 @@ def set_backup_fields(s: Session, backup_id: str, **values: Any) -> None:
     )
 
 
+def set_key_if_unset(s: Session, backup_id: str, key_id: str) -> bool:
+    """Record the backup's encryption key unless it has one; whether it was recorded."""
+    result = s.execute(
+        update(Backup)
+        .where(Backup.id == backup_id, Backup.encryption_key_id.is_(None))
+        .values(encryption_key_id=key_id)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def change_dependents(s: Session, backup_id: str, delta: int) -> None:
     """Add `delta` to num_dependent_backups in SQL, never going below zero."""
     new = Backup.num_dependent_backups + delta

@@ -69,6 +69,7 @@ class Volume(Base):
     # The worker name of the host whose files hold the volume; None: a path every worker mounts.
     host: Mapped[str | None] = mapped_column(String(255))
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    encryption_key_id: Mapped[str | None] = mapped_column(String(36))  # ashbox.keymgr
     volume_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
@@ -279,6 +280,17 @@ class Message(Base):
         Index("ix_messages_project", "project_id", "created_at"),
         Index("ix_messages_created", "created_at"),
     )
+
+
+class EncryptionKey(Base):
+    """A key of the embedded key manager (ashbox.keymgr.embedded), wrapped with
+    its master key: nonce, then AES-256-GCM ciphertext and tag."""
+
+    __tablename__ = "encryption_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Container(Base):

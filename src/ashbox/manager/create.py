@@ -64,6 +64,9 @@ def run_create(job: Job) -> None:
         metadata = dict(volume.volume_metadata or {})
         temp_id = backup.temp_snapshot_id
         temp = snapshot_rows.get_snapshot(s, temp_id) if temp_id is not None else None
+        volume_key = volume.encryption_key_id if backup.encryption_key_id is None else None
+    if volume_key is not None:
+        _clone_key(job, backup_id, volume_key)
     if temp is not None:
         path = _take_temp_snapshot(job, path, temp.id, Path(temp.path))
     faults.point("create.placed")
@@ -108,6 +111,17 @@ def run_create(job: Job) -> None:
         stats.new_blobs,
         stats.reused_blobs,
     )
+
+
+def _clone_key(job: Job, backup_id: str, volume_key: str) -> None:
+    """B3b: the backup of an encrypted volume holds a clone of the volume's key
+    (CINDER-CONTRACT §3.9), made once: a re-run finds it recorded. A failure
+    (KeyManagerError) fails the backup."""
+    clone = job.keys.clone(volume_key)
+    with job.transaction() as s:
+        recorded = backup_rows.set_key_if_unset(s, backup_id, clone)
+    if not recorded:
+        job.keys.delete(clone)
 
 
 def fail_create(job: Job, reason: str) -> None:

@@ -21,8 +21,10 @@ def run_delete(job: Job) -> None:
             return
         assert backup is not None
         container = backup.container or job.settings.default_container
-        parent_id = backup.parent_id
+        parent_id, key_id = backup.parent_id, backup.encryption_key_id
     job.repository(container).delete(backup_id)
+    if key_id is not None:
+        job.keys.delete(key_id)  # its clone of its volume's key goes with it (§3.9)
     faults.point("delete.data_deleted")
     with job.transaction() as s:
         if lifecycle.apply(s, BACKUP["delete_done"], backup_id) and parent_id is not None:

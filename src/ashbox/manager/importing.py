@@ -49,6 +49,9 @@ def run_import(job: Job) -> None:
     else:
         repo.reference(backup_id, manifest)
     faults.point("import.referenced")
+    # The copy holds a key of its own (§3.9): deleting either must leave the other's.
+    source_key = record.get("encryption_key_id")
+    key_id = job.keys.clone(source_key) if isinstance(source_key, str) else None
     with job.transaction() as s:
         parent_id = record.get("parent_id")
         parent = backup_rows.get_backup(s, parent_id) if isinstance(parent_id, str) else None
@@ -66,6 +69,7 @@ def run_import(job: Job) -> None:
             "service_metadata": f"backups/{backup_id}",
             # Counted here, within the project: the record's figure is the exporter's.
             "stored_size": stored_bytes.of_backup(s, backup_id, backup.project_id),
+            "encryption_key_id": key_id,
         }
         backup_rows.set_backup_fields(s, backup_id, **values)
         metadata = record.get("metadata")

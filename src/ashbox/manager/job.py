@@ -22,6 +22,7 @@ from ashbox.containers import open_repository
 from ashbox.db import tasks as task_rows
 from ashbox.db.engine import Database
 from ashbox.errors import LeaseLost
+from ashbox.keymgr import KeyManager
 from ashbox.repository.repository import Repository
 from ashbox.statuses import ResourceType, TaskKind, TaskState
 from ashbox.storage.base import Store
@@ -46,6 +47,7 @@ class Job:
     owner: str
     worker_host: str
     progress: Callable[[int, int], None]
+    keys: KeyManager  # encrypted volumes' keys (ashbox.keymgr)
     works_in: str | None = None  # the status its resource keeps while it runs
 
     @contextmanager

@@ -57,6 +57,7 @@ def run_restore(job: Job) -> None:
             return
         container = backup.container or job.settings.default_container
         path = Path(volume.path)
+        backup_key, old_key = backup.encryption_key_id, volume.encryption_key_id
     faults.point("restore.started")
     repo = job.repository(container)
     manifest = repo.read_manifest(backup_id)
@@ -75,11 +76,19 @@ def run_restore(job: Job) -> None:
     if is_new:  # its file is where this worker made it
         shared = job.settings.resolved_shared_volume_roots
         values["host"] = holding_host(path, job.worker_host, shared=shared)
+    # An encrypted backup's volume gets a clone of the backup's key (§3.9),
+    # in place of the key it had.
+    new_key = job.keys.clone(backup_key) if backup_key is not None else None
+    if new_key is not None:
+        values["encryption_key_id"] = new_key
     with job.transaction() as s:
         done = lifecycle.apply(s, BACKUP["restore_done"], backup_id)
         if done:
             lifecycle.apply(s, VOLUME["restore_done"], volume_id, values=values)
         job.finish(s, note=None if done else "backup left restoring while it ran")
+    replaced = old_key if done else new_key
+    if new_key is not None and replaced is not None:
+        job.keys.delete(replaced)
     metrics.RESTORE_DATA_BYTES.inc(logical_size(manifest))
     log.info("restore done backup_id=%s volume_id=%s", backup_id, volume_id)
 

@@ -46,6 +46,7 @@ from ashbox.errors import (
     StoreError,
     TaskCancelled,
 )
+from ashbox.keymgr import open_key_manager
 from ashbox.malloc import give_back_freed_memory
 from ashbox.manager import dispatch
 from ashbox.manager.garbage import collect
@@ -96,6 +97,7 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self.health = HostHealth(db, settings, self.store, self.owner)
         self.notifier = NotificationSender(db, settings, open_emitter(settings))
+        self.keys = open_key_manager(settings, db)
         self._notify = threading.Event()
         db.on_outbox_commit(self._notify.set)
 
@@ -214,6 +216,7 @@ class Worker:
                 owner=self.owner,
                 worker_host=self.host,
                 progress=running.progress,
+                keys=self.keys,
                 works_in=running.works_in,
             )
         faults.point("task.claimed")
