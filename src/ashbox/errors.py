@@ -198,10 +198,6 @@ class KeyManagerError(AshboxError):
     """The key manager could not make, find, clone or delete a key."""
 
 
-class EncryptedBackupOperationFailed(InvalidInput):
-    """An encrypted backup cannot go where it was asked to (CINDER-CONTRACT §3.9)."""
-
-
 class DatabaseUnavailable(AshboxError):
     """The database refused a write it cannot take now (its disk is full)."""
 
