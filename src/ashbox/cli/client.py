@@ -1,62 +1,47 @@
-"""HTTP client of the service's Cinder v3 API, as the `ashbox` command uses it.
+"""The calls of the service's Cinder v3 API that the `ashbox` command makes.
 
 Project-less URLs (`/v3/volumes`, `/v3/backups`), Cinder's noauth token
-(`user:project`) and microversion 3.64. A non-2xx answer raises `ApiError` with
-the message of Cinder's fault body (`{"badRequest": {"code": 400, "message": ...}}`);
-no answer at all raises `ServerUnreachable`.
+(`user:project`) and microversion 3.64, over cli/transport.py: errors are
+`ApiError` (the service said no) and `ServerUnreachable` (no answer).
 
 `wait_backup` and `wait_volume` ask the service to hold its answer while
 the object is busy (`X-Ashbox-Wait`, an ashbox extension: docs/api.md); a
 service without it answers at once, and says nothing back.
-
-HTTP/1.1 on a socket of its own (answers parsed by http11.py; `ssl` is
-imported for an https URL only),
-because every `ashbox` run pays for what it imports: httpx and its client
-cost ~100 ms, and then `http.client` ~17 ms of the ~45 ms of
-`python -X importtime -c "import ashbox.cli.main"` (it imports the `email`
-package, ~11 ms, and `ssl`); with `dataclasses` (and `inspect`) gone from
-the CLI's modules too, that import takes ~27 ms (docs/performance.md).
-
-One keep-alive connection serves the GETs of a command (`CinderClient._send`).
-An answer's body ends at its Content-Length, after its last chunk
-(`Transfer-Encoding: chunked`), or where the service closes the connection.
-Not supported, as the service needs none of them: proxies (`*_PROXY` is not
-read), redirects (a 3xx is an `ApiError`) and compression (the client sends
-`Accept-Encoding: identity`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import socket
 from collections.abc import Mapping
 from typing import (
-    TYPE_CHECKING,
     Literal,
-    NamedTuple,
     NotRequired,
     TypedDict,
     TypeVar,
     cast,
 )
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote
 
 from ashbox.cli import keystone_login
-from ashbox.cli.http11 import BadAnswer, Connection, ask, read_answer
+from ashbox.cli.transport import (
+    WAIT_HEADER,
+    ApiError,
+    ClientError,
+    Response,
+    ServerUnreachable,
+    Transport,
+    decode,
+)
 
-if TYPE_CHECKING:
-    import ssl
+__all__ = ["ApiError", "CinderClient", "ClientError", "Response", "ServerUnreachable"]
 
 DEFAULT_URL = "http://127.0.0.1:8776"
 DEFAULT_TOKEN = "admin:admin"
 API_VERSION = "volume 3.64"
 PATH_KEY = "os-vol-ashbox-attr:path"
-WAIT_HEADER = "X-Ashbox-Wait"
 _T = TypeVar("_T")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
-_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
 
 Volume = TypedDict(
     "Volume",
@@ -100,44 +85,6 @@ class Restore(TypedDict):
     volume_name: str | None
 
 
-class ClientError(Exception):
-    """The service could not be asked, or said no; `message` is shown to the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ApiError(ClientError):
-    """The service answered with an error status."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class ServerUnreachable(ClientError):
-    """No answer: connection refused, reset or timed out, or a URL that cannot be reached."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"cannot reach the ashbox service at {url}: {reason}")
-        self.url = url
-
-
-class Response(NamedTuple):
-    """An answer of the service, read whole. A NamedTuple, not a dataclass: importing
-    `dataclasses` (it imports `inspect`) costs every command ~6 ms."""
-
-    status_code: int
-    reason: str
-    body: bytes
-    held: bool = False  # the service held it while the object was busy (WAIT_HEADER)
-
-    @property
-    def is_error(self) -> bool:
-        return not 200 <= self.status_code < 300
-
-
 class CinderClient:
     """The volume, snapshot, backup, quota and message calls of the Cinder v3 API that
     the CLI makes."""
@@ -150,19 +97,15 @@ class CinderClient:
         timeout: float = 30.0,
         cafile: str | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
-        self._cafile = cafile
-        self._parts = urlsplit(self.url)
-        self._timeout = timeout
-        self._headers = {
+        headers = {
             "X-Auth-Token": token,
             "OpenStack-API-Version": API_VERSION,
             "X-Ashbox-Extras": "true",  # progress, stored size, volume paths
             "Accept": "application/json",
             "Accept-Encoding": "identity",
         }
-        self._connection: Connection | None = None
-        self._tls: ssl.SSLContext | None = None  # built on the first https connection
+        self._http = Transport(url, headers, timeout=timeout, cafile=cafile)
+        self.url = self._http.url
 
     @classmethod
     def from_environment(cls, url: str | None = None, token: str | None = None) -> CinderClient:
@@ -181,9 +124,7 @@ class CinderClient:
         return cls(url or DEFAULT_URL, token or DEFAULT_TOKEN, cafile=cafile)
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self._http.close()
 
     # Volumes
 
@@ -216,10 +157,10 @@ class CinderClient:
         return _only("volume", ref, [v for v in self.list_volumes(ref) if v["name"] == ref])
 
     def delete_volume(self, volume_id: str) -> None:
-        self._request("DELETE", f"/v3/volumes/{volume_id}")
+        self._http.request("DELETE", f"/v3/volumes/{volume_id}")
 
     def volume_action(self, volume_id: str, action: str, value: object) -> None:
-        self._request("POST", f"/v3/volumes/{volume_id}/action", {action: value})
+        self._http.request("POST", f"/v3/volumes/{volume_id}/action", {action: value})
 
     # Snapshots
 
@@ -249,10 +190,10 @@ class CinderClient:
         return cast(Snapshot, self._object("PUT", path, "snapshot", body))
 
     def delete_snapshot(self, snapshot_id: str) -> None:
-        self._request("DELETE", f"/v3/snapshots/{snapshot_id}")
+        self._http.request("DELETE", f"/v3/snapshots/{snapshot_id}")
 
     def snapshot_action(self, snapshot_id: str, action: str, value: object) -> None:
-        self._request("POST", f"/v3/snapshots/{snapshot_id}/action", {action: value})
+        self._http.request("POST", f"/v3/snapshots/{snapshot_id}/action", {action: value})
 
     # Backups
 
@@ -307,13 +248,13 @@ class CinderClient:
         return cast(Restore, restore)
 
     def delete_backup(self, backup_id: str) -> None:
-        self._request("DELETE", f"/v3/backups/{backup_id}")
+        self._http.request("DELETE", f"/v3/backups/{backup_id}")
 
     def update_backup(self, backup_id: str, changes: Mapping[str, object]) -> None:
         self._object("PUT", f"/v3/backups/{backup_id}", "backup", {"backup": dict(changes)})
 
     def backup_action(self, backup_id: str, action: str, value: object) -> None:
-        self._request("POST", f"/v3/backups/{backup_id}/action", {action: value})
+        self._http.request("POST", f"/v3/backups/{backup_id}/action", {action: value})
 
     def export_backup(self, backup_id: str) -> dict[str, object]:
         return self._object("GET", f"/v3/backups/{backup_id}/export_record", "backup-record")
@@ -329,7 +270,9 @@ class CinderClient:
         """The project's limits; with `usage`, each as {limit, in_use, reserved}."""
         path = f"/v3/os-quota-sets/{quote(project_id, safe='')}"
         params = {"usage": "True"} if usage else None
-        return _member(_decode(self._request("GET", path, params=params)), "GET", path, "quota_set")
+        return _member(
+            decode(self._http.request("GET", path, params=params)), "GET", path, "quota_set"
+        )
 
     def default_quota_set(self, project_id: str) -> dict[str, object]:
         path = f"/v3/os-quota-sets/{quote(project_id, safe='')}/defaults"
@@ -340,7 +283,7 @@ class CinderClient:
         return self._object("PUT", path, "quota_set", {"quota_set": dict(limits)})
 
     def delete_quota_set(self, project_id: str) -> None:
-        self._request("DELETE", f"/v3/os-quota-sets/{quote(project_id, safe='')}")
+        self._http.request("DELETE", f"/v3/os-quota-sets/{quote(project_id, safe='')}")
 
     def limits(self) -> dict[str, object]:
         """The caller's project's absolute limits and usage."""
@@ -357,7 +300,7 @@ class CinderClient:
         params = dict(filters or {})
         messages: list[dict[str, object]] = []
         while True:
-            body = _decode(self._request("GET", "/v3/messages", params=params or None))
+            body = decode(self._http.request("GET", "/v3/messages", params=params or None))
             page = body.get("messages")
             if not isinstance(page, list) or not all(isinstance(m, dict) for m in page):
                 raise ApiError(502, "the service answered GET /v3/messages without a list")
@@ -370,7 +313,7 @@ class CinderClient:
         return self._object("GET", f"/v3/messages/{quote(message_id, safe='')}", "message")
 
     def delete_message(self, message_id: str) -> None:
-        self._request("DELETE", f"/v3/messages/{quote(message_id, safe='')}")
+        self._http.request("DELETE", f"/v3/messages/{quote(message_id, safe='')}")
 
     # Transport
 
@@ -381,122 +324,17 @@ class CinderClient:
         key: str,
         body: Mapping[str, object] | None = None,
     ) -> dict[str, object]:
-        return _member(_decode(self._request(method, path, body)), method, path, key)
+        return _member(decode(self._http.request(method, path, body)), method, path, key)
 
     def _held(self, path: str, key: str, seconds: float) -> tuple[dict[str, object], bool]:
-        response = self._request("GET", path, headers={WAIT_HEADER: f"{seconds:g}"})
-        return _member(_decode(response), "GET", path, key), response.held
+        response = self._http.request("GET", path, headers={WAIT_HEADER: f"{seconds:g}"})
+        return _member(decode(response), "GET", path, key), response.held
 
     def _list(self, path: str, key: str, params: dict[str, str] | None) -> list[dict[str, object]]:
-        items = _decode(self._request("GET", path, params=params)).get(key)
+        items = decode(self._http.request("GET", path, params=params)).get(key)
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ApiError(502, f"the service answered GET {path} without a list {key!r}")
         return items
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, object] | None = None,
-        *,
-        params: dict[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        target = self._parts.path + path + (f"?{urlencode(params)}" if params else "")
-        sent = {**self._headers, **(headers or {})}
-        content = None
-        if body is not None:
-            content = json.dumps(body).encode()
-            sent["Content-Type"] = "application/json"
-            sent["Content-Length"] = str(len(content))
-        try:
-            response = self._send(method, target, content, sent)
-        except (OSError, BadAnswer) as exc:
-            self.close()
-            raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from exc
-        if response.is_error:
-            raise ApiError(response.status_code, fault_message(response))
-        return response
-
-    def _send(
-        self, method: str, target: str, content: bytes | None, headers: dict[str, str]
-    ) -> Response:
-        """One exchange on the kept connection. A kept connection may have been closed
-        by the service while idle (uvicorn does after 5 s), the close perhaps
-        still on its way: a GET that breaks on it (an EOF or a reset before the
-        status line) is sent again, once, on a new connection. Any other request
-        goes on a new connection from the start, and is never sent twice: the
-        service may have acted on it before the connection broke."""
-        request = self._head(method, target, headers) + (content or b"")
-        if method != "GET":
-            self.close()
-        connection = self._connection or self._connect()
-        try:
-            status_line = ask(connection, request)
-        except ConnectionError:
-            if not connection.answered:
-                raise
-            self.close()
-            connection = self._connect()
-            status_line = ask(connection, request)
-        answer = read_answer(connection.reader, status_line)
-        connection.answered = True
-        if not answer.keep:
-            self.close()
-        held = WAIT_HEADER.lower() in answer.headers
-        return Response(answer.status_code, answer.reason, answer.body, held)
-
-    def _head(self, method: str, target: str, headers: dict[str, str]) -> bytes:
-        """The request line and headers, ready to send."""
-        if _UNSAFE_TARGET.search(target):
-            raise ServerUnreachable(self.url, f"{target!r} holds a space or control character")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._parts.netloc.rpartition('@')[2]}"]
-        for name, value in headers.items():
-            if "\r" in value or "\n" in value:
-                raise ValueError(f"the value of the {name} header holds a line break")
-            lines.append(f"{name}: {value}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-    def _connect(self) -> Connection:
-        """A new connection, kept as the client's: an https one over TLS checked
-        against the trusted certificates (`ssl` is imported for it only)."""
-        scheme, host = self._parts.scheme, self._parts.hostname
-        if scheme not in ("http", "https") or not host:
-            raise ServerUnreachable(self.url, "the URL must be http://HOST[:PORT] or https://...")
-        try:
-            port = self._parts.port or (443 if scheme == "https" else 80)
-        except ValueError as exc:
-            raise ServerUnreachable(self.url, str(exc)) from None
-        sock = socket.create_connection((host, port), self._timeout)
-        if scheme == "https":
-            try:
-                sock = self._tls_context().wrap_socket(sock, server_hostname=host)
-            except BaseException:
-                sock.close()
-                raise
-        self._connection = Connection(sock)
-        return self._connection
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            import ssl
-
-            # Without a CA file: the system's, or SSL_CERT_FILE and SSL_CERT_DIR.
-            self._tls = ssl.create_default_context(cafile=self._cafile)
-        return self._tls
-
-
-def fault_message(response: Response) -> str:
-    """The message of Cinder's fault body, else the status line."""
-    try:
-        body = json.loads(response.body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
-    if isinstance(body, dict) and len(body) == 1:
-        (fault,) = body.values()
-        if isinstance(fault, dict) and isinstance(fault.get("message"), str):
-            return str(fault["message"])
-    return f"HTTP {response.status_code} {response.reason}".strip()
 
 
 def _member(body: dict[str, object], method: str, path: str, key: str) -> dict[str, object]:
@@ -513,16 +351,6 @@ def _only(kind: str, ref: str, matches: list[_T]) -> _T:
     if len(matches) > 1:
         raise ApiError(400, f"More than one {kind} is named '{ref}'; give its ID.")
     return matches[0]
-
-
-def _decode(response: Response) -> dict[str, object]:
-    try:
-        body = json.loads(response.body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(502, f"the service answered with no JSON body: {exc}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(502, "the service answered with JSON that is not an object")
-    return cast(dict[str, object], body)
 
 
 def _text(obj: dict[str, object], key: str) -> str:
