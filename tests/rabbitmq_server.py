@@ -12,11 +12,15 @@ node that cannot start makes its tests skip, and fail under CI=true
 
 from __future__ import annotations
 
+import queue
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +75,69 @@ def rabbitmq_server(request: pytest.FixtureRequest) -> Iterator[RabbitServer]:
             sys.stderr.write(f"\nRabbitMQ logs kept under {server.root}:\n{server.logs(20)}\n")
         else:
             server.remove()
+
+
+Heard = tuple[str, str, dict[str, Any]]  # publisher id, event type, payload
+
+
+class Endpoint:
+    """A notification endpoint that hands each INFO notification to the test:
+    in `heard`, one at a time, and in `notes`, all of them in order."""
+
+    def __init__(self) -> None:
+        self.heard: queue.Queue[Heard] = queue.Queue()
+        self.notes: list[Heard] = []
+        self._lock = threading.Lock()
+
+    def info(
+        self,
+        ctxt: dict[str, Any],
+        publisher_id: str,
+        event_type: str,
+        payload: dict[str, Any],
+        metadata: dict[str, Any],
+    ) -> None:
+        with self._lock:
+            self.notes.append((publisher_id, event_type, payload))
+        self.heard.put((publisher_id, event_type, payload))
+
+    def seen(self) -> list[Heard]:
+        with self._lock:
+            return list(self.notes)
+
+
+@contextmanager
+def notification_transport(url: str, config: Path | None = None) -> Iterator[Any]:
+    """An oslo.messaging notification transport to `url`; on leaving it is cleaned
+    up and every thread started while it was open (listener, heartbeats) has ended."""
+    import oslo_messaging
+    from oslo_config import cfg
+
+    threads_before = set(threading.enumerate())
+    conf = cfg.ConfigOpts()
+    files = [str(config)] if config else []
+    conf(args=[], project="ashbox-test", default_config_files=files, default_config_dirs=[])
+    transport = oslo_messaging.get_notification_transport(conf, url=url)
+    try:
+        yield transport
+    finally:
+        transport.cleanup()
+    left = [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
+    assert not left, f"threads left behind: {left}"
+
+
+@contextmanager
+def listening(transport: Any, topic: str) -> Iterator[Endpoint]:
+    """A running notification listener on `topic`, stopped and waited for on leaving."""
+    import oslo_messaging
+
+    endpoint = Endpoint()
+    listener = oslo_messaging.get_notification_listener(
+        transport, [oslo_messaging.Target(topic=topic)], [endpoint], executor="threading"
+    )
+    listener.start()
+    try:
+        yield endpoint
+    finally:
+        listener.stop()
+        listener.wait()

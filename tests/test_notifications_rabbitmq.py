@@ -6,65 +6,37 @@ its mark, each notification still arrives (perhaps twice, never zero times)."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.rabbitmq_server import RabbitServer
+from tests.rabbitmq_server import Endpoint, RabbitServer, listening, notification_transport
 from tests.server import Server
+from tests.test_notifications import PAYLOAD_KEYS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MiB = 1 << 20
 WORKER = "host-n1"
-PAYLOAD_KEYS = {
-    "tenant_id",
-    "user_id",
-    "availability_zone",
-    "backup_id",
-    "host",
-    "display_name",
-    "created_at",
-    "status",
-    "volume_id",
-    "size",
-    "service_metadata",
-    "service",
-    "fail_reason",
-    "parent_id",
-    "num_dependent_backups",
-    "snapshot_id",
-}
 CREATE = ["backup.create.start", "backup.createprogress", "backup.create.end"]
 
 
-@dataclass
 class Heard:
-    """What the listener received: (publisher id, event type, payload), in order."""
+    """What the listener received, read back by backup."""
 
-    notes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
 
-    def info(
-        self,
-        ctxt: dict[str, Any],
-        publisher_id: str,
-        event_type: str,
-        payload: dict[str, Any],
-        metadata: dict[str, Any],
-    ) -> None:
-        with self.lock:
-            self.notes.append((publisher_id, event_type, payload))
+    @property
+    def notes(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return self.endpoint.seen()
 
     def of(self, backup_id: str) -> list[str]:
-        with self.lock:
-            return [e for _, e, p in self.notes if p.get("backup_id") == backup_id]
+        return [e for _, e, p in self.notes if p.get("backup_id") == backup_id]
 
     def wait_for(self, backup_id: str, event_type: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -75,27 +47,9 @@ class Heard:
 
 
 @contextmanager
-def listening(url: str) -> Iterator[Heard]:
-    import oslo_messaging
-    from oslo_config import cfg
-
-    conf = cfg.ConfigOpts()
-    conf(args=[], project="ashbox-test", default_config_files=[], default_config_dirs=[])
-    transport = oslo_messaging.get_notification_transport(conf, url=url)
-    heard = Heard()
-    listener = oslo_messaging.get_notification_listener(
-        transport,
-        [oslo_messaging.Target(topic="notifications")],
-        [heard],
-        executor="threading",
-    )
-    listener.start()
-    try:
-        yield heard
-    finally:
-        listener.stop()
-        listener.wait()
-        transport.cleanup()
+def heard_on(url: str) -> Iterator[Heard]:
+    with notification_transport(url) as transport, listening(transport, "notifications") as e:
+        yield Heard(e)
 
 
 def _server(tmp_path: Path, rabbit: RabbitServer) -> Server:
@@ -126,7 +80,7 @@ def test_a_listener_hears_a_backup_s_whole_life(
     rabbitmq_server: RabbitServer, tmp_path: Path
 ) -> None:
     server = _server(tmp_path, rabbitmq_server)
-    with listening(rabbitmq_server.transport_url) as heard:
+    with heard_on(rabbitmq_server.transport_url) as heard:
         server.start()
         try:
             image = _image(tmp_path / "v.raw", 24 * MiB)
@@ -187,7 +141,7 @@ def test_a_kill_loses_no_notification(
     rabbitmq_server: RabbitServer, tmp_path: Path, fault: str
 ) -> None:
     server = _server(tmp_path, rabbitmq_server)
-    with listening(rabbitmq_server.transport_url) as heard:
+    with heard_on(rabbitmq_server.transport_url) as heard:
         server.start()
         try:
             volume = server.import_volume(_image(tmp_path / "v.raw", 8 * MiB))["id"]
