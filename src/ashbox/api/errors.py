@@ -46,6 +46,7 @@ STATUS_BY_ERROR: dict[type[errors.AshboxError], int] = {
     errors.CorruptData: 500,
     errors.VolumeIOError: 500,
     errors.StoreError: 503,
+    errors.KeyManagerError: 503,
     errors.DatabaseUnavailable: 503,
     errors.TaskCancelled: 409,
 }
