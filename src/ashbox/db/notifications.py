@@ -60,7 +60,6 @@ class Pending:
     id: int
     event_type: str
     payload: dict[str, Any]
-    created_at: datetime
 
 
 def event_types(event: str) -> tuple[str, ...]:
@@ -131,17 +130,12 @@ def record_progress(s: Session, backup_id: str, percent: int) -> None:
 def unsent(s: Session, *, limit: int = 100) -> list[Pending]:
     """The oldest notifications not yet sent, oldest first."""
     stmt = (
-        select(
-            Notification.id,
-            Notification.event_type,
-            Notification.payload,
-            Notification.created_at,
-        )
+        select(Notification.id, Notification.event_type, Notification.payload)
         .where(Notification.sent_at.is_(None))
         .order_by(Notification.id)
         .limit(limit)
     )
-    return [Pending(r.id, r.event_type, r.payload, r.created_at) for r in s.execute(stmt)]
+    return [Pending(r.id, r.event_type, r.payload) for r in s.execute(stmt)]
 
 
 def mark_sent(s: Session, ids: list[int]) -> None:
