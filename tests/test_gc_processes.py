@@ -38,12 +38,16 @@ BUSY_VOLUME = ("creating", "restoring-backup", "backing-up", "deleting")
 
 
 def _write(path: Path, pool: list[bytes], rng: random.Random, share: float = 1.0) -> str:
-    """Overwrite a share of the volume's blocks with blocks of the pool; its digest."""
+    """Overwrite a share of the volume's blocks with blocks of the pool, and its
+    first block with one no other write has: a backup taken now holds one block
+    of its own, which gc frees once the backup is deleted. Its digest."""
     with path.open("r+b") as f:
-        for n in range(VOLUME_BLOCKS):
+        for n in range(1, VOLUME_BLOCKS):
             if rng.random() < share:
                 f.seek(n * BLOCK)
                 f.write(rng.choice(pool))
+        f.seek(0)
+        f.write(rng.randbytes(BLOCK))
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
