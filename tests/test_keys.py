@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from castellan.common.credentials import token
 from castellan.tests.unit.key_manager.mock_key_manager import MockKeyManager
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from ashbox.db.engine import Database
-from ashbox.db.models import EncryptionKey, Volume
-from ashbox.errors import KeyManagerError
+from ashbox.db.models import EncryptionKey, Volume, VolumeType, VolumeTypeEncryption
+from ashbox.errors import InvalidInput, KeyManagerError
 from ashbox.keymgr.barbican import BarbicanKeyManager
 from ashbox.keymgr.embedded import EmbeddedKeyManager
+from ashbox.records import ListQuery
 from ashbox.statuses import BackupStatus
 from tests.harness import Harness
 
@@ -194,3 +195,72 @@ def test_castellan_s_options_come_from_a_table_of_tables(tmp_path: Path) -> None
         None, {"ASHBOX_KEY_MANAGER_OPTIONS": '{"key_manager": {"auth_type": "keystone_token"}}'}
     )
     assert from_env.key_manager_options == {"key_manager.auth_type": "keystone_token"}
+
+
+def _encrypted_type(h: Harness) -> str:
+    made = h.service.create_volume_type(h.ctx, name=f"luks-{uuid.uuid4().hex[:8]}")
+    fields = {"provider": "luks", "control_location": "front-end", "key_size": 256}
+    h.service.create_volume_type_encryption(h.ctx, made.id, fields)
+    return made.id
+
+
+def _restore_onto(h: Harness, backup_id: str, volume_id: str) -> None:
+    h.service.restore_backup(h.ctx, backup_id, volume_id=volume_id)
+    h.run_tasks()
+
+
+def test_an_encrypted_backup_restores_only_onto_its_source_s_type(harness: Harness) -> None:
+    """§3.9: a volume of an encrypted type has a key from its start; its backup
+    goes onto a new volume (of the source's type), a volume of that type, or a
+    volume with no type (which takes it), and onto no other."""
+    h, encrypted = harness, _encrypted_type(harness)
+    source = h.service.create_volume(h.ctx, size=1, name="enc", volume_type=encrypted)
+    h.run_tasks()
+    assert _volume_key(h, source.id) is not None
+    with Path(source.path).open("r+b") as f:
+        f.write(DATA)
+    backup = h.backup(source.id)
+
+    restored = h.service.restore_backup(h.ctx, backup)
+    h.run_tasks()
+    new = h.service.get_volume(h.ctx, restored.volume_id)
+    assert (new.status, new.volume_type_id) == ("available", encrypted)
+    assert new.encryption_key_id is not None
+    assert Path(new.path).read_bytes()[: len(DATA)] == DATA
+
+    plain = h.create_volume("plain")  # the default type
+    _restore_onto(h, backup, plain)
+    assert h.service.get_volume(h.ctx, plain).status == "error_restoring"
+    failed = h.service.get_backup(h.ctx, backup)
+    assert failed.status == BackupStatus.AVAILABLE
+    assert failed.fail_reason is not None
+    assert "is different than the destination volume type" in failed.fail_reason
+    assert not Path(h.service.get_volume(h.ctx, plain).path).read_bytes().strip(b"\0")
+    messages = h.service.list_messages(h.ctx, ListQuery(limit=100))
+    assert any(m.event_id == "VOLUME_VOLUME_BACKUP_015_026" for m in messages)
+
+    untyped = h.create_volume("untyped")
+    with h.db.transaction() as s:  # as a volume from before volume types
+        s.execute(update(Volume).where(Volume.id == untyped).values(volume_type_id=None))
+    _restore_onto(h, backup, untyped)
+    took = h.service.get_volume(h.ctx, untyped)
+    assert (took.status, took.volume_type_id) == ("available", encrypted)
+
+    gone = h.create_volume("gone")
+    with h.db.transaction() as s:  # the source type deleted behind ashbox's back
+        s.execute(update(Volume).where(Volume.id == gone).values(volume_type_id=None))
+        s.execute(
+            delete(VolumeTypeEncryption).where(VolumeTypeEncryption.volume_type_id == encrypted)
+        )
+        s.execute(delete(VolumeType).where(VolumeType.id == encrypted))
+    _restore_onto(h, backup, gone)
+    assert h.service.get_volume(h.ctx, gone).status == "error_restoring"
+    reason = h.service.get_backup(h.ctx, backup).fail_reason
+    assert reason is not None and f"The source volume type '{encrypted}' is not available" in reason
+
+
+def test_a_volume_of_an_encrypted_type_is_not_managed(harness: Harness) -> None:
+    encrypted = _encrypted_type(harness)
+    path = harness.image("m.raw", DATA)
+    with pytest.raises(InvalidInput, match="is encrypted"):
+        harness.service.import_volume(harness.ctx, path=str(path), volume_type=encrypted)

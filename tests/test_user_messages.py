@@ -134,6 +134,16 @@ def test_a_failed_volume_create(harness: Harness) -> None:
     assert _messages(harness) == [("VOLUME_VOLUME_008_012", volume.id, "p1")]
 
 
+def test_a_volume_no_backend_can_hold(harness: Harness) -> None:
+    made = harness.service.create_volume_type(
+        harness.ctx, name="iscsi", extra_specs={"storage_protocol": "iSCSI"}
+    )
+    volume = harness.service.create_volume(harness.ctx, size=1, name="v", volume_type=made.id)
+    assert volume.status == VolumeStatus.ERROR
+    assert harness.run_tasks() == 0  # nothing was queued
+    assert _messages(harness) == [("VOLUME_VOLUME_001_003", volume.id, "p1")]
+
+
 def test_a_failed_manage(harness: Harness) -> None:
     path = harness.image("gone.raw", DATA)
     volume = harness.service.import_volume(harness.ctx, path=str(path), name="gone")

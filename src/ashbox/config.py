@@ -66,6 +66,8 @@ class Settings:
     tls_cert: str = ""  # PEM certificate chain; with tls_key the API speaks HTTPS
     tls_key: str = ""
     availability_zone: str = "nova"
+    volume_backend_name: str = "ashbox"  # the capability volume types' extra specs may ask for
+    default_volume_type: str = "__DEFAULT__"  # the type of a volume created without one
     worker_name: str = ""  # default: the machine's host name
     default_container: str = "volumebackups"
     max_concurrent_operations: int = 2  # creates and restores one host runs at once; 0: no limit

@@ -3,15 +3,17 @@
     AshboxError
     ├── NotFound           → 404   BackupNotFound, VolumeNotFound, SnapshotNotFound,
     │                              MessageNotFound, ObjectNotFound, RepositoryNotFound,
-    │                              KeySlotNotFound
+    │                              KeySlotNotFound, VolumeTypeNotFound,
+    │                              VolumeTypeExtraSpecsNotFound, VolumeTypeEncryptionNotFound
     ├── InvalidInput       → 400   InvalidBackup, InvalidVolume, InvalidSnapshot (Cinder's
     │                              "Invalid ...: " texts), KeyRequired, WrongKey (an
-    │                              encrypted repository's key)
+    │                              encrypted repository's key), EncryptedBackupOperationFailed
+    │                              (an encrypted backup restored to another type; workers)
     ├── InvalidState       → 400   InvalidBackupState, InvalidVolumeState, InvalidSnapshotState
     │                              (a status does not allow the request)
     ├── Forbidden          → 403
     ├── QuotaExceeded      → 413
-    ├── Conflict           → 409
+    ├── Conflict           → 409   VolumeTypeExists
     ├── CorruptData        → 500   CorruptPack, CorruptManifest, CorruptBlob
     ├── VolumeIOError      → 500   (a volume or snapshot file could not be read or written;
     │                              raised in workers only)
@@ -95,6 +97,26 @@ class KeySlotNotFound(NotFound):
         self.slot_id = slot_id
 
 
+class VolumeTypeNotFound(NotFound):
+    def __init__(self, type_id: str, *, by_name: bool = False) -> None:
+        super().__init__(
+            f"Volume type with name {type_id} could not be found."
+            if by_name
+            else f"Volume type {type_id} could not be found."
+        )
+        self.type_id = type_id
+
+
+class VolumeTypeExtraSpecsNotFound(NotFound):
+    def __init__(self, type_id: str, key: str) -> None:
+        super().__init__(f"Volume Type {type_id} has no extra specs with key {key}.")
+
+
+class VolumeTypeEncryptionNotFound(NotFound):
+    def __init__(self, type_id: str) -> None:
+        super().__init__(f"Volume type encryption for type {type_id} does not exist.")
+
+
 class InvalidInput(AshboxError):
     """A request is malformed; the message is complete as given."""
 
@@ -136,6 +158,13 @@ class WrongKey(InvalidInput):
         self.container = container
 
 
+class EncryptedBackupOperationFailed(InvalidInput):
+    """An encrypted backup cannot go onto a volume of another type (§3.9)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Backup operation of an encrypted volume failed: {reason}")
+
+
 class InvalidState(AshboxError):
     """A compare-and-swap on a status found another status than expected."""
 
@@ -168,6 +197,11 @@ class QuotaExceeded(AshboxError):
 
 class Conflict(AshboxError):
     pass
+
+
+class VolumeTypeExists(Conflict):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Volume Type {name} already exists.")
 
 
 class CorruptData(AshboxError):

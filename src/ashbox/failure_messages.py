@@ -47,6 +47,9 @@ MESSAGES: dict[tuple[ResourceType, str], FailureMessage] = {
     (_V, "create_failed"): FailureMessage(
         _VOLUME, Action.CREATE_VOLUME_FROM_BACKEND, Detail.DRIVER_FAILED_CREATE
     ),
+    (_V, "schedule_failed"): FailureMessage(
+        _VOLUME, Action.SCHEDULE_ALLOCATE_VOLUME, Detail.NO_BACKEND_AVAILABLE
+    ),
     (_V, "manage_failed"): FailureMessage(
         _VOLUME, Action.CREATE_VOLUME_FROM_BACKEND, Detail.DRIVER_FAILED_CREATE
     ),

@@ -88,6 +88,34 @@ class VolumeRecord:
     metadata: dict[str, str]
     created_at: datetime
     updated_at: datetime | None
+    volume_type_id: str | None = None
+    volume_type_name: str | None = None
+    encryption_key_id: str | None = None  # encrypted volumes' (ashbox.keymgr)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeTypeRecord:
+    id: str
+    name: str
+    description: str | None
+    is_public: bool
+    extra_specs: dict[str, str | None]
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptionRecord:
+    """A volume type's encryption (Cinder's `encryption` table)."""
+
+    encryption_id: str
+    volume_type_id: str
+    provider: str
+    cipher: str | None
+    key_size: int | None
+    control_location: str
+    created_at: datetime
+    updated_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,7 @@ VOLUME = Machine(
         ("create", [NEW], _V.CREATING),
         ("create_done", [_V.CREATING], _V.AVAILABLE),
         ("create_failed", [_V.CREATING], _V.ERROR),
+        ("schedule_failed", [_V.CREATING], _V.ERROR),  # no backend meets its type
         ("manage", [NEW], _V.MANAGING),
         ("manage_done", [_V.MANAGING], _V.AVAILABLE),
         ("manage_failed", [_V.MANAGING], _V.ERROR_MANAGING),

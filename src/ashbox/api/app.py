@@ -28,6 +28,7 @@ from ashbox.api.middleware import ApiMiddleware
 from ashbox.api.quotas import QuotasController
 from ashbox.api.services import ServicesController
 from ashbox.api.snapshots import SnapshotsController
+from ashbox.api.volume_types import VolumeTypesController
 from ashbox.api.volumes import VolumesController
 from ashbox.backups.service import Service
 from ashbox.changes import Changes
@@ -49,6 +50,7 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
     services = ServicesController(service)
     quotas = QuotasController(service)
     messages = MessagesController(service)
+    types = VolumeTypesController(service)
     routes: list[BaseRoute] = [
         Route("/", versions.root, methods=["GET"]),
         Route("/v3", versions.v3, methods=["GET"]),
@@ -110,6 +112,47 @@ def create_app(service: Service, settings: Settings, changes: Changes | None = N
                 methods=["PUT"],
             ),
             Route(f"{prefix}/limits", quotas.limits, methods=["GET"]),
+            Route(f"{prefix}/types", types.index, methods=["GET"]),
+            Route(f"{prefix}/types", types.create, methods=["POST"]),
+            Route(f"{prefix}/types/{{type_id}}", types.show, methods=["GET"]),
+            Route(f"{prefix}/types/{{type_id}}", types.update, methods=["PUT"]),
+            Route(f"{prefix}/types/{{type_id}}", types.delete, methods=["DELETE"]),
+            Route(f"{prefix}/types/{{type_id}}/extra_specs", types.specs_index, methods=["GET"]),
+            Route(f"{prefix}/types/{{type_id}}/extra_specs", types.specs_create, methods=["POST"]),
+            Route(
+                f"{prefix}/types/{{type_id}}/extra_specs/{{key}}", types.specs_show, methods=["GET"]
+            ),
+            Route(
+                f"{prefix}/types/{{type_id}}/extra_specs/{{key}}",
+                types.specs_update,
+                methods=["PUT"],
+            ),
+            Route(
+                f"{prefix}/types/{{type_id}}/extra_specs/{{key}}",
+                types.specs_delete,
+                methods=["DELETE"],
+            ),
+            Route(
+                f"{prefix}/types/{{type_id}}/encryption", types.encryption_index, methods=["GET"]
+            ),
+            Route(
+                f"{prefix}/types/{{type_id}}/encryption", types.encryption_create, methods=["POST"]
+            ),
+            Route(
+                f"{prefix}/types/{{type_id}}/encryption/{{item}}",
+                types.encryption_show,
+                methods=["GET"],
+            ),
+            Route(
+                f"{prefix}/types/{{type_id}}/encryption/{{item}}",
+                types.encryption_update,
+                methods=["PUT"],
+            ),
+            Route(
+                f"{prefix}/types/{{type_id}}/encryption/{{item}}",
+                types.encryption_delete,
+                methods=["DELETE"],
+            ),
             Route(f"{prefix}/messages", messages.index, methods=["GET"]),
             Route(f"{prefix}/messages/{{message_id}}", messages.show, methods=["GET"]),
             Route(f"{prefix}/messages/{{message_id}}", messages.delete, methods=["DELETE"]),

@@ -157,14 +157,14 @@ def volume_detail(
         "updated_at": format_time(volume.updated_at),
         "name": volume.name,
         "description": volume.description,
-        "volume_type": None,
+        "volume_type": volume.volume_type_name,
         "snapshot_id": None,
         "source_volid": None,
         "metadata": dict(volume.metadata),
         "links": resource_links(request, VOLUMES, volume.id),
         "user_id": volume.user_id,
         "bootable": "true" if volume.bootable else "false",
-        "encrypted": False,
+        "encrypted": volume.encryption_key_id is not None,
         "replication_status": "disabled",
         "consistencygroup_id": None,
         "multiattach": False,
@@ -186,7 +186,9 @@ def volume_detail(
     if ctx.is_admin and version.at_least(mv.VOLUME_CLUSTER_NAME):
         body["cluster_name"] = None
     if version.at_least(mv.VOLUME_TYPE_ID_IN_DETAILS):
-        body["volume_type_id"] = None
+        body["volume_type_id"] = volume.volume_type_id
+    if version.at_least(mv.ENCRYPTION_KEY_ID_IN_DETAILS):
+        body["encryption_key_id"] = volume.encryption_key_id
     if version.at_least(mv.VOLUME_CONSUMES_QUOTA):
         body["consumes_quota"] = True
     return body

@@ -1,8 +1,10 @@
 """Volume endpoints a backup workflow needs: create, show, list, delete, manage.
 
-CINDER-CONTRACT §1.7. Creating from a backup (`backup_id`, 3.47) restores it
-into the new volume; creating from a snapshot, image or other volume is out
-of scope and refused with a 400 naming the field; `manageable_volumes`
+CINDER-CONTRACT §1.7. A volume has a type (`volume_type`, by id or name; the
+default type otherwise: docs/volume-types.md). Creating from a backup
+(`backup_id`, 3.47) restores it into the new volume, of the backup's source
+type; creating from a snapshot, image or other volume is out of scope and
+refused with a 400 naming the field; `manageable_volumes`
 and `os-volume-manage` (Cinder's manage API) put an existing raw file or block
 device under ashbox, in place.
 """
@@ -59,7 +61,6 @@ _UNSUPPORTED_SOURCES = (
     "group_id",
     "imageRef",
     "image_id",
-    "volume_type",
 )
 
 
@@ -145,6 +146,7 @@ class VolumesController:
             description=description,
             metadata=spec.get("metadata") or None,
             availability_zone=zone,
+            volume_type=spec.get("volume_type"),
         )
         return JSONResponse(
             {"volume": volume_detail(request, volume, ctx, version, extended=False)},
@@ -163,8 +165,6 @@ class VolumesController:
             )
         if schemas.to_bool(spec.get("bootable", False)):
             raise InvalidInput("Invalid input received: bootable volumes are not supported.")
-        if spec.get("volume_type") is not None:
-            raise InvalidInput("Invalid input received: volume types are not supported.")
         zone = spec.get("availability_zone")
         if zone is not None and zone != self.settings.availability_zone:
             raise InvalidInput(
@@ -179,6 +179,7 @@ class VolumesController:
             description=schemas.stripped(spec, "description"),
             metadata=spec.get("metadata") or None,
             host=spec.get("host"),
+            volume_type=spec.get("volume_type"),
         )
         return JSONResponse(
             {"volume": volume_detail(request, volume, ctx, api_version(request), extended=False)},

@@ -134,7 +134,12 @@ class RecordOps(SnapshotOps):
 def _exported_fields(backup: Backup, metadata: dict[str, str], default: str) -> dict[str, Any]:
     container = backup.container or default
     return {
-        "driver_info": {"container": container, "backup_id": backup.id},
+        # ashbox's own, where Cinder's record has its driver's: read back by an import.
+        "driver_info": {
+            "container": container,
+            "backup_id": backup.id,
+            "volume_type_id": backup.volume_type_id,
+        },
         "id": backup.id,
         "user_id": backup.user_id,
         "project_id": backup.project_id,

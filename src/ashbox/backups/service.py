@@ -28,11 +28,13 @@ from ashbox.backups.placement import (
     service_can_run,
 )
 from ashbox.backups.snapshots import load_snapshot
+from ashbox.backups.volume_types import VolumeTypeOps, default_type
 from ashbox.backups.volumes import load_volume
 from ashbox.config import Settings
 from ashbox.containers import check_container
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle, quotas
+from ashbox.db import volume_types as type_rows
 from ashbox.db.engine import Database
 from ashbox.db.models import Backup, Snapshot, Volume
 from ashbox.errors import (
@@ -78,8 +80,9 @@ class NewVolume:
     availability_zone: str | None = None
 
 
-class Service(BackupActions, MessageOps):
-    """Volumes, snapshots, backups and user messages, as the API and the CLI see them."""
+class Service(BackupActions, MessageOps, VolumeTypeOps):
+    """Volumes, their types, snapshots, backups and user messages, as the API and
+    the CLI see them."""
 
     def __init__(
         self, db: Database, settings: Settings, *, task_queued: Callable[[], None] = _nothing
@@ -147,6 +150,7 @@ class Service(BackupActions, MessageOps):
                 num_dependent_backups=0,
                 stored_size=0,
                 snapshot_id=snapshot_id,
+                volume_type_id=volume.volume_type_id,
                 created_at=now,
                 data_timestamp=data_timestamp,
             )
@@ -273,6 +277,7 @@ class Service(BackupActions, MessageOps):
                     description=spec.description,
                     metadata=spec.metadata,
                     availability_zone=spec.availability_zone,
+                    volume_type_id=_restored_type_id(s, self.settings, backup),
                 )
                 is_new = True
             else:
@@ -305,6 +310,16 @@ class Service(BackupActions, MessageOps):
             )
         self._task_queued()
         return restore
+
+
+def _restored_type_id(s: Session, settings: Settings, backup: Backup) -> str | None:
+    """The type of a volume a restore creates: its backup's source type while it
+    exists (so an encrypted backup restores, §3.9; Cinder gives such a volume the
+    default type, and its restore then fails), else the default type."""
+    if backup.volume_type_id is not None and type_rows.get_type(s, backup.volume_type_id):
+        return backup.volume_type_id
+    default = default_type(s, settings)
+    return default.id if default is not None else None
 
 
 def _unplaced(s: Session, backup: Backup) -> None:

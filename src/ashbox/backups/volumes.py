@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from ashbox.backups.access import scope
 from ashbox.backups.placement import host_of_request, service_can_run
+from ashbox.backups.volume_types import type_for_volume
 from ashbox.config import Settings
 from ashbox.db import lifecycle, quotas
 from ashbox.db import snapshots as snapshot_rows
 from ashbox.db import tasks as task_rows
+from ashbox.db import volume_types as type_rows
 from ashbox.db import volumes as volume_rows
 from ashbox.db.engine import Database
 from ashbox.db.models import Volume
@@ -30,6 +32,7 @@ from ashbox.errors import InvalidInput, InvalidVolume, InvalidVolumeState, Volum
 from ashbox.records import ListQuery, RequestContext, VolumeRecord
 from ashbox.statuses import ResourceType, TaskKind
 from ashbox.transitions import VOLUME
+from ashbox.volume_type_specs import backend_capabilities, unmet
 from ashbox.volumes.paths import holding_host, manageable_path
 
 log = logging.getLogger(__name__)
@@ -67,11 +70,16 @@ class VolumeOps:
         description: str | None = None,
         metadata: dict[str, str] | None = None,
         availability_zone: str | None = None,
+        volume_type: str | None = None,
     ) -> VolumeRecord:
+        """A new volume of `volume_type` (an id or a name; default: the default
+        type). A type whose extra specs ashbox's backend does not meet leaves
+        the volume in `error`, with a user message, as Cinder's scheduler does."""
         ctx.authorize("volume:create")
         if size < 1:
             raise InvalidInput(f"Invalid input received: Volume size {size} must be >= 1.")
         with self.db.transaction() as s:
+            type_row = type_for_volume(s, ctx, self.settings, volume_type)
             volume = self.new_volume_row(
                 s,
                 ctx,
@@ -80,15 +88,24 @@ class VolumeOps:
                 description=description,
                 metadata=metadata,
                 availability_zone=availability_zone,
+                volume_type_id=type_row.id if type_row is not None else None,
             )
-            self._queue(
-                s,
-                TaskKind.CREATE_VOLUME,
-                ResourceType.VOLUME,
-                volume.id,
-                zone=volume.availability_zone,
-            )
-            log.info("volume requested volume_id=%s size=%d", volume.id, size)
+            capabilities = backend_capabilities(self.settings.volume_backend_name)
+            missing = unmet(type_row.extra_specs, capabilities) if type_row is not None else None
+            if missing is not None:
+                reason = f"No valid backend was found: the backend does not meet {missing}."
+                lifecycle.apply(s, VOLUME["schedule_failed"], volume.id, reason=reason)
+                s.refresh(volume)
+                log.info("volume not placed volume_id=%s reason=%s", volume.id, reason)
+            else:
+                self._queue(
+                    s,
+                    TaskKind.CREATE_VOLUME,
+                    ResourceType.VOLUME,
+                    volume.id,
+                    zone=volume.availability_zone,
+                )
+                log.info("volume requested volume_id=%s size=%d", volume.id, size)
             record = volume_record(volume)
         self._task_queued()
         return record
@@ -103,6 +120,7 @@ class VolumeOps:
         description: str | None,
         metadata: dict[str, str] | None = None,
         availability_zone: str | None = None,
+        volume_type_id: str | None = None,
     ) -> Volume:
         """Insert a `creating` volume whose file a worker will make under
         `volumes_dir`; QuotaExceeded if the project may not hold it."""
@@ -121,6 +139,7 @@ class VolumeOps:
             availability_zone=availability_zone or self.settings.availability_zone,
             bootable=False,
             volume_metadata=dict(metadata or {}),
+            volume_type_id=volume_type_id,
             created_at=datetime.now(UTC),
         )
         lifecycle.insert(s, VOLUME["create"], volume)
@@ -135,6 +154,7 @@ class VolumeOps:
         description: str | None = None,
         metadata: dict[str, str] | None = None,
         host: str | None = None,
+        volume_type: str | None = None,
     ) -> VolumeRecord:
         """Manage an existing file or device in place (Cinder's manage). The path is
         checked here against `volume_roots` and again, resolved, by the worker of
@@ -164,6 +184,12 @@ class VolumeOps:
                 raise InvalidVolume(f"{real} is already managed as volume {existing.id}.")
             # Its size is known once its worker has looked: counted from then on.
             quotas.reserve_volume(s, settings, ctx.project_id, 0)
+            type_row = type_for_volume(s, ctx, settings, volume_type)
+            if type_row is not None and type_rows.encryption_of(s, type_row.id) is not None:
+                raise InvalidInput(
+                    f"Invalid input received: volume type {type_row.name} is encrypted; a "
+                    "volume managed in place would have no key in ashbox's key manager."
+                )
             volume = Volume(
                 id=str(uuid.uuid4()),
                 project_id=ctx.project_id,
@@ -177,6 +203,7 @@ class VolumeOps:
                 host=holder,
                 bootable=False,
                 volume_metadata=dict(metadata or {}),
+                volume_type_id=type_row.id if type_row is not None else None,
                 created_at=datetime.now(UTC),
             )
             lifecycle.insert(s, VOLUME["manage"], volume)
@@ -309,4 +336,7 @@ def volume_record(v: Volume) -> VolumeRecord:
         metadata=dict(v.volume_metadata or {}),
         created_at=v.created_at,
         updated_at=v.updated_at,
+        volume_type_id=v.volume_type_id,
+        volume_type_name=v.volume_type.name if v.volume_type is not None else None,
+        encryption_key_id=v.encryption_key_id,
     )

@@ -31,6 +31,7 @@ def record_of(s: Session, backup: Backup) -> dict[str, object]:
         "availability_zone": backup.availability_zone,
         "object_count": backup.object_count,
         "stored_size": backup.stored_size,
+        "volume_type_id": backup.volume_type_id,
         "created_at": backup.created_at.isoformat(),
         "data_timestamp": backup.data_timestamp.isoformat() if backup.data_timestamp else None,
         "metadata": backup_rows.metadata_of(s, [backup.id])[backup.id],
@@ -47,6 +48,8 @@ def row_values(record: dict[str, object]) -> dict[str, Any]:
             "object_count", "stored_size",
         )
     }  # fmt: skip
+    source_type = record.get("volume_type_id")  # records before schema 0009 lack it
+    values["volume_type_id"] = source_type if isinstance(source_type, str) else None
     values["created_at"] = datetime.fromisoformat(str(record["created_at"]))
     stamp = record.get("data_timestamp")
     values["data_timestamp"] = datetime.fromisoformat(str(stamp)) if stamp else None

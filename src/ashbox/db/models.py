@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import JSON, TypeDecorator
 
 
@@ -70,6 +70,13 @@ class Volume(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
     encryption_key_id: Mapped[str | None] = mapped_column(String(36))  # ashbox.keymgr
+    volume_type_id: Mapped[str | None] = mapped_column(String(36))
+    # Loaded with the volume by one more SELECT for all the rows a query gives.
+    volume_type: Mapped[VolumeType | None] = relationship(
+        primaryjoin="foreign(Volume.volume_type_id) == VolumeType.id",
+        lazy="selectin",
+        viewonly=True,
+    )
     volume_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
@@ -77,6 +84,40 @@ class Volume(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (Index("ix_volumes_deleted_project", "deleted", "project_id"),)
+
+
+class VolumeType(Base):
+    """A volume type (Cinder's `volume_types`): its extra specs say what a
+    volume of it needs of the backend (ashbox.volume_type_specs)."""
+
+    __tablename__ = "volume_types"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra_specs: Mapped[dict[str, str | None]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("name", name="uq_volume_types_name"),)
+
+
+class VolumeTypeEncryption(Base):
+    """A volume type's encryption: its volumes get a key of their own."""
+
+    __tablename__ = "volume_type_encryption"
+
+    encryption_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volume_type_id: Mapped[str] = mapped_column(String(36))
+    provider: Mapped[str] = mapped_column(String(255))
+    cipher: Mapped[str | None] = mapped_column(String(255))
+    key_size: Mapped[int | None] = mapped_column(Integer)
+    control_location: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("volume_type_id", name="uq_volume_type_encryption_type"),)
 
 
 class Backup(Base):
@@ -105,6 +146,7 @@ class Backup(Base):
     data_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime())
     restore_volume_id: Mapped[str | None] = mapped_column(String(36))
     encryption_key_id: Mapped[str | None] = mapped_column(String(36))
+    volume_type_id: Mapped[str | None] = mapped_column(String(36))  # its volume's, when taken
     stored_size: Mapped[int] = mapped_column(BigInteger, default=0)  # new bytes this backup stored
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)

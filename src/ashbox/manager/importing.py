@@ -70,6 +70,7 @@ def run_import(job: Job) -> None:
             # Counted here, within the project: the record's figure is the exporter's.
             "stored_size": stored_bytes.of_backup(s, backup_id, backup.project_id),
             "encryption_key_id": key_id,
+            "volume_type_id": _source_type(record),
         }
         backup_rows.set_backup_fields(s, backup_id, **values)
         metadata = record.get("metadata")
@@ -92,3 +93,10 @@ def fail_import(job: Job, reason: str) -> None:
         lifecycle.apply(s, BACKUP["import_failed"], job.resource_id, reason=reason)
         job.finish(s, failed=reason)
     log.info("backup import failed backup_id=%s reason=%s", job.resource_id, reason)
+
+
+def _source_type(record: dict[str, Any]) -> str | None:
+    """The type the exported backup's volume had (§3.9), if the record names it."""
+    info = record.get("driver_info")
+    found = info.get("volume_type_id") if isinstance(info, dict) else None
+    return found if isinstance(found, str) else None

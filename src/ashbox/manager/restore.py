@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from ashbox import faults, metrics
 from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle
+from ashbox.db import volume_types as type_rows
 from ashbox.db import volumes as volume_rows
-from ashbox.errors import VolumeIOError
+from ashbox.db.models import Backup, Volume
+from ashbox.errors import EncryptedBackupOperationFailed, VolumeIOError
 from ashbox.manager.job import Job
 from ashbox.repository.stats import logical_size
 from ashbox.statuses import VolumeStatus
@@ -55,6 +59,7 @@ def run_restore(job: Job) -> None:
             )
             job.finish(s, failed=reason)
             return
+        type_values = _encrypted_restore_type(s, backup, volume)
         container = backup.container or job.settings.default_container
         path = Path(volume.path)
         backup_key, old_key = backup.encryption_key_id, volume.encryption_key_id
@@ -71,7 +76,8 @@ def run_restore(job: Job) -> None:
     repo.restore(backup_id, path, new_volume=is_new, progress=job.progress, manifest=manifest)
     faults.point("restore.data_written")
     values: dict[str, object] = {
-        "volume_metadata": {**manifest.metadata, "src_backup_id": backup_id}
+        "volume_metadata": {**manifest.metadata, "src_backup_id": backup_id},
+        **type_values,
     }
     if is_new:  # its file is where this worker made it
         shared = job.settings.resolved_shared_volume_roots
@@ -91,6 +97,23 @@ def run_restore(job: Job) -> None:
         job.keys.delete(replaced)
     metrics.RESTORE_DATA_BYTES.inc(logical_size(manifest))
     log.info("restore done backup_id=%s volume_id=%s", backup_id, volume_id)
+
+
+def _encrypted_restore_type(s: Session, backup: Backup, volume: Volume) -> dict[str, object]:
+    """§3.9: an encrypted backup goes only onto a volume of its source's type; a
+    volume with no type takes that type (EncryptedBackupOperationFailed if it is
+    gone). The fields the volume gets at the restore's end."""
+    source, target = backup.volume_type_id, volume.volume_type_id
+    if backup.encryption_key_id is None or source == target:
+        return {}
+    if target is not None:
+        raise EncryptedBackupOperationFailed(
+            f"The source volume type '{source}' is different than the destination "
+            f"volume type '{target}'."
+        )
+    if source is None or type_rows.get_type(s, source) is None:
+        raise EncryptedBackupOperationFailed(f"The source volume type '{source}' is not available.")
+    return {"volume_type_id": source}
 
 
 def fail_restore(job: Job, reason: str) -> None:

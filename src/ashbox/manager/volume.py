@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ashbox import faults
 from ashbox.db import lifecycle
+from ashbox.db import volume_types as type_rows
 from ashbox.db import volumes as volume_rows
 from ashbox.errors import InvalidVolume
 from ashbox.manager.job import Job
@@ -26,17 +27,28 @@ GiB = 1024**3
 
 
 def run_create_volume(job: Job) -> None:
+    """Make the volume's sparse file; a volume of an encrypted type also gets a
+    key of its own (a crash before the end leaves that key unused)."""
     with job.transaction() as s:
         volume = volume_rows.get_volume(s, job.resource_id)
         if not job.proceeds(s, volume):
             return
         assert volume is not None
         path, size = Path(volume.path), volume.size
+        encrypted = volume.volume_type_id is not None and (
+            type_rows.encryption_of(s, volume.volume_type_id) is not None
+        )
+        needs_key = encrypted and volume.encryption_key_id is None
     ensure_volume_file(path, size * GiB)
     faults.point("volume.file_created")
+    values: dict[str, object] = {}
+    if needs_key:
+        values["encryption_key_id"] = job.keys.create_key()
     with job.transaction() as s:
-        host = holding_host(path, job.worker_host, shared=job.settings.resolved_shared_volume_roots)
-        lifecycle.apply(s, VOLUME["create_done"], job.resource_id, values={"host": host})
+        values["host"] = holding_host(
+            path, job.worker_host, shared=job.settings.resolved_shared_volume_roots
+        )
+        lifecycle.apply(s, VOLUME["create_done"], job.resource_id, values=values)
         job.finish(s)
     log.info("volume created volume_id=%s size=%d", job.resource_id, size)
 
