@@ -2,8 +2,8 @@
 
 Tempest's clients validate each response with these schemas (additional
 properties forbidden), picking the schema module by microversion as its
-`schema_versions_info` does; this walks the backup, volume, snapshot, message
-and version calls at each microversion where a schema or an answer changes, as
+`schema_versions_info` does; this walks the backup, volume, volume type, snapshot,
+message and version calls at each microversion where a schema or an answer changes, as
 an admin (who sees the most keys) and as a member, with Keystone-like uuid ids.
 """
 
@@ -21,9 +21,11 @@ from typing import Any
 import httpx
 import pytest
 from tempest.lib.api_schema.response.volume import backups as backups_schema
+from tempest.lib.api_schema.response.volume import encryption_types as encryption_schema
 from tempest.lib.api_schema.response.volume import messages as messages_schema
 from tempest.lib.api_schema.response.volume import snapshots as snapshots_schema
 from tempest.lib.api_schema.response.volume import versions as versions_schema
+from tempest.lib.api_schema.response.volume import volume_types as types_schema
 from tempest.lib.api_schema.response.volume import volumes as volumes_schema
 from tempest.lib.api_schema.response.volume.v3_61 import volumes as volumes_361
 from tempest.lib.api_schema.response.volume.v3_63 import volumes as volumes_363
@@ -253,6 +255,46 @@ def test_message_answers_match_tempest(stack: Stack, world: World, version: str)
     check(messages_schema.delete_message, http.delete(f"/messages/{with_resource}", headers=at))
     check(messages_schema.delete_message, http.delete(f"/messages/{without}", headers=at))
     assert http.get(f"/messages/{with_resource}", headers=at).status_code == 404
+
+
+def test_volume_type_answers_match_tempest(world: World) -> None:
+    """Tempest's type clients validate at every version with the same schemas."""
+    http = world.admin
+    body = {"volume_type": {"name": uuid.uuid4().hex, "extra_specs": {"vendor:k": "v"}}}
+    created = http.post("/types", json=body)
+    check(types_schema.create_volume_type, created)
+    type_id = created.json()["volume_type"]["id"]
+    check(types_schema.show_volume_type, http.get(f"/types/{type_id}"))
+    check(types_schema.show_volume_type, http.get("/types/default"))
+    check(types_schema.list_volume_types, http.get("/types"))
+    updated = http.put(f"/types/{type_id}", json={"volume_type": {"description": "d"}})
+    check(types_schema.update_volume_types, updated)
+    specs = f"/types/{type_id}/extra_specs"
+    check(types_schema.create_volume_types_extra_specs, http.post(specs, json=_SPECS))
+    check(types_schema.list_volume_types_extra_specs, http.get(specs))
+    check(types_schema.show_volume_types_extra_specs, http.get(f"{specs}/vendor:k"))
+    changed = http.put(f"{specs}/vendor:k", json={"vendor:k": "w"})
+    check(types_schema.update_volume_type_extra_specs, changed)
+    check(types_schema.delete_volume_types_extra_specs, http.delete(f"{specs}/vendor:k"))
+    encryption = f"/types/{type_id}/encryption"
+    made = http.post(encryption, json={"encryption": _LUKS})
+    check(encryption_schema.create_encryption_type, made)
+    check(encryption_schema.show_encryption_type, http.get(encryption))
+    check(encryption_schema.show_encryption_specs_item, http.get(f"{encryption}/cipher"))
+    encryption_id = made.json()["encryption"]["encryption_id"]
+    changed = http.put(f"{encryption}/{encryption_id}", json={"encryption": {"key_size": 128}})
+    check(encryption_schema.update_encryption_type, changed)
+    check(encryption_schema.delete_encryption_type, http.delete(f"{encryption}/{encryption_id}"))
+    check(types_schema.delete_volume_type, http.delete(f"/types/{type_id}"))
+
+
+_SPECS = {"extra_specs": {"vendor:k": "v"}}
+_LUKS = {
+    "provider": "luks",
+    "cipher": "aes-xts-plain64",
+    "key_size": 256,
+    "control_location": "front-end",
+}
 
 
 def test_version_documents_match_tempest(stack: Stack) -> None:

@@ -36,7 +36,10 @@ QUOTAS_REGEX = (
     r"tempest\.api\.volume\.(admin\.test_volume_quota|admin\.test_volume_snapshot_quotas"
     r"|test_volume_absolute_limits)"
 )
-SELECTED_REGEX = f"({BACKUP_REGEX}|{RBAC_REGEX}|{SERVICES_REGEX}|{QUOTAS_REGEX})"
+# Tempest's volume type tests (admin), and its user message tests, which make their
+# message with a volume of a type no backend can hold.
+TYPES_REGEX = r"tempest\.api\.volume\.admin\.(test_volume_types|test_user_messages)"
+SELECTED_REGEX = f"({BACKUP_REGEX}|{RBAC_REGEX}|{SERVICES_REGEX}|{QUOTAS_REGEX}|{TYPES_REGEX})"
 # Classes that skip when Tempest is told there is no Neutron (create_default_network),
 # though the tests selected from them touch Neutron only where they need Nova too.
 NEUTRON_GATED_REGEX = (
@@ -58,8 +61,11 @@ NOT_RUN = {
     ".test_volume_extend_gigabytes_quota_deviation": "needs volume extend (os-extend), which "
     "ashbox does not have",
     "tempest.api.volume.admin.test_volume_quota_classes.VolumeQuotaClassesTest"
-    ".test_update_default_quota": "needs volume types (per-type quotas), which ashbox does "
-    "not have",
+    ".test_update_default_quota": "needs per-type quotas (volumes_<type>, gigabytes_<type>), "
+    "which ashbox does not have",
+    "tempest.api.volume.admin.test_volume_types.VolumeTypesTest"
+    ".test_volume_crud_with_volume_type_and_extra_specs": "needs volume retype (os-retype), "
+    "which ashbox does not have",
 }
 MIN_MICROVERSION = "3.0"
 MAX_MICROVERSION = "3.71"  # src/ashbox/api/microversion.py
@@ -189,6 +195,8 @@ catalog_type = block-storage
 endpoint_type = publicURL
 region = {REGION}
 backup_driver = posix
+storage_protocol = file
+vendor_name = ashbox
 min_microversion = {MIN_MICROVERSION}
 max_microversion = {MAX_MICROVERSION}
 volume_size = 1

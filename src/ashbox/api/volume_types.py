@@ -122,7 +122,7 @@ class VolumeTypesController:
             is_public=schemas.to_bool(public),
         )
         created = await run_in_threadpool(create)
-        return JSONResponse({"volume_type": type_view(created, ctx)})
+        return JSONResponse({"volume_type": type_view(created, ctx, qos=False)})
 
     @accepts(TYPE_UPDATE)
     async def update(self, request: Request) -> Response:
@@ -139,7 +139,7 @@ class VolumeTypesController:
             is_public=None if public is None else schemas.to_bool(public),
         )
         updated = await run_in_threadpool(update)
-        return JSONResponse({"volume_type": type_view(updated, ctx)})
+        return JSONResponse({"volume_type": type_view(updated, ctx, qos=False, access=False)})
 
     async def delete(self, request: Request) -> Response:
         """Delete a volume type no volume has (admin)."""
@@ -260,7 +260,12 @@ class VolumeTypesController:
         return Response(status_code=202)
 
 
-def type_view(found: VolumeTypeRecord, ctx: RequestContext) -> JSONDict:
+def type_view(
+    found: VolumeTypeRecord, ctx: RequestContext, *, qos: bool = True, access: bool = True
+) -> JSONDict:
+    """A type as show and list give it. As Cinder's, and Tempest's schemas hold
+    it: create answers without `qos_specs_id` (`qos` False), and update without
+    `os-volume-type-access:is_public` either (`access` False)."""
     body: JSONDict = {
         "id": found.id,
         "name": found.name,
@@ -269,9 +274,9 @@ def type_view(found: VolumeTypeRecord, ctx: RequestContext) -> JSONDict:
     }
     if ctx.allows(_SPECS_RULE):
         body["extra_specs"] = dict(found.extra_specs)
-    if ctx.allows(_QOS_RULE):
+    if qos and ctx.allows(_QOS_RULE):
         body["qos_specs_id"] = None  # ashbox has no QoS specs
-    if ctx.allows(_ACCESS_RULE):
+    if access and ctx.allows(_ACCESS_RULE):
         body["os-volume-type-access:is_public"] = found.is_public
     return body
 
