@@ -28,7 +28,7 @@ from ashbox.backups.placement import (
     service_can_run,
 )
 from ashbox.backups.snapshots import load_snapshot
-from ashbox.backups.volume_types import VolumeTypeOps, default_type
+from ashbox.backups.volume_types import VolumeTypeOps
 from ashbox.backups.volumes import load_volume
 from ashbox.config import Settings
 from ashbox.containers import check_container
@@ -316,9 +316,10 @@ def _restored_type_id(s: Session, settings: Settings, backup: Backup) -> str | N
     """The type of a volume a restore creates: its backup's source type while it
     exists (so an encrypted backup restores, §3.9; Cinder gives such a volume the
     default type, and its restore then fails), else the default type."""
-    if backup.volume_type_id is not None and type_rows.get_type(s, backup.volume_type_id):
-        return backup.volume_type_id
-    default = default_type(s, settings)
+    source = backup.volume_type_id
+    if source is not None and type_rows.get_type(s, source, lock="share") is not None:
+        return source
+    default = type_rows.type_named(s, settings.default_volume_type, lock="share")
     return default.id if default is not None else None
 
 

@@ -152,7 +152,7 @@ class VolumeTypeOps:
     def delete_volume_type(self, ctx: RequestContext, type_id: str) -> None:
         ctx.authorize(DELETE_RULE)
         with self.db.transaction() as s:
-            row = visible_type(s, ctx, type_id)
+            row = visible_type(s, ctx, type_id, lock="update")
             if row.name == self.settings.default_volume_type:
                 raise InvalidInput(
                     f"The volume type {row.id} is a default volume type and cannot be deleted."
@@ -223,9 +223,9 @@ class VolumeTypeOps:
     ) -> EncryptionRecord:
         ctx.authorize(ENCRYPTION_CREATE_RULE)
         with self.db.transaction() as s:
+            visible_type(s, ctx, type_id, lock="update")
             if type_rows.in_use(s, type_id):
                 raise InvalidInput("Cannot create encryption specs. Volume type in use.")
-            visible_type(s, ctx, type_id)
             if type_rows.encryption_of(s, type_id) is not None:
                 raise InvalidInput(f"Volume type encryption for type {type_id} already exists.")
             row = VolumeTypeEncryption(
@@ -246,7 +246,7 @@ class VolumeTypeOps:
     ) -> None:
         ctx.authorize(ENCRYPTION_UPDATE_RULE)
         with self.db.transaction() as s:
-            visible_type(s, ctx, type_id)
+            visible_type(s, ctx, type_id, lock="update")
             if type_rows.in_use(s, type_id):
                 raise InvalidInput("Cannot update encryption specs. Volume type in use.")
             row = type_rows.encryption_of(s, type_id)
@@ -260,18 +260,20 @@ class VolumeTypeOps:
     def delete_volume_type_encryption(self, ctx: RequestContext, type_id: str) -> None:
         ctx.authorize(ENCRYPTION_DELETE_RULE)
         with self.db.transaction() as s:
+            visible_type(s, ctx, type_id, lock="update")
             if type_rows.in_use(s, type_id):
                 raise InvalidInput("Cannot delete encryption specs. Volume type in use.")
-            visible_type(s, ctx, type_id)
             row = type_rows.encryption_of(s, type_id)
             if row is None:
                 raise VolumeTypeEncryptionNotFound(type_id)
             s.delete(row)
 
 
-def visible_type(s: Session, ctx: RequestContext, type_id: str) -> VolumeType:
+def visible_type(
+    s: Session, ctx: RequestContext, type_id: str, *, lock: type_rows.Lock = None
+) -> VolumeType:
     """The type, if the caller may see it: a private one only an admin sees."""
-    row = type_rows.get_type(s, type_id)
+    row = type_rows.get_type(s, type_id, lock=lock)
     if row is None or not (row.is_public or ctx.is_admin):
         raise VolumeTypeNotFound(type_id)
     return row
@@ -287,11 +289,11 @@ def type_for_volume(
     """The type a new volume gets: the one asked for, by id or name, else the
     default type (None if the configured default does not exist)."""
     if wanted is None:
-        return default_type(s, settings)
-    row = type_rows.get_type(s, wanted)
+        return type_rows.type_named(s, settings.default_volume_type, lock="share")
+    row = type_rows.get_type(s, wanted, lock="share")
     by_name = row is None
     if row is None:
-        row = type_rows.type_named(s, wanted)
+        row = type_rows.type_named(s, wanted, lock="share")
     if row is None or not (row.is_public or ctx.is_admin):
         raise VolumeTypeNotFound(wanted, by_name=by_name)
     return row
@@ -331,9 +333,10 @@ def encryption_record(row: VolumeTypeEncryption) -> EncryptionRecord:
 
 def _changeable_type(s: Session, ctx: RequestContext, type_id: str) -> VolumeType:
     """A type whose extra specs may change: none of its volumes exists."""
+    row = visible_type(s, ctx, type_id, lock="update")
     if type_rows.in_use(s, type_id):
         raise InvalidInput("Volume Type is currently in use.")
-    return visible_type(s, ctx, type_id)
+    return row
 
 
 def _refuse_cacheable_multiattach(specs: Mapping[str, str | None]) -> None:

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Literal
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ashbox.db.models import Volume, VolumeType, VolumeTypeEncryption
 
-
-def get_type(s: Session, type_id: str) -> VolumeType | None:
-    return s.get(VolumeType, type_id)
+Lock = Literal["share", "update"] | None
 
 
-def type_named(s: Session, name: str) -> VolumeType | None:
-    return s.scalar(select(VolumeType).where(VolumeType.name == name))
+def get_type(s: Session, type_id: str, *, lock: Lock = None) -> VolumeType | None:
+    """The type; `lock` "share" (a volume is being given it) or "update" (it
+    changes in a way its volumes must not see half-done) holds its row to the
+    end of the transaction (PostgreSQL; SQLite's writers are serial already)."""
+    return s.scalar(_locked(select(VolumeType).where(VolumeType.id == type_id), lock))
+
+
+def type_named(s: Session, name: str, *, lock: Lock = None) -> VolumeType | None:
+    return s.scalar(_locked(select(VolumeType).where(VolumeType.name == name), lock))
+
+
+def _locked(stmt: Select[VolumeType], lock: Lock) -> Select[VolumeType]:
+    if lock is None:
+        return stmt
+    return stmt.with_for_update(read=lock == "share").execution_options(populate_existing=True)
 
 
 def list_types(s: Session, *, public: bool | None) -> list[VolumeType]:
