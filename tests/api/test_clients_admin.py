@@ -123,3 +123,28 @@ def test_both_clients_list_disable_and_enable_the_backup_service(api: Api) -> No
         assert "enabled" in _cinder(api, "service-list", "--binary", "cinder-backup")
     finally:
         api.http.put("/os-services/enable", json={"host": host, "binary": "cinder-backup"})
+
+
+def test_both_clients_make_encrypted_types_and_typed_volumes(api: Api) -> None:
+    """`openstack volume type` and `cinder type-*` drive docs/volume-types.md."""
+    name = f"luks-{uuid.uuid4().hex[:8]}"
+    made = _osc(
+        api, "volume", "type", "create", "--property", "vendor:tier=gold",
+        "--encryption-provider", "luks", "--encryption-cipher", "aes-xts-plain64",
+        "--encryption-key-size", "256", "--encryption-control-location", "front-end",
+        name, "-f", "json",
+    )  # fmt: skip
+    assert made["name"] == name
+    listed = _osc(api, "volume", "type", "list", "--long", "-f", "json")
+    assert name in [t["Name"] for t in listed]
+    shown = _osc(api, "volume", "type", "show", name, "--encryption-type", "-f", "json")
+    assert shown["encryption"]["provider"] == "luks"
+    volume = _osc(api, "volume", "create", "--size", "1", "--type", name, "v", "-f", "json")
+    assert api.wait_volume(volume["id"])["status"] == "available"
+    assert api.show_volume(volume["id"])["encrypted"] is True
+    assert name in _cinder(api, "type-list")
+    assert "vendor:tier" in _cinder(api, "extra-specs-list")
+    _osc(api, "volume", "delete", volume["id"])
+    assert api.wait_volume(volume["id"]) == {}
+    _osc(api, "volume", "type", "delete", name)
+    assert name not in _cinder(api, "type-list")
