@@ -54,6 +54,9 @@ ENCRYPTION_DELETE_RULE = "volume_extension:volume_type_encryption:delete"
 # The extra specs anyone who may read a type sees; the others need READ_SENSITIVE_RULE.
 USER_VISIBLE_EXTRA_SPECS = ("RESKEY:availability_zones", "multiattach", "replication_enabled")
 DEFAULT = "default"  # GET /types/default
+# Cinder's refusals to change a type a volume has.
+_IN_USE_SPECS = "Volume Type is currently in use."
+_IN_USE_ENCRYPTION = "Cannot {verb} encryption specs. Volume type in use."
 
 Specs = dict[str, str | None]
 
@@ -223,9 +226,7 @@ class VolumeTypeOps:
     ) -> EncryptionRecord:
         ctx.authorize(ENCRYPTION_CREATE_RULE)
         with self.db.transaction() as s:
-            visible_type(s, ctx, type_id, lock="update")
-            if type_rows.in_use(s, type_id):
-                raise InvalidInput("Cannot create encryption specs. Volume type in use.")
+            _changeable_type(s, ctx, type_id, _IN_USE_ENCRYPTION.format(verb="create"))
             if type_rows.encryption_of(s, type_id) is not None:
                 raise InvalidInput(f"Volume type encryption for type {type_id} already exists.")
             row = VolumeTypeEncryption(
@@ -246,12 +247,8 @@ class VolumeTypeOps:
     ) -> None:
         ctx.authorize(ENCRYPTION_UPDATE_RULE)
         with self.db.transaction() as s:
-            visible_type(s, ctx, type_id, lock="update")
-            if type_rows.in_use(s, type_id):
-                raise InvalidInput("Cannot update encryption specs. Volume type in use.")
-            row = type_rows.encryption_of(s, type_id)
-            if row is None:
-                raise VolumeTypeEncryptionNotFound(type_id)
+            _changeable_type(s, ctx, type_id, _IN_USE_ENCRYPTION.format(verb="update"))
+            row = _encryption(s, type_id)
             for name in ("provider", "cipher", "key_size", "control_location"):
                 if name in fields:
                     setattr(row, name, fields[name])
@@ -260,13 +257,8 @@ class VolumeTypeOps:
     def delete_volume_type_encryption(self, ctx: RequestContext, type_id: str) -> None:
         ctx.authorize(ENCRYPTION_DELETE_RULE)
         with self.db.transaction() as s:
-            visible_type(s, ctx, type_id, lock="update")
-            if type_rows.in_use(s, type_id):
-                raise InvalidInput("Cannot delete encryption specs. Volume type in use.")
-            row = type_rows.encryption_of(s, type_id)
-            if row is None:
-                raise VolumeTypeEncryptionNotFound(type_id)
-            s.delete(row)
+            _changeable_type(s, ctx, type_id, _IN_USE_ENCRYPTION.format(verb="delete"))
+            s.delete(_encryption(s, type_id))
 
 
 def visible_type(
@@ -331,11 +323,21 @@ def encryption_record(row: VolumeTypeEncryption) -> EncryptionRecord:
     )
 
 
-def _changeable_type(s: Session, ctx: RequestContext, type_id: str) -> VolumeType:
-    """A type whose extra specs may change: none of its volumes exists."""
+def _changeable_type(
+    s: Session, ctx: RequestContext, type_id: str, refusal: str = _IN_USE_SPECS
+) -> VolumeType:
+    """A type whose extra specs or encryption may change: no volume has it
+    (InvalidInput with `refusal` otherwise). Its row stays locked."""
     row = visible_type(s, ctx, type_id, lock="update")
     if type_rows.in_use(s, type_id):
-        raise InvalidInput("Volume Type is currently in use.")
+        raise InvalidInput(refusal)
+    return row
+
+
+def _encryption(s: Session, type_id: str) -> VolumeTypeEncryption:
+    row = type_rows.encryption_of(s, type_id)
+    if row is None:
+        raise VolumeTypeEncryptionNotFound(type_id)
     return row
 
 
