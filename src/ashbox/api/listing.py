@@ -41,6 +41,9 @@ class Resource:
     public_filters: frozenset[str]  # Cinder's resource_filters.json entry
     fields: frozenset[str]  # record fields an admin may filter on
     unsupported_filters: frozenset[str] = frozenset()
+    # Below 3.31 a non-admin's filter on a key not public is dropped (Cinder's
+    # backups, volumes, snapshots), or kept, to match nothing (its messages).
+    keeps_invalid_filters: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +216,7 @@ def _filters(
         ]
         if invalid and version.at_least(mv.RESOURCE_FILTER):
             raise InvalidInput(f"Invalid filters {','.join(invalid)} are found in query options.")
-        for key in invalid:
+        for key in [] if resource.keeps_invalid_filters else invalid:
             del params[key]
     filters: dict[str, str] = {}
     like_filters: dict[str, str] = {}

@@ -7,8 +7,9 @@ newest first (Cinder passes none of them on). From 3.5 it takes `limit`,
 Cinder's `resource_filters.json` entry for messages; a filter on a key that
 is not a message field matches nothing, as in Cinder, except that from 3.31 a
 non-admin's is a 400; `key~` is a substring match from 3.34. `all_tenants`
-is no message filter: dropped, as Cinder drops a non-admin's from 3.31 (an
-admin's list already holds every project's messages).
+is no message filter: checked as a boolean and dropped, as Cinder drops a
+non-admin's from 3.31 (an admin's list already holds every project's
+messages). The parsing is the other lists' (ashbox.api.listing).
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from ashbox.api import microversion as mv
 from ashbox.api.auth import request_context
 from ashbox.api.bodies import QueryParameter, queries, since
 from ashbox.api.links import next_link
-from ashbox.api.listing import limit_param, offset_param, sort_params
+from ashbox.api.listing import Resource, parse_list_request
 from ashbox.api.middleware import api_version
 from ashbox.api.openapi import LIST_PARAMETERS
 from ashbox.api.views import MESSAGES, message_view
 from ashbox.backups.service import Service
-from ashbox.errors import InvalidInput
 from ashbox.records import ListQuery, RequestContext
 
 # Cinder's etc/cinder/resource_filters.json, "message".
@@ -37,6 +37,7 @@ PUBLIC_FILTERS = frozenset(
 )
 # The fields of a message row: an admin may filter on any of them.
 FIELDS = PUBLIC_FILTERS | {"id", "project_id", "action_id", "detail_id", "created_at"}
+MESSAGE_LIST = Resource(public_filters=PUBLIC_FILTERS, fields=FIELDS, keeps_invalid_filters=True)
 
 _PAGING = ("limit", "marker", "offset", "sort", "sort_key", "sort_dir")
 LIST_QUERY: list[QueryParameter] = [
@@ -93,50 +94,5 @@ def _list_query(
     whole list, whatever the query says."""
     if not version.at_least(mv.MESSAGES_PAGINATION):
         return ListQuery(), False
-    params = dict(request.query_params)
-    limit = limit_param(params.pop("limit", None))
-    marker = params.pop("marker", None)
-    offset = offset_param(params.pop("offset", None))
-    sort = sort_params(params, version)
-    params.pop("all_tenants", None)
-    like_enabled = version.at_least(mv.LIKE_FILTER)
-    if version.at_least(mv.RESOURCE_FILTER):
-        _reject_invalid_filters(params, ctx, like_enabled=like_enabled)
-    filters: dict[str, str] = {}
-    like_filters: dict[str, str] = {}
-    matches_nothing = False
-    for key, value in params.items():
-        like = like_enabled and key.endswith("~")
-        name = key[:-1] if like else key
-        if name not in FIELDS:
-            matches_nothing = True
-            continue
-        (like_filters if like else filters)[name] = value
-    query = ListQuery(
-        filters=filters,
-        like_filters=like_filters,
-        sort=sort,
-        limit=limit,
-        marker=marker,
-        offset=offset,
-    )
-    return query, matches_nothing
-
-
-def _reject_invalid_filters(
-    params: dict[str, str], ctx: RequestContext, *, like_enabled: bool
-) -> None:
-    """Cinder's `reject_invalid_filters` (from 3.31): ASCII keys for everyone, and
-    for non-admins only the public filters."""
-    if not all(key.isascii() for key in params):
-        raise InvalidInput("Filter keys can only contain ASCII characters.")
-    if ctx.is_admin:
-        return
-    invalid = [
-        key
-        for key in params
-        if key not in PUBLIC_FILTERS
-        and not (like_enabled and key.endswith("~") and key[:-1] in PUBLIC_FILTERS)
-    ]
-    if invalid:
-        raise InvalidInput(f"Invalid filters {','.join(invalid)} are found in query options.")
+    listing = parse_list_request(request, ctx, version, MESSAGE_LIST)
+    return listing.query, listing.matches_nothing
