@@ -19,7 +19,10 @@ class Format(StrEnum):
     JSON = "json"
 
 
-VOLUME_FIELDS = ("id", "name", "status", "size", "path", "availability_zone", "created_at")
+VOLUME_FIELDS = (
+    "id", "name", "status", "size", "volume_type", "encrypted", "path", "availability_zone",
+    "created_at",
+)  # fmt: skip
 BACKUP_FIELDS = (
     "id",
     "name",
