@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,11 @@ DEFAULTS = {
 }
 
 
+def _base(quota_set: dict[str, Any]) -> dict[str, Any]:
+    """The quota set without each volume type's keys (other tests make types)."""
+    return {k: v for k, v in quota_set.items() if k in DEFAULTS or k == "id"}
+
+
 def _quota_set(api: Api, **params: str) -> dict[str, Any]:
     r = api.get(f"/os-quota-sets/{api.project}", params=params)
     schema = quotas_schema.show_quota_set_usage if params else quotas_schema.show_quota_set
@@ -42,10 +48,10 @@ def _set(api: Api, **limits: int) -> httpx.Response:
 
 
 def test_a_new_project_has_the_defaults_and_uses_nothing(api: Api) -> None:
-    assert _quota_set(api) == {"id": api.project, **DEFAULTS}
+    assert _base(_quota_set(api)) == {"id": api.project, **DEFAULTS}
     r = api.get(f"/os-quota-sets/{api.project}/defaults")
     check(quotas_schema.show_quota_set, r)
-    assert r.json()["quota_set"] == {"id": api.project, **DEFAULTS}
+    assert _base(r.json()["quota_set"]) == {"id": api.project, **DEFAULTS}
     used = _quota_set(api, usage="True")
     assert used["backups"] == {"limit": 10, "in_use": 0, "reserved": 0}
 
@@ -82,7 +88,7 @@ def test_an_admin_sets_limits_and_deleting_them_gives_the_defaults_back(api: Api
     assert _quota_set(api)["backups"] == 11
     r = api.delete(f"/os-quota-sets/{api.project}")
     check(quotas_schema.delete_quota_set, r)
-    assert _quota_set(api) == {"id": api.project, **DEFAULTS}
+    assert _base(_quota_set(api)) == {"id": api.project, **DEFAULTS}
 
 
 @pytest.mark.parametrize(
@@ -185,7 +191,7 @@ def default_class_restored(api: Api) -> Iterator[dict[str, Any]]:
 def test_the_default_class_gives_every_project_without_limits_its_defaults(
     api: Api, default_class_restored: dict[str, Any]
 ) -> None:
-    assert default_class_restored == DEFAULTS
+    assert _base(default_class_restored) == DEFAULTS
     r = api.http.put("/os-quota-class-sets/default", json={"quota_class_set": {"backups": 7}})
     check(classes_schema.update_quota_classes, r)
     assert r.json()["quota_class_set"]["backups"] == 7
@@ -249,3 +255,35 @@ def test_limits_for_a_name_too_long_to_keep_are_400(api: Api) -> None:
     r = api.http.put(f"/os-quota-class-sets/{long}", json={"quota_class_set": {"backups": 3}})
     assert r.status_code == 400, r.text
     assert api.get(f"/os-quota-sets/{long}").json()["quota_set"]["backups"] == 10
+
+
+def test_each_volume_type_has_quotas_of_its_own(api: Api) -> None:
+    """Cinder's per-type quotas: `volumes_<type>`, `gigabytes_<type>` and
+    `snapshots_<type>`, unlimited unless set, checked beside the totals."""
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    r = api.post("/types", json={"volume_type": {"name": name}})
+    assert r.status_code == 200, r.text
+    type_id = r.json()["volume_type"]["id"]
+    keys = (f"volumes_{name}", f"gigabytes_{name}", f"snapshots_{name}")
+    assert {k: _quota_set(api)[k] for k in keys} == dict.fromkeys(keys, -1)
+    assert _set(api, **{f"volumes_{name}": 1}).status_code == 200
+    api.volume(volume_type=name)
+    api.volume()  # another type: not counted in this one's
+    r = api.post("/volumes", json={"volume": {"size": 1, "volume_type": name}})
+    assert r.status_code == 413, r.text
+    assert r.json()["overLimit"]["message"] == (
+        f"VolumeLimitExceeded: Maximum number of volumes allowed (1) exceeded for quota "
+        f"'volumes_{name}'."
+    )
+    used = _quota_set(api, usage="True")
+    assert used[f"volumes_{name}"] == {"limit": 1, "in_use": 1, "reserved": 0}
+    assert used[f"gigabytes_{name}"]["in_use"] == 1
+    # A renamed type keeps its limits.
+    renamed = f"{name}-new"
+    r = api.http.put(f"/types/{type_id}", json={"volume_type": {"name": renamed}})
+    assert r.status_code == 200, r.text
+    assert _quota_set(api)[f"volumes_{renamed}"] == 1
+    assert f"volumes_{name}" not in _quota_set(api)
+    r = _set(api, **{"volumes_no-such-type": 1})
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == "Bad key(s) in quota set: volumes_no-such-type"

@@ -60,9 +60,6 @@ NOT_RUN = {
     "tempest.api.volume.admin.test_volume_quotas_negative.VolumeQuotasNegativeTestJSON"
     ".test_volume_extend_gigabytes_quota_deviation": "needs volume extend (os-extend), which "
     "ashbox does not have",
-    "tempest.api.volume.admin.test_volume_quota_classes.VolumeQuotaClassesTest"
-    ".test_update_default_quota": "needs per-type quotas (volumes_<type>, gigabytes_<type>), "
-    "which ashbox does not have",
     "tempest.api.volume.admin.test_volume_types.VolumeTypesTest"
     ".test_volume_crud_with_volume_type_and_extra_specs": "needs volume retype (os-retype), "
     "which ashbox does not have",

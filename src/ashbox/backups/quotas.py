@@ -5,7 +5,7 @@ limits and the usage are ashbox.db.quotas'."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ashbox.backups.volumes import VolumeOps
@@ -43,7 +43,7 @@ class QuotaOps(VolumeOps):
         with self.db.reading() as s:
             limits = quota_rows.project_limits(s, self.settings, project_id)
             used = quota_rows.usage(s, project_id)
-        return {r: QuotaUsage(limits[r], used[r]) for r in QUOTA_RESOURCES}
+        return {r: QuotaUsage(limit, used.get(r, 0)) for r, limit in limits.items()}
 
     def default_quotas(self, ctx: RequestContext, project_id: str) -> dict[str, int]:
         """The limits of a project with none of its own."""
@@ -58,9 +58,9 @@ class QuotaOps(VolumeOps):
         rule: else 400 and nothing changes). The project's limits after."""
         ctx.authorize(QUOTAS_UPDATE_RULE, project_id)
         _check_name("project id", project_id)
-        checked = _checked_limits(limits)
         with self.db.transaction() as s:
             quota_rows.lock(s, project_id)
+            checked = _checked_limits(limits, quota_rows.configured_defaults(s, self.settings))
             used = quota_rows.usage(s, project_id)
             for resource, limit in checked.items():
                 if resource != "per_volume_gigabytes" and limit != -1 and limit < used[resource]:
@@ -92,8 +92,8 @@ class QuotaOps(VolumeOps):
         """Set some of a class's limits (class `default`: every project's defaults)."""
         ctx.authorize(QUOTA_CLASSES_RULE)
         _check_name("quota class", class_name)
-        checked = _checked_limits(limits)
         with self.db.transaction() as s:
+            checked = _checked_limits(limits, quota_rows.configured_defaults(s, self.settings))
             quota_rows.set_class_limits(s, class_name, checked)
             log.info("quota class set class=%s limits=%s", class_name, checked)
             return quota_rows.class_limits(s, self.settings, class_name)
@@ -127,15 +127,17 @@ def _check_name(what: str, name: str) -> None:
         raise InvalidInput(f"Invalid input received: a {what} has 1 to 255 characters.")
 
 
-def _checked_limits(limits: Mapping[str, object]) -> dict[str, int]:
-    """The limits of a quota set body: known resources, integers from -1 on
-    (Cinder's messages); ids a client sends back are ignored."""
-    bad = [k for k in limits if k not in QUOTA_RESOURCES and k not in ("id", "tenant_id")]
+def _checked_limits(limits: Mapping[str, object], known: Iterable[str]) -> dict[str, int]:
+    """The limits of a quota set body: `known` resources (those of QUOTA_RESOURCES
+    and each volume type's), integers from -1 on (Cinder's messages); ids a
+    client sends back are ignored."""
+    resources = set(known)
+    bad = [k for k in limits if k not in resources and k not in ("id", "tenant_id")]
     if bad:
         raise InvalidInput(f"Bad key(s) in quota set: {','.join(bad)}")
     checked = {}
     for resource, value in limits.items():
-        if resource not in QUOTA_RESOURCES:
+        if resource not in resources:
             continue
         if isinstance(value, bool):
             raise InvalidInput(f"Invalid input received: {resource} must be an integer.")

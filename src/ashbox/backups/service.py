@@ -36,7 +36,7 @@ from ashbox.db import backups as backup_rows
 from ashbox.db import lifecycle, quotas
 from ashbox.db import volume_types as type_rows
 from ashbox.db.engine import Database
-from ashbox.db.models import Backup, Snapshot, Volume
+from ashbox.db.models import Backup, Snapshot, Volume, VolumeType
 from ashbox.errors import (
     InvalidBackupState,
     InvalidSnapshotState,
@@ -277,7 +277,7 @@ class Service(BackupActions, MessageOps, VolumeTypeOps):
                     description=spec.description,
                     metadata=spec.metadata,
                     availability_zone=spec.availability_zone,
-                    volume_type_id=_restored_type_id(s, self.settings, backup),
+                    volume_type=_restored_type(s, self.settings, backup),
                 )
                 is_new = True
             else:
@@ -312,15 +312,13 @@ class Service(BackupActions, MessageOps, VolumeTypeOps):
         return restore
 
 
-def _restored_type_id(s: Session, settings: Settings, backup: Backup) -> str | None:
+def _restored_type(s: Session, settings: Settings, backup: Backup) -> VolumeType | None:
     """The type of a volume a restore creates: its backup's source type while it
     exists (so an encrypted backup restores, §3.9; Cinder gives such a volume the
     default type, and its restore then fails), else the default type."""
     source = backup.volume_type_id
-    if source is not None and type_rows.get_type(s, source, lock="share") is not None:
-        return source
-    default = type_rows.type_named(s, settings.default_volume_type, lock="share")
-    return default.id if default is not None else None
+    found = type_rows.get_type(s, source, lock="share") if source is not None else None
+    return found or type_rows.type_named(s, settings.default_volume_type, lock="share")
 
 
 def _unplaced(s: Session, backup: Backup) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ashbox.config import Settings
+from ashbox.db import quotas as quota_rows
 from ashbox.db import volume_types as type_rows
 from ashbox.db.engine import Database
 from ashbox.db.models import VolumeType, VolumeTypeEncryption
@@ -141,6 +142,7 @@ class VolumeTypeOps:
                         raise InvalidInput("The default volume type cannot be renamed.")
                     if type_rows.type_named(s, name) is not None:
                         raise VolumeTypeExists(name)
+                    quota_rows.rename_type(s, row.name, name)
                     row.name = name
                 if description is not None:
                     row.description = description

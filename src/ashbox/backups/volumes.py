@@ -27,7 +27,7 @@ from ashbox.db import tasks as task_rows
 from ashbox.db import volume_types as type_rows
 from ashbox.db import volumes as volume_rows
 from ashbox.db.engine import Database
-from ashbox.db.models import Volume
+from ashbox.db.models import Volume, VolumeType
 from ashbox.errors import InvalidInput, InvalidVolume, InvalidVolumeState, VolumeNotFound
 from ashbox.records import ListQuery, RequestContext, VolumeRecord
 from ashbox.statuses import ResourceType, TaskKind
@@ -88,7 +88,7 @@ class VolumeOps:
                 description=description,
                 metadata=metadata,
                 availability_zone=availability_zone,
-                volume_type_id=type_row.id if type_row is not None else None,
+                volume_type=type_row,
             )
             capabilities = backend_capabilities(self.settings.volume_backend_name)
             missing = unmet(type_row.extra_specs, capabilities) if type_row is not None else None
@@ -120,11 +120,12 @@ class VolumeOps:
         description: str | None,
         metadata: dict[str, str] | None = None,
         availability_zone: str | None = None,
-        volume_type_id: str | None = None,
+        volume_type: VolumeType | None = None,
     ) -> Volume:
         """Insert a `creating` volume whose file a worker will make under
         `volumes_dir`; QuotaExceeded if the project may not hold it."""
-        quotas.reserve_volume(s, self.settings, ctx.project_id, size)
+        type_name = volume_type.name if volume_type is not None else None
+        quotas.reserve_volume(s, self.settings, ctx.project_id, size, type_name)
         volume_id = str(uuid.uuid4())
         path = self.settings.resolved_volumes_dir / f"volume-{volume_id}.raw"
         volume = Volume(
@@ -139,7 +140,7 @@ class VolumeOps:
             availability_zone=availability_zone or self.settings.availability_zone,
             bootable=False,
             volume_metadata=dict(metadata or {}),
-            volume_type_id=volume_type_id,
+            volume_type_id=volume_type.id if volume_type is not None else None,
             created_at=datetime.now(UTC),
         )
         lifecycle.insert(s, VOLUME["create"], volume)
@@ -183,13 +184,14 @@ class VolumeOps:
             if existing is not None:
                 raise InvalidVolume(f"{real} is already managed as volume {existing.id}.")
             # Its size is known once its worker has looked: counted from then on.
-            quotas.reserve_volume(s, settings, ctx.project_id, 0)
             type_row = type_for_volume(s, ctx, settings, volume_type)
             if type_row is not None and type_rows.encryption_of(s, type_row.id) is not None:
                 raise InvalidInput(
                     f"Invalid input received: volume type {type_row.name} is encrypted; a "
                     "volume managed in place would have no key in ashbox's key manager."
                 )
+            type_name = type_row.name if type_row is not None else None
+            quotas.reserve_volume(s, settings, ctx.project_id, 0, type_name)
             volume = Volume(
                 id=str(uuid.uuid4()),
                 project_id=ctx.project_id,

@@ -10,7 +10,9 @@ commit, so no crash can leave usage out of step with the rows, and
 `reserved` is always 0. A backup counts its volume's size in
 `backup_gigabytes`, incrementals too, and keeps counting in `error` until it
 is deleted, as in Cinder. The temporary snapshot of an in-use volume's
-backup is ashbox's own and counts in no quota.
+backup is ashbox's own and counts in no quota. Each volume type has its own
+`volumes_<type>`, `gigabytes_<type>` and `snapshots_<type>` (unlimited unless
+set), counted beside the totals.
 """
 
 from __future__ import annotations
@@ -18,18 +20,30 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ashbox.config import Settings
-from ashbox.db.models import Backup, ProjectQuota, QuotaClass, Snapshot, Volume
+from ashbox.db.models import Backup, ProjectQuota, QuotaClass, Snapshot, Volume, VolumeType
 from ashbox.errors import QuotaExceeded
 
 DEFAULT_CLASS = "default"
 UNLIMITED = -1
 
 
-def configured_defaults(settings: Settings) -> dict[str, int]:
+# Each volume type has these three of its own (Cinder's per-type quotas),
+# named `<resource>_<type name>`, unlimited unless set.
+TYPE_RESOURCES = ("volumes", "gigabytes", "snapshots")
+
+
+def type_resources(type_name: str) -> tuple[str, ...]:
+    return tuple(f"{resource}_{type_name}" for resource in TYPE_RESOURCES)
+
+
+def configured_defaults(s: Session, settings: Settings) -> dict[str, int]:
+    """Every resource's limit from the configuration; a type's are unlimited."""
+    types = s.scalars(select(VolumeType.name).order_by(VolumeType.name))
+    per_type = {key: UNLIMITED for name in types for key in type_resources(name)}
     return {
         "volumes": settings.quota_volumes,
         "snapshots": settings.quota_snapshots,
@@ -38,12 +52,13 @@ def configured_defaults(settings: Settings) -> dict[str, int]:
         "backup_gigabytes": settings.quota_backup_gigabytes,
         "groups": settings.quota_groups,
         "per_volume_gigabytes": settings.per_volume_size_limit,
+        **per_type,
     }
 
 
 def class_limits(s: Session, settings: Settings, class_name: str = DEFAULT_CLASS) -> dict[str, int]:
     """A quota class's limits: its own, else the default class's, else the configuration's."""
-    limits = configured_defaults(settings)
+    limits = configured_defaults(s, settings)
     for name in dict.fromkeys([DEFAULT_CLASS, class_name]):
         rows = s.scalars(select(QuotaClass).where(QuotaClass.class_name == name))
         limits.update({r.resource: r.hard_limit for r in rows if r.resource in limits})
@@ -78,7 +93,7 @@ def usage(s: Session, project_id: str) -> dict[str, int]:
             Backup.project_id == project_id, Backup.deleted.is_(False)
         )
     ).one()
-    return {
+    used = {
         "volumes": volumes,
         "snapshots": snapshots,
         "gigabytes": volume_gb + snapshot_gb,
@@ -87,6 +102,46 @@ def usage(s: Session, project_id: str) -> dict[str, int]:
         "groups": 0,
         "per_volume_gigabytes": 0,
     }
+    used.update(_usage_by_type(s, project_id, temporary))
+    return used
+
+
+def _usage_by_type(s: Session, project_id: str, temporary: Select[str | None]) -> dict[str, int]:
+    """`volumes_<type>`, `gigabytes_<type>` (its volumes' and their snapshots'
+    sizes) and `snapshots_<type>` of every type."""
+    used = {key: 0 for name in s.scalars(select(VolumeType.name)) for key in type_resources(name)}
+    live_volumes = (Volume.project_id == project_id, Volume.deleted.is_(False))
+    volumes = s.execute(
+        select(VolumeType.name, func.count(), func.coalesce(func.sum(Volume.size), 0))
+        .join(Volume, Volume.volume_type_id == VolumeType.id)
+        .where(*live_volumes)
+        .group_by(VolumeType.name)
+    )
+    for name, count, size in volumes:
+        used[f"volumes_{name}"] += count
+        used[f"gigabytes_{name}"] += size
+    snapshots = s.execute(
+        select(VolumeType.name, func.count(), func.coalesce(func.sum(Snapshot.size), 0))
+        .join(Volume, Volume.volume_type_id == VolumeType.id)
+        .join(Snapshot, Snapshot.volume_id == Volume.id)
+        .where(
+            Snapshot.project_id == project_id,
+            Snapshot.deleted.is_(False),
+            Snapshot.id.not_in(temporary),
+        )
+        .group_by(VolumeType.name)
+    )
+    for name, count, size in snapshots:
+        used[f"snapshots_{name}"] += count
+        used[f"gigabytes_{name}"] += size
+    return used
+
+
+def rename_type(s: Session, old: str, new: str) -> None:
+    """A renamed type keeps its limits: their rows follow its name."""
+    for old_key, new_key in zip(type_resources(old), type_resources(new), strict=True):
+        for model in (ProjectQuota, QuotaClass):
+            s.execute(update(model).where(model.resource == old_key).values(resource=new_key))
 
 
 def set_project_limits(s: Session, project_id: str, limits: Mapping[str, int]) -> None:
@@ -136,8 +191,10 @@ def reserve_backup(s: Session, settings: Settings, project_id: str, size: int) -
         )
 
 
-def reserve_volume(s: Session, settings: Settings, project_id: str, size: int) -> None:
-    """As reserve_backup, for one more volume of `size` GiB."""
+def reserve_volume(
+    s: Session, settings: Settings, project_id: str, size: int, type_name: str | None = None
+) -> None:
+    """As reserve_backup, for one more volume of `size` GiB, of type `type_name`."""
     limits, used = _locked(s, settings, project_id)
     largest = limits["per_volume_gigabytes"]
     if _over(largest, size):
@@ -145,24 +202,31 @@ def reserve_volume(s: Session, settings: Settings, project_id: str, size: int) -
             f"VolumeSizeExceedsLimit: Requested volume size {size}G is larger than maximum "
             f"allowed limit {largest}G."
         )
-    _check_gigabytes(limits, used, size)
-    allowed = limits["volumes"]
-    if _over(allowed, used["volumes"] + 1):
-        raise QuotaExceeded(
-            f"VolumeLimitExceeded: Maximum number of volumes allowed ({allowed}) exceeded for "
-            "quota 'volumes'."
-        )
+    for suffix in ("", f"_{type_name}") if type_name is not None else ("",):
+        _check_gigabytes(limits, used, size, f"gigabytes{suffix}")
+        name = f"volumes{suffix}"
+        allowed = limits.get(name, UNLIMITED)
+        if _over(allowed, used.get(name, 0) + 1):
+            raise QuotaExceeded(
+                f"VolumeLimitExceeded: Maximum number of volumes allowed ({allowed}) exceeded "
+                f"for quota '{name}'."
+            )
 
 
-def reserve_snapshot(s: Session, settings: Settings, project_id: str, size: int) -> None:
-    """As reserve_backup, for one more snapshot of `size` GiB (counted in `gigabytes`)."""
+def reserve_snapshot(
+    s: Session, settings: Settings, project_id: str, size: int, type_name: str | None = None
+) -> None:
+    """As reserve_backup, for one more snapshot of `size` GiB (counted in
+    `gigabytes`) of a volume of type `type_name`."""
     limits, used = _locked(s, settings, project_id)
-    _check_gigabytes(limits, used, size)
-    allowed = limits["snapshots"]
-    if _over(allowed, used["snapshots"] + 1):
-        raise QuotaExceeded(
-            f"SnapshotLimitExceeded: Maximum number of snapshots allowed ({allowed}) exceeded"
-        )
+    for suffix in ("", f"_{type_name}") if type_name is not None else ("",):
+        _check_gigabytes(limits, used, size, f"gigabytes{suffix}")
+        name = f"snapshots{suffix}"
+        allowed = limits.get(name, UNLIMITED)
+        if _over(allowed, used.get(name, 0) + 1):
+            raise QuotaExceeded(
+                f"SnapshotLimitExceeded: Maximum number of snapshots allowed ({allowed}) exceeded"
+            )
 
 
 def _locked(
@@ -173,13 +237,15 @@ def _locked(
     return project_limits(s, settings, project_id), usage(s, project_id)
 
 
-def _check_gigabytes(limits: Mapping[str, int], used: Mapping[str, int], size: int) -> None:
-    quota = limits["gigabytes"]
-    if _over(quota, used["gigabytes"] + size):
+def _check_gigabytes(
+    limits: Mapping[str, int], used: Mapping[str, int], size: int, name: str
+) -> None:
+    quota, consumed = limits.get(name, UNLIMITED), used.get(name, 0)
+    if _over(quota, consumed + size):
         raise QuotaExceeded(
             "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
-            f"gigabytes quota. Requested {size}G, quota is {quota}G and "
-            f"{used['gigabytes']}G has been consumed."
+            f"{name} quota. Requested {size}G, quota is {quota}G and "
+            f"{consumed}G has been consumed."
         )
 
 
