@@ -28,7 +28,7 @@ from ashbox.backups.placement import (
     service_can_run,
 )
 from ashbox.backups.snapshots import load_snapshot
-from ashbox.backups.volume_types import VolumeTypeOps
+from ashbox.backups.volume_types import VolumeTypeOps, default_type
 from ashbox.backups.volumes import load_volume
 from ashbox.config import Settings
 from ashbox.containers import check_container
@@ -318,7 +318,7 @@ def _restored_type(s: Session, settings: Settings, backup: Backup) -> VolumeType
     default type, and its restore then fails), else the default type."""
     source = backup.volume_type_id
     found = type_rows.get_type(s, source, lock="share") if source is not None else None
-    return found or type_rows.type_named(s, settings.default_volume_type, lock="share")
+    return found or default_type(s, settings, lock="share")
 
 
 def _unplaced(s: Session, backup: Backup) -> None:

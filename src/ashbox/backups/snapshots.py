@@ -49,8 +49,9 @@ class SnapshotOps(HostOps):
                     f"Volume {volume_id} status must be {', '.join(allowed)}, "
                     f"but current status is: {volume.status}."
                 )
-            type_name = volume.volume_type.name if volume.volume_type is not None else None
-            quotas.reserve_snapshot(s, self.settings, ctx.project_id, volume.size, type_name)
+            quotas.reserve_snapshot(
+                s, self.settings, ctx.project_id, volume.size, volume.volume_type
+            )
             snapshot_id = str(uuid.uuid4())
             snapshot = Snapshot(
                 id=snapshot_id,

@@ -273,8 +273,11 @@ def visible_type(
     return row
 
 
-def default_type(s: Session, settings: Settings) -> VolumeType | None:
-    return type_rows.type_named(s, settings.default_volume_type)
+def default_type(
+    s: Session, settings: Settings, *, lock: type_rows.Lock = None
+) -> VolumeType | None:
+    """The type a volume that names none gets (None if it does not exist)."""
+    return type_rows.type_named(s, settings.default_volume_type, lock=lock)
 
 
 def type_for_volume(
@@ -283,7 +286,7 @@ def type_for_volume(
     """The type a new volume gets: the one asked for, by id or name, else the
     default type (None if the configured default does not exist)."""
     if wanted is None:
-        return type_rows.type_named(s, settings.default_volume_type, lock="share")
+        return default_type(s, settings, lock="share")
     row = type_rows.get_type(s, wanted, lock="share")
     by_name = row is None
     if row is None:

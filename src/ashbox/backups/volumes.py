@@ -124,8 +124,7 @@ class VolumeOps:
     ) -> Volume:
         """Insert a `creating` volume whose file a worker will make under
         `volumes_dir`; QuotaExceeded if the project may not hold it."""
-        type_name = volume_type.name if volume_type is not None else None
-        quotas.reserve_volume(s, self.settings, ctx.project_id, size, type_name)
+        quotas.reserve_volume(s, self.settings, ctx.project_id, size, volume_type)
         volume_id = str(uuid.uuid4())
         path = self.settings.resolved_volumes_dir / f"volume-{volume_id}.raw"
         volume = Volume(
@@ -190,8 +189,7 @@ class VolumeOps:
                     f"Invalid input received: volume type {type_row.name} is encrypted; a "
                     "volume managed in place would have no key in ashbox's key manager."
                 )
-            type_name = type_row.name if type_row is not None else None
-            quotas.reserve_volume(s, settings, ctx.project_id, 0, type_name)
+            quotas.reserve_volume(s, settings, ctx.project_id, 0, type_row)
             volume = Volume(
                 id=str(uuid.uuid4()),
                 project_id=ctx.project_id,

@@ -71,11 +71,9 @@ class Volume(Base):
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
     encryption_key_id: Mapped[str | None] = mapped_column(String(36))  # ashbox.keymgr
     volume_type_id: Mapped[str | None] = mapped_column(String(36))
-    # Loaded with the volume by one more SELECT for all the rows a query gives.
+    # Loaded when read (a list loads its rows' at once: ashbox.db.volumes).
     volume_type: Mapped[VolumeType | None] = relationship(
-        primaryjoin="foreign(Volume.volume_type_id) == VolumeType.id",
-        lazy="selectin",
-        viewonly=True,
+        primaryjoin="foreign(Volume.volume_type_id) == VolumeType.id", viewonly=True
     )
     volume_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

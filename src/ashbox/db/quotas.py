@@ -192,9 +192,9 @@ def reserve_backup(s: Session, settings: Settings, project_id: str, size: int) -
 
 
 def reserve_volume(
-    s: Session, settings: Settings, project_id: str, size: int, type_name: str | None = None
+    s: Session, settings: Settings, project_id: str, size: int, kind: VolumeType | None = None
 ) -> None:
-    """As reserve_backup, for one more volume of `size` GiB, of type `type_name`."""
+    """As reserve_backup, for one more volume of `size` GiB, of type `kind`."""
     limits, used = _locked(s, settings, project_id)
     largest = limits["per_volume_gigabytes"]
     if _over(largest, size):
@@ -202,31 +202,47 @@ def reserve_volume(
             f"VolumeSizeExceedsLimit: Requested volume size {size}G is larger than maximum "
             f"allowed limit {largest}G."
         )
-    for suffix in ("", f"_{type_name}") if type_name is not None else ("",):
+    for suffix in _scopes(kind):
         _check_gigabytes(limits, used, size, f"gigabytes{suffix}")
-        name = f"volumes{suffix}"
-        allowed = limits.get(name, UNLIMITED)
-        if _over(allowed, used.get(name, 0) + 1):
-            raise QuotaExceeded(
-                f"VolumeLimitExceeded: Maximum number of volumes allowed ({allowed}) exceeded "
-                f"for quota '{name}'."
-            )
+        _check_one_more(
+            limits,
+            used,
+            f"volumes{suffix}",
+            "VolumeLimitExceeded: Maximum number of volumes allowed ({allowed}) exceeded "
+            "for quota '{name}'.",
+        )
 
 
 def reserve_snapshot(
-    s: Session, settings: Settings, project_id: str, size: int, type_name: str | None = None
+    s: Session, settings: Settings, project_id: str, size: int, kind: VolumeType | None = None
 ) -> None:
     """As reserve_backup, for one more snapshot of `size` GiB (counted in
-    `gigabytes`) of a volume of type `type_name`."""
+    `gigabytes`) of a volume of type `kind`."""
     limits, used = _locked(s, settings, project_id)
-    for suffix in ("", f"_{type_name}") if type_name is not None else ("",):
+    for suffix in _scopes(kind):
         _check_gigabytes(limits, used, size, f"gigabytes{suffix}")
-        name = f"snapshots{suffix}"
-        allowed = limits.get(name, UNLIMITED)
-        if _over(allowed, used.get(name, 0) + 1):
-            raise QuotaExceeded(
-                f"SnapshotLimitExceeded: Maximum number of snapshots allowed ({allowed}) exceeded"
-            )
+        _check_one_more(
+            limits,
+            used,
+            f"snapshots{suffix}",
+            "SnapshotLimitExceeded: Maximum number of snapshots allowed ({allowed}) exceeded",
+        )
+
+
+def _scopes(kind: VolumeType | None) -> tuple[str, ...]:
+    """The suffixes of the resources a new volume or snapshot counts in: the
+    totals', and its type's."""
+    return ("",) if kind is None else ("", f"_{kind.name}")
+
+
+def _check_one_more(
+    limits: Mapping[str, int], used: Mapping[str, int], name: str, refusal: str
+) -> None:
+    """QuotaExceeded with `refusal` (its {allowed} and {name} filled) unless one
+    more `name` fits."""
+    allowed = limits.get(name, UNLIMITED)
+    if _over(allowed, used.get(name, 0) + 1):
+        raise QuotaExceeded(refusal.format(allowed=allowed, name=name))
 
 
 def _locked(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from ashbox.db.listing import list_page
 from ashbox.db.models import Volume
@@ -73,7 +73,7 @@ def set_volume_fields(s: Session, volume_id: str, **values: Any) -> None:
 def list_volumes(
     s: Session, project_id: str | None, query: ListQuery, marker: Volume | None
 ) -> tuple[list[Volume], int]:
-    stmt = select(Volume).where(Volume.deleted.is_(False))
+    stmt = select(Volume).where(Volume.deleted.is_(False)).options(selectinload(Volume.volume_type))
     if project_id is not None:
         stmt = stmt.where(Volume.project_id == project_id)
     return list_page(s, stmt, COLUMNS, query, id_column=Volume.id, marker_row=marker)
